@@ -1,0 +1,300 @@
+"""Every exception xstream raises, in one tree.
+
+The names follow the OpenAI SDK, so ``except openai.RateLimitError`` ports by
+changing the import. Everything derives from :class:`XStreamError`::
+
+    XStreamError
+    ├── ConfigurationError            no API key, bad base URL, bad option
+    └── APIError                      the API, the wire or the stream failed
+        ├── APIStatusError            a non-2xx answer: status_code, response, body
+        │   ├── BadRequestError               400
+        │   ├── AuthenticationError           401
+        │   ├── PermissionDeniedError         403
+        │   ├── NotFoundError                 404
+        │   ├── ConflictError                 409
+        │   ├── UnprocessableEntityError      422
+        │   ├── RateLimitError                429
+        │   └── InternalServerError           5xx
+        ├── APIConnectionError        could not connect, or the connection broke
+        │   ├── StreamDisconnectedError       the peer dropped the stream mid-way
+        │   └── APITimeoutError               a deadline passed
+        └── StreamError               the event stream broke its contract
+            ├── IncompleteStreamError         the body ended without ``[DONE]``
+            ├── MalformedEventError           a payload that is not valid JSON for its type
+            ├── EventTooLargeError            an event over the size limit
+            └── ServerStreamError             the server sent an error inside the stream
+                └── OverloadedError           ... saying it is overloaded
+
+Third-party exceptions (aiohttp, OSError, asyncio.TimeoutError) are translated
+in exactly one place, the client's transport, and always ``raise ... from exc``.
+
+No message built here ever contains the API key: messages are made from status
+codes, server bodies and byte counts, never from request headers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # aiohttp stays out of the sans-IO decoder's import graph
+    from aiohttp import ClientResponse
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "EventTooLargeError",
+    "IncompleteStreamError",
+    "InternalServerError",
+    "MalformedEventError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerStreamError",
+    "StreamDisconnectedError",
+    "StreamError",
+    "UnprocessableEntityError",
+    "XStreamError",
+]
+
+
+class XStreamError(Exception):
+    """Base class of every exception raised by xstream."""
+
+
+class ConfigurationError(XStreamError, ValueError):
+    """The client was set up wrongly (for instance: no API key was found)."""
+
+
+class APIError(XStreamError):
+    """The API, the connection or the event stream failed.
+
+    ``message`` is the human-readable reason; ``body`` the decoded error
+    payload when the server sent one; ``code``/``type``/``param`` are read from
+    OpenAI-style (``{"error": {...}}``) and xAI-style (``{"code", "error"}``) bodies.
+    """
+
+    message: str
+    body: object | None
+    code: str | None
+    type: str | None
+    param: str | None
+
+    def __init__(self, message: str, *, body: object | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.body = body
+        err = _error_object(body)
+        self.code = _str_or_none(err.get("code"))
+        self.type = _str_or_none(err.get("type"))
+        self.param = _str_or_none(err.get("param"))
+
+
+class APIStatusError(APIError):
+    """The server answered with a non-2xx status (or an in-stream error mapped to one)."""
+
+    status_code: int
+    response: ClientResponse | None
+    request_id: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        response: ClientResponse | None = None,
+        body: object | None = None,
+    ) -> None:
+        super().__init__(message, body=body)
+        self.status_code = status_code
+        self.response = response
+        self.request_id = _request_id(response)
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400: the request was malformed (bad parameter, unknown model, ...)."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the API key is missing, invalid or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the key may not use this model or endpoint."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: wrong base URL, path or model."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422: the request was well-formed but its content was refused."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429, or a rate-limit error sent inside the stream."""
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 5xx: the server failed."""
+
+
+class APIConnectionError(APIError):
+    """The connection could not be made, or broke."""
+
+    def __init__(self, message: str = "Connection error.") -> None:
+        super().__init__(message)
+
+
+class StreamDisconnectedError(APIConnectionError):
+    """The peer closed the connection in the middle of a stream.
+
+    Every event received before the drop was delivered first; ``events_received``
+    says how many.
+    """
+
+    def __init__(self, message: str, *, events_received: int) -> None:
+        super().__init__(message)
+        self.events_received = events_received
+
+
+class APITimeoutError(APIConnectionError):
+    """A deadline passed. ``deadline`` names which one, ``seconds`` its value."""
+
+    def __init__(
+        self,
+        message: str = "Request timed out.",
+        *,
+        deadline: str | None = None,
+        seconds: float | None = None,
+        events_received: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.deadline = deadline
+        self.seconds = seconds
+        self.events_received = events_received
+
+
+class StreamError(APIError):
+    """The event stream broke its contract."""
+
+
+class IncompleteStreamError(StreamError):
+    """The body ended before ``data: [DONE]``: the answer may be cut short.
+
+    Every chunk received before the end was delivered first.
+    """
+
+    def __init__(self, message: str, *, events_received: int) -> None:
+        super().__init__(message)
+        self.events_received = events_received
+
+
+class MalformedEventError(StreamError):
+    """An event's payload is not valid JSON for its type.
+
+    ``position`` is the 0-based index of the event in the stream, ``payload``
+    the start of the offending bytes (at most 200).
+    """
+
+    def __init__(self, message: str, *, position: int, payload: bytes) -> None:
+        super().__init__(message)
+        self.position = position
+        self.payload = payload
+
+
+class EventTooLargeError(StreamError):
+    """An event (or one unterminated line) outgrew the decoder's buffer limit.
+
+    ``limit`` is the limit in bytes. ``events`` holds the complete events
+    that the same piece of input carried before the oversized one: hand them
+    to the consumer before raising, so nothing received is lost.
+    """
+
+    def __init__(self, message: str, *, limit: int, events: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.events: list[Any] = events if events is not None else []
+
+
+class ServerStreamError(StreamError):
+    """The server sent an error inside the stream (``data: {"error": ...}`` or ``event: error``)."""
+
+
+class OverloadedError(ServerStreamError):
+    """The server said, inside the stream, that it is overloaded."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _error_object(body: object) -> dict[str, Any]:
+    """The dict holding code/type/message in an OpenAI- or xAI-style error body."""
+    if not isinstance(body, dict):
+        return {}
+    inner = body.get("error")
+    if isinstance(inner, dict):
+        return inner
+    return body
+
+
+def _str_or_none(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def error_message(body: object) -> str | None:
+    """The server's own message in an error body, if it has one.
+
+    Reads ``{"error": {"message": ...}}`` (OpenAI), ``{"error": "..."}`` and
+    ``{"code": ..., "error": "..."}`` (xAI), and ``{"message": ...}``.
+    """
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("error")
+    if isinstance(inner, str):
+        return inner
+    if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+        return str(inner["message"])
+    if isinstance(body.get("message"), str):
+        return str(body["message"])
+    return None
+
+
+def _request_id(response: ClientResponse | None) -> str | None:
+    if response is None:
+        return None
+    for name in ("x-request-id", "request-id", "x-amzn-requestid"):
+        value = response.headers.get(name)
+        if value:
+            return value
+    return None
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status (``APIStatusError`` when none is specific)."""
+    if status >= 500:
+        return InternalServerError
+    return _STATUS_CLASSES.get(status, APIStatusError)
