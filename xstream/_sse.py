@@ -173,6 +173,8 @@ class SSEDecoder:
             if lines[0].startswith(_BOM):
                 lines[0] = lines[0][3:]
         events = self._lines(lines)
+        if len(head) > self.max_event_bytes:  # rare: only then can one event be too large
+            self._check_events(events)
         if tail:
             self._parts.append(tail)
             self._parts_len = len(tail)
@@ -184,7 +186,10 @@ class SSEDecoder:
         discards an unterminated final event) and sets ``discarded``."""
         if not self._closed:
             self._closed = True
-            self.discarded = bool(self._parts_len or self._data)
+            pending = self._parts_len
+            if pending and not self._started and b"".join(self._parts) == _BOM:
+                pending = 0  # a body that is only a BOM ends no event
+            self.discarded = self.discarded or bool(pending or self._data)
             self._parts = []
             self._parts_len = 0
             self._data = []
@@ -233,10 +238,17 @@ class SSEDecoder:
                 self._retry = self.reconnection_time = int(value)
         # any other name is ignored
 
+    def _check_events(self, events: list[ServerSentEvent]) -> None:
+        """A piece larger than the limit may hold a whole oversized event."""
+        for i, event in enumerate(events):
+            if len(event.raw) > self.max_event_bytes:
+                self._fail(len(event.raw), events[:i])
+
     def _check_limit(self, events: list[ServerSentEvent]) -> None:
-        if self._parts_len + self._data_bytes <= self.max_event_bytes:
-            return
-        buffered = self._parts_len + self._data_bytes
+        if self._parts_len + self._data_bytes > self.max_event_bytes:
+            self._fail(self._parts_len + self._data_bytes, events)
+
+    def _fail(self, buffered: int, events: list[ServerSentEvent]) -> None:
         self._parts = []
         self._parts_len = 0
         self._data = []
@@ -244,7 +256,7 @@ class SSEDecoder:
         self.discarded = True
         self._error = EventTooLargeError(
             f"an event outgrew the decoder's limit of {self.max_event_bytes} bytes "
-            f"({buffered} bytes buffered without an event end); raise it with "
+            f"({buffered} bytes in one event); raise it with "
             "max_event_bytes=... if the server really sends events this large",
             limit=self.max_event_bytes,
             events=events,
