@@ -1,0 +1,354 @@
+"""The payloads: msgspec Structs for chunks, completions and the request body.
+
+Two choices keep decoding fast and memory cheap:
+
+- every Struct is ``gc=False`` and every container field a ``tuple``, so a
+  decoded chunk can never take part in a reference cycle and the cyclic garbage
+  collector never scans it. Users who keep every chunk of a long stream in a list
+  pay nothing for it at collection time (measured: roughly 9x faster appends of
+  100k chunks than with default Structs and lists).
+- the decoders are built once, here, and reused: msgspec then decodes straight
+  from the received bytes into these types, with no intermediate ``dict``.
+
+Decoding is tolerant: unknown fields are ignored, optional fields default to
+``None``, so servers that add fields (or omit ``created``, ``usage``, ...) decode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "CHUNK_DECODER",
+    "COMPLETION_DECODER",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "ChatCompletionRequest",
+    "Choice",
+    "ChoiceDelta",
+    "ChoiceLogprobs",
+    "ChunkChoice",
+    "CompletionTokensDetails",
+    "Function",
+    "FunctionDelta",
+    "PromptTokensDetails",
+    "TokenLogprob",
+    "ToolCall",
+    "ToolCallDelta",
+    "TopLogprob",
+    "Usage",
+    "encode_request",
+]
+
+
+class _Payload(msgspec.Struct, gc=False, kw_only=True):
+    """Base of every payload Struct: untracked by the GC, keyword-only."""
+
+
+# -- shared by chunks and completions ------------------------------------------------
+
+
+class TopLogprob(_Payload):
+    """One of the most likely tokens at a position, with its log probability."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+
+
+class TokenLogprob(_Payload):
+    """The log probability of one generated token, and the likeliest alternatives."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+    top_logprobs: tuple[TopLogprob, ...] = ()
+
+
+class ChoiceLogprobs(_Payload):
+    """Log probabilities of a choice's content tokens (and refusal tokens)."""
+
+    content: tuple[TokenLogprob, ...] | None = None
+    refusal: tuple[TokenLogprob, ...] | None = None
+
+
+class PromptTokensDetails(_Payload):
+    """How the prompt tokens break down (xAI reports text/audio/image/cached)."""
+
+    text_tokens: int | None = None
+    audio_tokens: int | None = None
+    image_tokens: int | None = None
+    cached_tokens: int | None = None
+
+
+class CompletionTokensDetails(_Payload):
+    """How the completion tokens break down (``reasoning_tokens`` for reasoning models)."""
+
+    reasoning_tokens: int | None = None
+    audio_tokens: int | None = None
+    accepted_prediction_tokens: int | None = None
+    rejected_prediction_tokens: int | None = None
+
+
+class Usage(_Payload):
+    """Token counts of a request. In a stream, usually sent once, on the last chunk."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+    num_sources_used: int | None = None  # xAI live search
+
+
+# -- streaming ------------------------------------------------------------------------
+
+
+class FunctionDelta(_Payload):
+    """A piece of a function call: the name (usually once) and a piece of the arguments."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(_Payload):
+    """A piece of tool call number ``index``; ``id`` and ``type`` usually come once."""
+
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: FunctionDelta | None = None
+
+
+class ChoiceDelta(_Payload):
+    """What one chunk adds to a choice's message."""
+
+    role: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None  # xAI (and other) reasoning models
+    refusal: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] | None = None
+
+
+class ChunkChoice(_Payload):
+    """One choice in a chunk: its ``delta`` and, on its last chunk, ``finish_reason``."""
+
+    index: int = 0
+    # A factory, not a shared instance: Structs are mutable. Servers send a delta
+    # on every choice, so the factory runs only for the rare chunk without one.
+    delta: ChoiceDelta = msgspec.field(default_factory=ChoiceDelta)
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class ChatCompletionChunk(_Payload):
+    """One ``data:`` event of a streamed chat completion.
+
+    ``chunk.choices[0].delta.content`` is the new text (``None`` when the chunk
+    carries none). The last chunk may have ``choices == ()`` and only ``usage``.
+    ``error`` is set (to the decoded JSON value) only when a server put an error
+    in a data event; the stream raises instead of yielding such a chunk.
+    """
+
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int | None = None  # some OpenAI-compatible servers omit it
+    model: str = ""
+    choices: tuple[ChunkChoice, ...] = ()
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    citations: tuple[str, ...] | None = None  # xAI live search
+    service_tier: str | None = None
+    # ``Any``, not ``msgspec.Raw``: msgspec cannot decode ``Raw | None`` and would
+    # turn ``"error": null`` into a Raw ``null``. Absent or null costs nothing.
+    error: Any = None
+
+
+# -- non-streaming ----------------------------------------------------------------------
+
+
+class Function(_Payload):
+    """The function a tool call invokes; ``arguments`` is a JSON text (see
+    :func:`xstream.parse_tool_arguments`)."""
+
+    name: str = ""
+    arguments: str = ""
+
+
+class ToolCall(_Payload):
+    """A complete tool call made by the assistant."""
+
+    id: str = ""
+    type: str = "function"
+    function: Function = msgspec.field(default_factory=Function)
+
+
+class ChatCompletionMessage(_Payload):
+    """The assistant's message. Fields it did not produce are ``None``.
+
+    It can be put back into ``messages`` for the next turn: it is then sent
+    without its ``None`` fields and without ``reasoning_content``.
+    """
+
+    role: str = "assistant"
+    content: str | None = None
+    reasoning_content: str | None = None
+    refusal: str | None = None
+    tool_calls: tuple[ToolCall, ...] | None = None
+
+
+class Choice(_Payload):
+    """One complete choice of a :class:`ChatCompletion`."""
+
+    index: int = 0
+    message: ChatCompletionMessage = msgspec.field(default_factory=ChatCompletionMessage)
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class ChatCompletion(_Payload):
+    """A whole chat completion: the answer of ``stream=False``, or a stream merged."""
+
+    id: str = ""
+    object: str = "chat.completion"
+    created: int | None = None
+    model: str = ""
+    choices: tuple[Choice, ...] = ()
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    citations: tuple[str, ...] | None = None
+    service_tier: str | None = None
+
+
+CHUNK_DECODER = msgspec.json.Decoder(ChatCompletionChunk)
+COMPLETION_DECODER = msgspec.json.Decoder(ChatCompletion)
+
+
+# -- the request body -------------------------------------------------------------------
+
+
+class ChatCompletionRequest(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
+    """The body of ``POST /chat/completions``, for checking the known parameters' types.
+
+    Unset parameters are not sent. :func:`encode_request` is what the client uses;
+    it also lets through parameters this Struct does not know.
+    """
+
+    model: str
+    messages: list[Any]
+    stream: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    n: int | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    # Python users often write token ids as int keys; JSON makes them strings.
+    logit_bias: dict[str | int, int | float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    seed: int | None = None
+    user: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    stream_options: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
+    search_parameters: dict[str, Any] | None = None  # xAI live search
+    service_tier: str | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+    modalities: list[str] | None = None
+    prediction: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+
+
+_FIELD_TYPES: dict[str, Any] = {
+    f.name: f.type for f in msgspec.structs.fields(ChatCompletionRequest)
+}
+_REQUEST_ENCODER = msgspec.json.Encoder()
+
+
+def encode_request(
+    model: str,
+    messages: Iterable[Any],
+    *,
+    stream: bool,
+    params: Mapping[str, Any],
+    extra_body: Mapping[str, Any] | None = None,
+) -> bytes:
+    """Build the JSON body of a chat completion request.
+
+    Known parameters are type-checked (a wrong type raises ``TypeError`` naming
+    the parameter); unknown ones pass through unchanged, for servers with their own.
+    Parameters set to ``None`` are not sent. ``extra_body`` is merged last and wins.
+    Values are sent as given, only checked.
+
+    >>> encode_request("grok-2-latest", [{"role": "user", "content": "Hi"}],
+    ...                stream=True, params={"temperature": 0.5, "top_k": 3})
+    b'{"model":"grok-2-latest","messages":[{"role":"user","content":"Hi"}],"stream":true,"temperature":0.5,"top_k":3}'
+    """
+    if isinstance(messages, str | bytes | bytearray | Mapping):
+        raise TypeError(f"messages must be a list of messages, not {type(messages).__name__}")
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [_message(m) for m in messages],
+        "stream": stream,
+    }
+    known: dict[str, Any] = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        body[name] = value
+        if name in _FIELD_TYPES:
+            known[name] = value
+    _check(body, known)
+    if extra_body:
+        body.update(extra_body)
+    return _REQUEST_ENCODER.encode(body)
+
+
+def _message(message: Any) -> Any:
+    # An assistant message put back into the conversation: drop what the API
+    # does not take as input (``None`` fields; ``reasoning_content``, which some
+    # servers reject with a 400).
+    if isinstance(message, ChatCompletionMessage):
+        out: dict[str, Any] = {"role": message.role}
+        if message.content is not None:
+            out["content"] = message.content
+        if message.refusal is not None:
+            out["refusal"] = message.refusal
+        if message.tool_calls:
+            out["tool_calls"] = message.tool_calls
+        return out
+    return message
+
+
+def _check(body: Mapping[str, Any], known: Mapping[str, Any]) -> None:
+    """Raise ``TypeError`` naming the first parameter whose value has the wrong type."""
+    values = {
+        "model": body["model"],
+        "messages": body["messages"],
+        "stream": body["stream"],
+        **known,
+    }
+    try:
+        msgspec.convert(values, ChatCompletionRequest)
+    except msgspec.ValidationError:
+        pass
+    else:
+        return
+    for name, value in values.items():  # slow path: find the culprit to name it
+        try:
+            msgspec.convert(value, _FIELD_TYPES[name])
+        except msgspec.ValidationError as exc:
+            raise TypeError(f"invalid value for parameter {name!r}: {exc}") from exc
+    raise TypeError("invalid chat completion parameters")  # pragma: no cover
