@@ -133,7 +133,7 @@ async def test_stream_shape_matches_xai(
     assert all("role" not in c["choices"][0]["delta"] for c in chunks[1:-1])
     assert len({c["id"] for c in chunks}) == 1
     assert finish["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop"}]
-    assert usage["choices"] == []
+    assert usage["choices"] == [{"index": 0, "delta": {}}]  # unasked: seed-style code works
     assert usage["usage"]["completion_tokens_details"] == {"reasoning_tokens": 0}
     assert "cached_tokens" in usage["usage"]["prompt_tokens_details"]
     assert merge(chunks)[0]["content"] == DEFAULT_TEXT
@@ -211,7 +211,7 @@ async def test_n_choices_interleave(
 ) -> None:
     mock_server.enqueue(Reply(text="abcdef", chunk_size=2))
     chunks = chunks_of(await stream_body(session, mock_server, n=2))
-    indexes = [c["choices"][0]["index"] for c in chunks if c["choices"]]
+    indexes = [c["choices"][0]["index"] for c in chunks if "usage" not in c]
     assert indexes == [0, 1, 0, 1, 0, 1, 0, 1]  # three deltas each, then two finishes
     assert [m["content"] for m in merge(chunks).values()] == ["abcdef", "abcdef"]
 
@@ -225,6 +225,7 @@ async def test_usage_chunk_when_asked_or_by_default(
     asked = chunks_of(
         await stream_body(session, mock_server, stream_options={"include_usage": True})
     )
+    assert asked[-1]["choices"] == []  # asked for: OpenAI's shape
     usage = asked[-1]["usage"]
     assert usage["prompt_tokens"] == 6  # words in MESSAGES
     assert usage["completion_tokens"] == 1  # one delta

@@ -17,13 +17,20 @@ changing the import. Everything derives from :class:`XStreamError`::
         │   └── InternalServerError           5xx
         ├── APIConnectionError        could not connect, or the connection broke
         │   ├── StreamDisconnectedError       the peer dropped the stream mid-way
-        │   └── APITimeoutError               a deadline passed
+        │   └── APITimeoutError               a deadline passed: ``deadline``, ``seconds``
+        │       ├── ConnectTimeoutError           connecting
+        │       ├── FirstEventTimeoutError        waiting for the first event
+        │       ├── IdleTimeoutError              waiting for the next event
+        │       └── TotalTimeoutError             the whole request
         └── StreamError               the event stream broke its contract
             ├── IncompleteStreamError         the body ended without ``[DONE]``
             ├── MalformedEventError           a payload that is not valid JSON for its type
+            │   └── InvalidUTF8Error              ... because it is not even UTF-8
             ├── EventTooLargeError            an event over the size limit
-            └── ServerStreamError             the server sent an error inside the stream
-                └── OverloadedError           ... saying it is overloaded
+            └── ServerStreamError             an error sent inside the stream (also an
+                │                             APIStatusError, status read from the payload)
+                ├── OverloadedError               ... saying the server is overloaded
+                └── StreamRateLimitError          ... saying "rate limit" (also a RateLimitError)
 
 Third-party exceptions (aiohttp, OSError, asyncio.TimeoutError) are translated
 in exactly one place, the client's transport, and always ``raise ... from exc``.
@@ -48,9 +55,13 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "ConnectTimeoutError",
     "EventTooLargeError",
+    "FirstEventTimeoutError",
+    "IdleTimeoutError",
     "IncompleteStreamError",
     "InternalServerError",
+    "InvalidUTF8Error",
     "MalformedEventError",
     "NotFoundError",
     "OverloadedError",
@@ -59,6 +70,8 @@ __all__ = [
     "ServerStreamError",
     "StreamDisconnectedError",
     "StreamError",
+    "StreamRateLimitError",
+    "TotalTimeoutError",
     "UnprocessableEntityError",
     "XStreamError",
 ]
@@ -169,7 +182,8 @@ class StreamDisconnectedError(APIConnectionError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A deadline passed. ``deadline`` names which one, ``seconds`` its value."""
+    """A deadline passed. ``deadline`` names which one, ``seconds`` its value,
+    ``events_received`` how many events had arrived."""
 
     def __init__(
         self,
@@ -183,6 +197,22 @@ class APITimeoutError(APIConnectionError):
         self.deadline = deadline
         self.seconds = seconds
         self.events_received = events_received
+
+
+class ConnectTimeoutError(APITimeoutError):
+    """The connection could not be opened within ``Timeout.connect``."""
+
+
+class FirstEventTimeoutError(APITimeoutError):
+    """No event arrived within ``Timeout.first_event`` of sending the request."""
+
+
+class IdleTimeoutError(APITimeoutError):
+    """No event arrived within ``Timeout.idle`` of the previous one."""
+
+
+class TotalTimeoutError(APITimeoutError):
+    """The request, stream included, outlasted ``Timeout.total``."""
 
 
 class StreamError(APIError):
@@ -213,6 +243,10 @@ class MalformedEventError(StreamError):
         self.payload = payload
 
 
+class InvalidUTF8Error(MalformedEventError):
+    """An event's payload is not valid UTF-8, so it cannot be JSON."""
+
+
 class EventTooLargeError(StreamError):
     """An event (or one unterminated line) outgrew the decoder's buffer limit.
 
@@ -227,12 +261,24 @@ class EventTooLargeError(StreamError):
         self.events: list[Any] = events if events is not None else []
 
 
-class ServerStreamError(StreamError):
-    """The server sent an error inside the stream (``data: {"error": ...}`` or ``event: error``)."""
+class ServerStreamError(StreamError, APIStatusError):
+    """The server sent an error inside the stream (``data: {"error": ...}`` or ``event: error``).
+
+    The HTTP status was 200; ``status_code`` is what the payload means (its
+    numeric ``code`` when it has one, else read from its ``type``), so
+    ``except APIStatusError`` handlers see a meaningful status.
+    """
 
 
 class OverloadedError(ServerStreamError):
-    """The server said, inside the stream, that it is overloaded."""
+    """The server said, inside the stream, that it is overloaded (``status_code`` 503)."""
+
+
+class StreamRateLimitError(ServerStreamError, RateLimitError):
+    """The server said, inside the stream, that a rate limit was hit (``status_code`` 429).
+
+    Also a :class:`RateLimitError`, so one ``except RateLimitError`` covers both.
+    """
 
 
 # ---------------------------------------------------------------- helpers
@@ -298,3 +344,37 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return InternalServerError
     return _STATUS_CLASSES.get(status, APIStatusError)
+
+
+_STREAM_ERROR_STATUS = (
+    ("rate_limit", 429),
+    ("overloaded", 503),
+    ("unavailable", 503),
+    ("invalid_request", 400),
+    ("authentication", 401),
+    ("permission", 403),
+    ("not_found", 404),
+)
+
+
+def stream_error(body: object, response: ClientResponse | None) -> ServerStreamError:
+    """The typed exception for an error payload received inside a stream."""
+    err = _error_object(body)
+    message = error_message(body) or "the server sent an error inside the stream"
+    code, kind = err.get("code"), str(err.get("type") or "")
+    status = 0
+    if isinstance(code, int) or (isinstance(code, str) and code.isdigit()):
+        status = int(code)
+    hint = f"{kind} {code or ''}".lower()
+    for word, mapped in _STREAM_ERROR_STATUS:
+        if not status and word in hint:
+            status = mapped
+    status = status if 400 <= status <= 599 else 500
+    cls: type[ServerStreamError] = ServerStreamError
+    if status == 429:
+        cls = StreamRateLimitError
+    elif "overloaded" in hint or status in (503, 529):
+        cls = OverloadedError
+    return cls(
+        f"error inside the stream: {message}", status_code=status, response=response, body=body
+    )

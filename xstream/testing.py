@@ -135,7 +135,7 @@ class Reply:
     model: str | None = None  # default: the request's model
     n_choices: int | None = None  # default: the request's ``n``
     finish_reason: str | None = None  # default: "tool_calls" if tool_calls else "stop"
-    usage: bool = True  # a usage chunk even without stream_options.include_usage
+    usage: bool = True  # a usage chunk (choices: [{"index": 0, "delta": {}}]) even unasked
     chunks: int | None = None  # repeat the text's deltas until this many content chunks
     # Pacing.
     chunk_size: int = 4  # characters per content/reasoning/arguments delta
@@ -213,6 +213,7 @@ class _Script:
     calls: list[list[_Call]]  # per choice
     finish_reason: str
     include_usage: bool
+    usage_asked: bool  # stream_options.include_usage: OpenAI's usage chunk has no choices
     prompt_tokens: int
 
 
@@ -268,6 +269,7 @@ def _resolve(reply: Reply, request: Mapping[str, Any]) -> _Script:
         calls=calls,
         finish_reason=reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop"),
         include_usage=reply.usage or asked,
+        usage_asked=asked,
         prompt_tokens=_count_words(request.get("messages")),
     )
 
@@ -384,7 +386,10 @@ def _build_payloads(script: _Script) -> list[dict[str, Any]]:
         for i in range(script.n)
     ]
     if script.include_usage:
-        payloads.append(_chunk(script, [], usage=_usage(script)))
+        # Asked for (OpenAI style): "choices": []. Unasked, the variant with one empty
+        # delta, so code written like the seed's `chunk.choices[0]` keeps working.
+        choices = [] if script.usage_asked else [{"index": 0, "delta": {}}]
+        payloads.append(_chunk(script, choices, usage=_usage(script)))
     return payloads
 
 
@@ -594,11 +599,11 @@ class _Writer:
         transport = self._request.transport
         if transport is None:
             return
-        # Let what was written reach the client first: abort() discards the buffer,
-        # and asyncio has no event for "write buffer empty", so poll.
-        while transport.get_write_buffer_size() and not transport.is_closing():  # noqa: ASYNC110
-            await asyncio.sleep(0.001)
-        transport.abort()
+        # Close (FIN) in the middle of the chunked body rather than abort (RST): a
+        # reset lets the client's kernel discard bytes it received but had not
+        # read yet, so "after N chunks" would not be deterministic. The client
+        # still sees the body cut short: a transfer-encoding error.
+        transport.close()
 
 
 # --------------------------------------------------------------------------- server

@@ -1,0 +1,62 @@
+"""Shared fixtures: a real local server on 127.0.0.1 and a client pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+import xstream
+from xstream.testing import MockServer
+
+KEY = "test-key-not-a-secret"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockServer]:
+    async with MockServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+async def client(server: MockServer) -> AsyncIterator[xstream.AsyncClient]:
+    async with xstream.AsyncClient(KEY, base_url=server.base_url) as c:
+        yield c
+
+
+RawServe = Callable[[list[bytes]], Awaitable[str]]
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[RawServe]:
+    """Serve exact bytes as an event stream: ``base_url = await raw_server([b"...", ...])``.
+
+    Each element is written (and drained) separately, so tests control where
+    the network cuts the stream. For servers whose quirks MockServer has no knob for.
+    """
+    runners: list[web.AppRunner] = []
+
+    async def serve(pieces: list[bytes]) -> str:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for piece in pieces:
+                await response.write(piece)
+            await response.write_eof()
+            return response
+
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}/v1"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()

@@ -1,0 +1,464 @@
+"""AsyncStream: the chunks of one streamed response, and nothing leaked.
+
+The hot path, per network read: one ``SSEDecoder.feed`` over the bytes, then
+per event one msgspec decode straight from the event's bytes. Everything else
+(deadlines, stats, retries) happens once per read, not once per chunk.
+
+Rules kept here:
+
+* Nothing lost: chunks that arrived before a failure are delivered first;
+  the failure is raised on the next read (``_pending``).
+* Nothing duplicated: a failed attempt is retried only while no chunk has
+  been handed out.
+* Nothing leaked: leaving the loop (``break``, an exception, cancellation)
+  closes the response at once. ``__aiter__`` hands out a small iterator
+  object whose ``__del__`` closes the response the moment the loop drops it,
+  without waiting for the event loop to finalize an async generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Generic, NoReturn, TypeVar
+
+import aiohttp
+import msgspec
+
+from ._accumulate import ChatCompletionAccumulator
+from ._errors import (
+    APIError,
+    APITimeoutError,
+    EventTooLargeError,
+    FirstEventTimeoutError,
+    IdleTimeoutError,
+    IncompleteStreamError,
+    InvalidUTF8Error,
+    MalformedEventError,
+    OverloadedError,
+    StreamDisconnectedError,
+    StreamRateLimitError,
+    TotalTimeoutError,
+    stream_error,
+)
+from ._retries import retry_delay
+from ._sse import ServerSentEvent, SSEDecoder
+from ._timeouts import Timeout
+from ._types import ChatCompletion, ChatCompletionChunk
+
+__all__ = ["AsyncStream", "StreamStats"]
+
+log = logging.getLogger("xstream")
+
+_T = TypeVar("_T")
+
+_DRAIN_BYTES = 64 * 1024  # what we read past [DONE] to give the connection back to the pool
+_DRAIN_SECONDS = 1.0
+
+
+class StreamStats(msgspec.Struct, kw_only=True):
+    """Live numbers about one stream (times in seconds, from sending the request).
+
+    ``time_to_first_byte`` / ``time_to_first_chunk``: latency to the first
+    body bytes / first chunk; ``chunks``, ``bytes``: received so far;
+    ``max_gap``: the largest wait between two reads that brought events;
+    ``done``: whether ``[DONE]`` arrived; ``retries``: attempts redone before
+    the first chunk; ``elapsed``: time from the request to the last event.
+    """
+
+    time_to_first_byte: float | None = None
+    time_to_first_chunk: float | None = None
+    chunks: int = 0
+    bytes: int = 0
+    max_gap: float = 0.0
+    done: bool = False
+    retries: int = 0
+    elapsed: float = 0.0
+
+
+Reopen = Callable[[int], Awaitable[aiohttp.ClientResponse]]
+
+
+class AsyncStream(Generic[_T]):
+    """The chunks of a streamed response: iterate with ``async for``.
+
+    Use it as ``async with stream:`` (or call ``await stream.aclose()``) to be
+    sure the connection is released even if you never iterate. A stream is
+    read once: after the loop ends (also by ``break``), a new ``async for``
+    yields nothing. To read it in parts, hold one iterator:
+    ``it = aiter(stream)`` and ``await anext(it)``.
+    """
+
+    response: aiohttp.ClientResponse
+    stats: StreamStats
+
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        decode: Callable[[bytes], _T],
+        timeout: Timeout,
+        started: float,
+        max_event_bytes: int,
+        retries_left: int = 0,
+        reopen: Reopen | None = None,
+    ) -> None:
+        self.response = response
+        self.stats = StreamStats()
+        self._decode = decode
+        self._timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self._started = started  # loop time at which the request went out
+        self._last_event: float | None = None
+        self._max_event_bytes = max_event_bytes
+        self._decoder = SSEDecoder(max_event_bytes=max_event_bytes)
+        self._retries_left = retries_left
+        self._reopen = reopen
+        self._accumulator = ChatCompletionAccumulator()
+        self._pending: BaseException | None = None
+        self._broken: BaseException | None = None  # transport error met after salvaging bytes
+        self._finished = False  # no more batches: closed, failed or past [DONE]
+        self._handed_out = False  # a chunk reached the caller: no retry from now on
+        self._events_seen = 0
+
+    # ------------------------------------------------------------ public API
+
+    def __aiter__(self) -> AsyncIterator[_T]:
+        return _ChunkIterator(self)
+
+    async def __aenter__(self) -> AsyncStream[_T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        self._close()
+
+    close = aclose  # the OpenAI SDK's name
+
+    @property
+    def done(self) -> bool:
+        """Whether ``data: [DONE]`` arrived."""
+        return self.stats.done
+
+    @property
+    def text_stream(self: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[str]:
+        """The content deltas of the first choice, as ``str``; empty and
+        usage-only chunks are skipped."""
+        return _text_deltas(self)
+
+    async def get_final_completion(self: AsyncStream[ChatCompletionChunk]) -> ChatCompletion:
+        """Read the rest of the stream; return every chunk merged into one
+        ``ChatCompletion`` (also the chunks already iterated)."""
+        while await self._next_batch():
+            pass
+        return self._accumulator.result()
+
+    def __repr__(self) -> str:
+        state = "done" if self.stats.done else "closed" if self._finished else "open"
+        return f"<AsyncStream {state} chunks={self.stats.chunks} status={self.response.status}>"
+
+    def __del__(self) -> None:
+        # A stream dropped without being read or closed must not leak its connection.
+        if not getattr(self, "_finished", True):
+            self.response.close()
+
+    # ------------------------------------------------------------ internals
+
+    async def _next_batch(self) -> list[_T]:
+        """The chunks completed by the next network read(s); ``[]`` at the end.
+
+        Raises the stream's failure once every chunk before it was returned.
+        """
+        while not self._finished:
+            if self._pending is not None:
+                error, self._pending = self._pending, None
+                if await self._retry(error):
+                    continue
+                self._close()
+                raise error
+            try:
+                data = await self._read()
+            except (APITimeoutError, StreamDisconnectedError) as exc:
+                self._pending = exc
+                continue
+            if not data:
+                self._end_of_body()
+                continue
+            try:
+                events = self._decoder.feed(data)
+            except EventTooLargeError as exc:
+                events, exc.events = exc.events, []
+                self._pending = exc
+            if events:
+                batch = self._chunks(events)
+                if self.stats.done:
+                    await self._drain()
+                if batch:
+                    self._handed_out = True
+                    return batch
+        return []
+
+    def _chunks(self, events: list[ServerSentEvent]) -> list[_T]:
+        """Decode events into chunks, stopping at [DONE] or at a failure."""
+        now = self._loop.time()
+        stats = self.stats
+        if self._last_event is None:
+            stats.time_to_first_chunk = now - self._started
+        elif now - self._last_event > stats.max_gap:
+            stats.max_gap = now - self._last_event
+        self._last_event = now
+        stats.elapsed = now - self._started
+        decode = self._decode
+        add = self._accumulator.add
+        out: list[_T] = []
+        append = out.append
+        for event in events:
+            if event.event != "message":
+                if event.event == "error":
+                    self._pending = self._error_event(event)
+                    break
+                continue  # other named events (pings, ...) carry no chunk
+            try:
+                chunk = decode(event.raw)
+            except ValueError as exc:  # msgspec.DecodeError, UnicodeDecodeError
+                payload = event.raw.strip()
+                if payload == b"[DONE]":
+                    stats.done = True
+                    break
+                if payload:  # an empty data line is a keep-alive, not a chunk
+                    self._pending = self._malformed(event, events, exc)
+                    break
+                continue
+            if chunk.error is not None:  # type: ignore[attr-defined]
+                self._pending = self._error_event(event)
+                break
+            add(chunk)  # type: ignore[arg-type]
+            append(chunk)
+        stats.chunks += len(out)
+        self._events_seen += len(events)
+        return out
+
+    async def _read(self) -> bytes:
+        """One network read, bounded by the deadline in force; errors mapped."""
+        if self._broken is not None:
+            self._disconnected(self._broken)
+        deadline, error_class, seconds = self._deadline()
+        try:
+            if deadline is None:
+                data = await self.response.content.readany()
+            else:
+                async with asyncio.timeout_at(deadline):
+                    data = await self.response.content.readany()
+        except TimeoutError as exc:
+            assert error_class is not None
+            name = _deadline_name(error_class)
+            raise error_class(
+                f"the {name} deadline of {seconds:g} s passed; "
+                f"{self.stats.chunks} chunks ({self.stats.bytes} bytes) had arrived",
+                deadline=name,
+                seconds=seconds,
+                events_received=self.stats.chunks,
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            # aiohttp raises a stored connection error before handing out bytes it
+            # had already received: take those first, raise on the next read.
+            data = _received_before_error(self.response.content)
+            if not data:
+                self._disconnected(exc)
+            self._broken = exc
+        if self.stats.bytes == 0 and data:
+            self.stats.time_to_first_byte = self._loop.time() - self._started
+        self.stats.bytes += len(data)
+        return data
+
+    def _disconnected(self, exc: BaseException) -> NoReturn:
+        raise StreamDisconnectedError(
+            f"the connection broke after {self.stats.chunks} chunks "
+            f"({self.stats.bytes} bytes): {type(exc).__name__}: {exc}",
+            events_received=self.stats.chunks,
+        ) from exc
+
+    def _deadline(self) -> tuple[float | None, type[APITimeoutError] | None, float]:
+        t = self._timeout
+        deadline: float | None = None
+        error_class: type[APITimeoutError] | None = None
+        seconds = 0.0
+        if self._last_event is None:
+            if t.first_event is not None:
+                deadline, error_class, seconds = (
+                    self._started + t.first_event,
+                    FirstEventTimeoutError,
+                    t.first_event,
+                )
+        elif t.idle is not None:
+            deadline, error_class, seconds = self._last_event + t.idle, IdleTimeoutError, t.idle
+        if t.total is not None and (deadline is None or self._started + t.total < deadline):
+            deadline, error_class, seconds = self._started + t.total, TotalTimeoutError, t.total
+        return deadline, error_class, seconds
+
+    def _end_of_body(self) -> None:
+        self._decoder.close()
+        if not self.stats.done:
+            cut = " inside an event" if self._decoder.discarded else ""
+            self._pending = IncompleteStreamError(
+                f"the stream ended{cut} without [DONE] after {self.stats.chunks} chunks: "
+                "the answer may be cut short",
+                events_received=self.stats.chunks,
+            )
+        else:
+            self._close()
+
+    async def _drain(self) -> None:
+        """After [DONE]: read the (short) rest so the connection can be reused."""
+        content = self.response.content
+        budget = _DRAIN_BYTES
+        try:
+            async with asyncio.timeout(_DRAIN_SECONDS):
+                while budget > 0 and not content.at_eof():
+                    data = await content.readany()
+                    if not data:
+                        break
+                    budget -= len(data)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            budget = 0
+        self._finished = True
+        if budget > 0 and content.at_eof():
+            self.response.release()
+        else:
+            self.response.close()
+
+    def _close(self) -> None:
+        self._finished = True
+        if not self.response.closed:
+            self.response.close()
+
+    async def _retry(self, error: BaseException) -> bool:
+        """Open the request again if that cannot duplicate output."""
+        if (
+            self._handed_out
+            or self._retries_left <= 0
+            or self._reopen is None
+            or not isinstance(
+                error,
+                FirstEventTimeoutError
+                | StreamDisconnectedError
+                | OverloadedError
+                | StreamRateLimitError,
+            )
+        ):
+            return False
+        attempt = self.stats.retries
+        delay = retry_delay(attempt, _headers_of(error))
+        if delay is None:
+            return False
+        log.debug("retrying a stream before its first chunk in %.2f s: %s", delay, error)
+        self.response.close()
+        await asyncio.sleep(delay)
+        self._retries_left -= 1
+        self.stats.retries += 1
+        self.response = await self._reopen(self._retries_left)
+        self._started = self._loop.time()
+        self._last_event = None
+        self._broken = None
+        self._decoder = SSEDecoder(max_event_bytes=self._max_event_bytes)
+        self._accumulator = ChatCompletionAccumulator()
+        self.stats = StreamStats(retries=self.stats.retries)
+        return True
+
+    def _error_event(self, event: ServerSentEvent) -> APIError:
+        try:
+            body: object = msgspec.json.decode(event.raw)
+        except ValueError:
+            body = {"error": {"message": event.data[:200]}}
+        return stream_error(body, self.response)
+
+    def _malformed(
+        self, event: ServerSentEvent, events: list[ServerSentEvent], exc: ValueError
+    ) -> MalformedEventError:
+        position = self._events_seen + next(i for i, e in enumerate(events) if e is event)
+        payload = event.raw[:200]
+        cls = InvalidUTF8Error if isinstance(exc, UnicodeDecodeError) else MalformedEventError
+        what = "is not valid UTF-8" if cls is InvalidUTF8Error else "is not a valid chunk"
+        error = cls(
+            f"event #{position} of the stream {what} ({exc}); it starts with {payload!r}",
+            position=position,
+            payload=payload,
+        )
+        error.__cause__ = exc
+        return error
+
+
+class _ChunkIterator(Generic[_T]):
+    """What ``async for`` drives: hands out one batch of chunks at a time."""
+
+    __slots__ = ("_batch", "_index", "_stream")
+
+    def __init__(self, stream: AsyncStream[_T]) -> None:
+        self._stream = stream
+        self._batch: list[_T] = []
+        self._index = 0
+
+    def __aiter__(self) -> _ChunkIterator[_T]:
+        return self
+
+    async def __anext__(self) -> _T:
+        index = self._index
+        if index < len(self._batch):
+            self._index = index + 1
+            return self._batch[index]
+        try:
+            batch = await self._stream._next_batch()
+        except BaseException:
+            self._stream._close()
+            raise
+        if not batch:
+            raise StopAsyncIteration
+        self._batch = batch
+        self._index = 1
+        return batch[0]
+
+    def __del__(self) -> None:
+        # The loop that drove us is gone (break, exception, return): release now.
+        stream = self._stream
+        if not stream._finished:
+            stream._close()
+
+
+async def _text_deltas(stream: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[str]:
+    try:
+        async for chunk in stream:
+            for choice in chunk.choices:
+                if choice.index == 0 and choice.delta.content:
+                    yield choice.delta.content
+    finally:
+        stream._close()
+
+
+def _received_before_error(content: aiohttp.StreamReader) -> bytes:
+    """Bytes aiohttp received but holds back behind a stored exception (private API,
+    read defensively: on any surprise we only lose what aiohttp would have lost)."""
+    try:
+        if content._buffer:
+            return content._read_nowait(-1)
+    except Exception:
+        pass
+    return b""
+
+
+def _deadline_name(error_class: type[APITimeoutError]) -> str:
+    return {
+        FirstEventTimeoutError: "first_event",
+        IdleTimeoutError: "idle",
+        TotalTimeoutError: "total",
+    }.get(error_class, "request")
+
+
+def _headers_of(error: BaseException) -> dict[str, str] | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, aiohttp.ClientResponse):
+        return {k.lower(): v for k, v in response.headers.items()}
+    return None

@@ -1,0 +1,55 @@
+"""Deadlines for a request and its stream.
+
+aiohttp's default ``ClientTimeout(total=300)`` cuts every stream at five
+minutes, however healthy; a read timeout between *bytes* never fires on a
+peer that trickles one byte a minute. xstream instead bounds what a user
+actually waits for: the connection, the first event, the gap between two
+events, and (optionally) the whole exchange.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["DEFAULT_TIMEOUT", "Timeout", "TimeoutTypes"]
+
+
+class Timeout(msgspec.Struct, frozen=True, kw_only=True):
+    """Separate, optional deadlines in seconds (``None`` = no limit).
+
+    * ``connect``: to open the TCP/TLS connection.
+    * ``first_event``: from sending the request to the first event of the stream
+      (for ``stream=False``: to the start of the response). Reasoning models
+      think before they answer, so the default is generous.
+    * ``idle``: the longest gap between two events. Bytes that never complete an
+      event (a trickling peer, keep-alive comments) do not reset it.
+    * ``total``: the whole request, stream included. Off by default: a long
+      answer is not an error.
+
+    >>> Timeout(idle=30.0).idle
+    30.0
+    """
+
+    connect: float | None = 10.0
+    first_event: float | None = 600.0
+    idle: float | None = 120.0
+    total: float | None = None
+
+    @classmethod
+    def coerce(cls, value: Timeout | float | None) -> Timeout:
+        """A ``Timeout`` from what users pass: a Timeout, a number of seconds
+        (every per-phase limit set to it, like the OpenAI SDK's ``timeout=``),
+        or ``None`` (no limits at all)."""
+        if isinstance(value, Timeout):
+            return value
+        if value is None:
+            return cls(connect=None, first_event=None, idle=None, total=None)
+        seconds = float(value)
+        if seconds <= 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        return cls(connect=seconds, first_event=seconds, idle=seconds, total=None)
+
+
+TimeoutTypes = Timeout | float | None
+
+DEFAULT_TIMEOUT = Timeout()
