@@ -1,0 +1,205 @@
+"""xstream.Client: the sync facade, over a real server running on its own thread."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import xstream
+from xstream.testing import DEFAULT_TEXT, MockServer, Reply
+
+from .conftest import KEY
+
+MESSAGES = [
+    {"role": "system", "content": "You are Grok, a chatbot inspired by the Hitchhikers Guide."},
+    {"role": "user", "content": "What is the meaning of life, the universe, and everything?"},
+]
+
+
+@pytest.fixture
+def server() -> Iterator[MockServer]:  # overrides the async fixture: sync code blocks its loop
+    with MockServer.running_in_thread() as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: MockServer) -> Iterator[xstream.Client]:
+    with xstream.Client(api_key=KEY, base_url=server.base_url) as c:
+        yield c
+
+
+def wait_idle(server: MockServer, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while server.open_streams and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.open_streams == 0
+
+
+def test_the_seed_example_runs_unchanged_with_the_import_swapped(
+    server: MockServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xstream import Client as OpenAI
+
+    XAI_API_KEY = KEY
+    client = OpenAI(api_key=XAI_API_KEY, base_url=server.base_url)
+    stream = client.chat.completions.create(
+        model="grok-2-latest",
+        messages=MESSAGES,
+        stream=True,
+    )
+    for chunk in stream:
+        print(chunk.choices[0].delta.content or "", end="", flush=True)
+    client.close()
+    assert capsys.readouterr().out == DEFAULT_TEXT
+
+
+def test_non_streaming_and_helpers(client: xstream.Client) -> None:
+    completion = client.chat.completions.create(model="grok-2-latest", messages=MESSAGES)
+    assert completion.choices[0].message.content == DEFAULT_TEXT
+    stream = client.chat.completions.create(model="grok-2-latest", messages=MESSAGES, stream=True)
+    assert "".join(stream.text_stream) == DEFAULT_TEXT
+    stream = client.chat.completions.create(model="grok-2-latest", messages=MESSAGES, stream=True)
+    next(iter(stream))
+    assert stream.get_final_completion().choices[0].message.content == DEFAULT_TEXT
+    assert stream.done
+
+
+async def test_works_inside_a_running_event_loop(client: xstream.Client) -> None:
+    asyncio.get_running_loop()  # this test body runs on a loop, like a notebook cell
+    stream = client.chat.completions.create(model="grok-2-latest", messages=MESSAGES, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream) == DEFAULT_TEXT
+
+
+def test_two_threads_stream_at_once_on_one_client(
+    client: xstream.Client, server: MockServer
+) -> None:
+    server.default = Reply(delay=0.002)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            stream = client.chat.completions.create(
+                model="grok-2-latest", messages=MESSAGES, stream=True
+            )
+            results.append("".join(c.choices[0].delta.content or "" for c in stream))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert errors == []
+    assert results == [DEFAULT_TEXT] * 4
+
+
+def test_leaving_the_loop_early_releases_the_connection(
+    client: xstream.Client, server: MockServer
+) -> None:
+    server.enqueue(Reply(chunks=10_000, delay=0.001))
+    stream = client.chat.completions.create(model="grok-2-latest", messages=MESSAGES, stream=True)
+    for _ in stream:
+        break
+    wait_idle(server)
+    # and the client goes on working
+    stream = client.chat.completions.create(model="grok-2-latest", messages=MESSAGES, stream=True)
+    assert "".join(stream.text_stream) == DEFAULT_TEXT
+
+
+def test_with_block_releases(client: xstream.Client, server: MockServer) -> None:
+    server.enqueue(Reply(chunks=10_000, delay=0.001))
+    with client.chat.completions.create(model="m", messages=MESSAGES, stream=True) as stream:
+        next(iter(stream))
+    wait_idle(server)
+
+
+def test_errors_are_typed_and_chunks_come_first(client: xstream.Client, server: MockServer) -> None:
+    server.enqueue(Reply(status=401))
+    with pytest.raises(xstream.AuthenticationError):
+        client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    server.enqueue(Reply(drop_after=3))
+    got: list[Any] = []
+    with pytest.raises(xstream.StreamDisconnectedError):
+        for chunk in client.chat.completions.create(model="m", messages=MESSAGES, stream=True):
+            got.append(chunk)
+    assert len(got) == 3
+
+
+def test_no_thread_is_left_after_close(server: MockServer) -> None:
+    before = set(threading.enumerate())
+    client = xstream.Client(api_key=KEY, base_url=server.base_url)
+    "".join(client.chat.completions.create(model="m", messages=MESSAGES, stream=True).text_stream)
+    assert len(set(threading.enumerate()) - before) == 1  # the private loop thread
+    client.close()
+    client.close()  # idempotent
+    assert set(threading.enumerate()) - before == set()
+
+
+def run_script(code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_an_unclosed_client_does_not_block_exit_and_warns() -> None:
+    result = run_script(
+        """
+        import warnings, gc
+        warnings.simplefilter("always", ResourceWarning)
+        import xstream
+        from xstream.testing import MockServer
+        with MockServer.running_in_thread() as srv:
+            client = xstream.Client(api_key="k", base_url=srv.base_url)
+            stream = client.chat.completions.create(model="m", messages=[], stream=True)
+            print("".join(stream.text_stream)[:5])
+            del client, stream
+            gc.collect()
+            client = xstream.Client(api_key="k", base_url=srv.base_url)
+            client.chat.completions.create(model="m", messages=[])
+        print("exiting")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "exiting"
+    assert "ResourceWarning" in result.stderr and "not closed" in result.stderr
+
+
+def test_ctrl_c_during_a_stream_closes_it_and_the_client_stays_usable() -> None:
+    code = """
+        import os, signal, threading, time
+        import xstream
+        from xstream.testing import MockServer, Reply
+        with MockServer.running_in_thread() as srv:
+            srv.enqueue(Reply(stall_after=2, stall_seconds=30))
+            with xstream.Client(api_key="k", base_url=srv.base_url) as client:
+                stream = client.chat.completions.create(model="m", messages=[], stream=True)
+                it = iter(stream)
+                next(it); next(it)
+                threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+                try:
+                    next(it)
+                except KeyboardInterrupt:
+                    print("interrupted")
+                deadline = time.monotonic() + 5
+                while srv.open_streams and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                print("open streams:", srv.open_streams)
+                print(len("".join(client.chat.completions.create(
+                    model="m", messages=[], stream=True).text_stream)) > 0)
+    """
+    result = run_script(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:3] == ["interrupted", "open streams: 0", "True"]

@@ -1,0 +1,331 @@
+"""Client: the same API, blocking, for scripts and notebooks.
+
+There is no second implementation of the protocol: each ``Client`` runs one
+``AsyncClient`` on a private event loop in a background thread (an anyio
+blocking portal), started on first use. A stream crosses threads once per
+network read, handing over every chunk that read completed as one batch:
+no chunk waits for another, and the per-chunk cost stays that of the async
+path. Because the loop is our own, the sync API also works where the calling
+thread already runs a loop (Jupyter, sync code called from ``async def``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Generic, Literal, TypeVar, overload
+
+import aiohttp
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ._client import NOT_GIVEN, AsyncClient
+from ._sse import DEFAULT_MAX_EVENT_BYTES
+from ._stream import AsyncStream, StreamStats
+from ._timeouts import Timeout, TimeoutTypes
+from ._types import ChatCompletion, ChatCompletionChunk
+
+__all__ = ["Client", "Stream"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class _Loop:
+    """The private event loop thread; stopped by ``stop()``, at exit, or when
+    the client is garbage-collected (never by the client itself, so that a
+    finalizer can hold it without holding the client)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cm: AbstractContextManager[BlockingPortal] | None = None
+        self.portal: BlockingPortal | None = None
+
+    def get(self) -> BlockingPortal:
+        with self._lock:
+            if self.portal is None:
+                self._cm = start_blocking_portal(name="xstream-loop")
+                self.portal = self._cm.__enter__()
+            return self.portal
+
+    def stop(self, aclient: AsyncClient) -> None:
+        with self._lock:
+            cm, portal = self._cm, self.portal
+            self._cm = self.portal = None
+        if cm is None or portal is None:
+            return
+        try:
+            portal.call(aclient.aclose)
+        finally:
+            cm.__exit__(None, None, None)
+
+
+class Client:
+    """A blocking client with the same API as :class:`AsyncClient`.
+
+    >>> client = Client()                                     # doctest: +SKIP
+    >>> for chunk in client.chat.completions.create(model="grok-2-latest",
+    ...         messages=[{"role": "user", "content": "Hi"}], stream=True):
+    ...     print(chunk.choices[0].delta.content or "", end="")
+
+    Close it (``with Client() as client:`` or ``client.close()``) to stop its
+    loop thread; a client that is never closed is cleaned up when collected
+    or at exit, with a ``ResourceWarning``. Safe to use from several threads.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_connections: int = 1000,
+    ) -> None:
+        self._async = AsyncClient(
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            max_event_bytes=max_event_bytes,
+            max_connections=max_connections,
+        )
+        self._loop = _Loop()
+        self._finalizer = weakref.finalize(self, _stop_unclosed, self._loop, self._async)
+        self.chat = Chat(self)
+
+    @property
+    def base_url(self) -> str:
+        return self._async.base_url
+
+    @property
+    def timeout(self) -> Timeout:
+        return self._async.timeout
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections and stop the loop thread (idempotent)."""
+        if self._finalizer.detach() is not None:
+            self._loop.stop(self._async)
+
+    def __repr__(self) -> str:
+        return f"<xstream.Client base_url={self.base_url!r}>"
+
+    def _run(self, fn: Callable[..., Coroutine[Any, Any, _R]], *args: Any) -> _R:
+        """Run ``fn(*args)`` on the loop thread; Ctrl-C while waiting cancels it there."""
+        future = self._loop.get().start_task_soon(fn, *args)
+        try:
+            result: _R = future.result()
+        except BaseException:
+            future.cancel()
+            raise
+        return result
+
+
+def _stop_unclosed(loop: _Loop, aclient: AsyncClient) -> None:
+    """Finalizer of a client dropped (or alive at exit) without ``close()``."""
+    if loop.portal is not None:
+        warnings.warn(
+            "an xstream.Client was not closed: use `with Client() as client:` or client.close()",
+            ResourceWarning,
+            stacklevel=1,
+        )
+        loop.stop(aclient)
+
+
+class Chat:
+    """``client.chat``: holds ``completions``."""
+
+    def __init__(self, client: Client) -> None:
+        self.completions = Completions(client)
+
+
+class Completions:
+    """``client.chat.completions``: ``create``."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: Literal[False] = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> ChatCompletion: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: Literal[True],
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> Stream[ChatCompletionChunk]: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: bool,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> ChatCompletion | Stream[ChatCompletionChunk]: ...
+
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> ChatCompletion | Stream[ChatCompletionChunk]:
+        """Like :meth:`AsyncCompletions.create`, blocking; ``stream=True`` gives a :class:`Stream`."""
+        client = self._client
+        messages = list(messages)  # an iterator must not be consumed on another thread
+
+        async def create() -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
+            return await client._async.chat.completions.create(
+                model=model,
+                messages=messages,
+                stream=stream,
+                extra_headers=extra_headers,
+                extra_body=extra_body,
+                timeout=timeout,
+                **params,
+            )
+
+        result = client._run(create)
+        if isinstance(result, AsyncStream):
+            return Stream(client, result)
+        return result
+
+
+class Stream(Generic[_T]):
+    """The chunks of a streamed response: iterate with ``for``.
+
+    ``with stream:`` (or ``stream.close()``) releases the connection; so does
+    leaving the ``for`` loop early. Read once, like :class:`AsyncStream`.
+    """
+
+    def __init__(self, client: Client, stream: AsyncStream[_T]) -> None:
+        self._client = client
+        self._stream = stream
+
+    @property
+    def response(self) -> aiohttp.ClientResponse:
+        return self._stream.response
+
+    @property
+    def stats(self) -> StreamStats:
+        return self._stream.stats
+
+    @property
+    def done(self) -> bool:
+        return self._stream.done
+
+    def __iter__(self) -> Iterator[_T]:
+        return _SyncChunkIterator(self)
+
+    def __enter__(self) -> Stream[_T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        if not self._stream._finished:
+            self._client._run(self._stream.aclose)
+
+    @property
+    def text_stream(self: Stream[ChatCompletionChunk]) -> Iterator[str]:
+        """The content deltas of the first choice, as ``str``."""
+        return _text_deltas(self)
+
+    def get_final_completion(self: Stream[ChatCompletionChunk]) -> ChatCompletion:
+        """Read the rest; return every chunk merged into one ``ChatCompletion``."""
+        return self._client._run(self._stream.get_final_completion)
+
+    def _close_soon(self) -> None:
+        """Close from any thread without waiting (used by finalizers)."""
+        stream = self._stream
+        if not stream._finished:
+            with contextlib.suppress(RuntimeError):  # the loop is already gone
+                stream._loop.call_soon_threadsafe(stream._close)
+
+    def __del__(self) -> None:
+        if hasattr(self, "_stream"):
+            self._close_soon()
+
+    def __repr__(self) -> str:
+        return repr(self._stream).replace("AsyncStream", "Stream", 1)
+
+
+class _SyncChunkIterator(Generic[_T]):
+    __slots__ = ("_batch", "_index", "_stream")
+
+    def __init__(self, stream: Stream[_T]) -> None:
+        self._stream = stream
+        self._batch: list[_T] = []
+        self._index = 0
+
+    def __iter__(self) -> _SyncChunkIterator[_T]:
+        return self
+
+    def __next__(self) -> _T:
+        index = self._index
+        if index < len(self._batch):
+            self._index = index + 1
+            return self._batch[index]
+        stream = self._stream
+        try:
+            batch = stream._client._run(stream._stream._next_batch)
+        except BaseException:
+            stream._close_soon()
+            raise
+        if not batch:
+            raise StopIteration
+        self._batch = batch
+        self._index = 1
+        return batch[0]
+
+    def __del__(self) -> None:
+        self._stream._close_soon()
+
+
+def _text_deltas(stream: Stream[ChatCompletionChunk]) -> Iterator[str]:
+    try:
+        for chunk in stream:
+            for choice in chunk.choices:
+                if choice.index == 0 and choice.delta.content:
+                    yield choice.delta.content
+    finally:
+        stream._close_soon()
