@@ -1,0 +1,333 @@
+"""The command line: ``xstream chat "PROMPT"`` and ``xstream serve``.
+
+``xstream chat`` streams an answer to stdout as it arrives and ends with a
+one-line summary on stderr (time to first token, chunks, tokens/s, usage).
+With no ``XAI_API_KEY`` and no base URL it runs an offline demo against the
+built-in local server (:mod:`xstream.testing`), over real HTTP, and says so.
+
+Exit codes: 0 done, 1 an API/connection/stream error (one line on stderr,
+no traceback), 2 a usage error, 130 interrupted by Ctrl-C (the stream is
+closed first, so the connection is released).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import msgspec
+
+from ._client import AsyncClient
+from ._errors import XStreamError
+from ._stream import StreamStats
+from ._types import ChatCompletionChunk, Usage
+from ._version import __version__
+from .testing import MockServer, Reply, serve
+
+__all__ = ["main"]
+
+DEFAULT_MODEL = "grok-2-latest"
+PLACEHOLDER_KEY = "xstream-placeholder-key"  # sent to keyless local servers
+DEMO_DELAY = 0.02  # seconds between the demo server's events: slow enough to watch
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+_DIM, _RESET = "\x1b[2m", "\x1b[0m"
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xstream",
+        description="Stream chat completions from xAI or any OpenAI-compatible server.",
+    )
+    parser.add_argument("--version", action="version", version=f"xstream {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_chat(commands)
+    _add_serve(commands)
+    return parser
+
+
+def _add_chat(commands: Any) -> None:
+    chat = commands.add_parser(
+        "chat",
+        help="stream an answer to stdout",
+        description="Stream an answer to stdout; a summary goes to stderr. Without "
+        "XAI_API_KEY (and without --base-url) this is an offline demo against the "
+        "built-in local server.",
+    )
+    chat.add_argument("prompt", help="what to ask")
+    chat.add_argument(
+        "--model",
+        default=os.environ.get("XAI_MODEL") or DEFAULT_MODEL,
+        help="model name (default: $XAI_MODEL or %(default)s)",
+    )
+    chat.add_argument("--system", help="a system message sent before the prompt")
+    chat.add_argument("--temperature", type=float, help="sampling temperature")
+    chat.add_argument("--max-tokens", type=int, help="the most tokens to generate")
+    chat.add_argument(
+        "--base-url", help="API base URL (default: $XAI_BASE_URL or https://api.x.ai/v1)"
+    )
+    chat.add_argument(
+        "--max-retries", type=int, default=2, help="retries before the first chunk (default: 2)"
+    )
+    chat.add_argument(
+        "--json", action="store_true", help="print each chunk's raw JSON, one per line"
+    )
+    chat.add_argument(
+        "--reasoning", action="store_true", help="also print reasoning deltas to stderr"
+    )
+
+
+def _add_serve(commands: Any) -> None:
+    srv = commands.add_parser(
+        "serve",
+        help="run the built-in local OpenAI-compatible server",
+        description="Serve POST /v1/chat/completions on a local port until Ctrl-C.",
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    srv.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
+    srv.add_argument(
+        "--delay", type=float, default=0.0, help="seconds between streamed events (default: 0)"
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _styled(stream: TextIO, text: str) -> str:
+    """``text`` dimmed when ``stream`` is a terminal (and NO_COLOR is unset)."""
+    if stream.isatty() and not os.environ.get("NO_COLOR"):
+        return f"{_DIM}{text}{_RESET}"
+    return text
+
+
+def _note(err: TextIO, text: str) -> None:
+    """One line of commentary on stderr (never on stdout, which holds the answer)."""
+    err.write(_styled(err, f"xstream: {text}") + "\n")
+    err.flush()
+
+
+class _Printer:
+    """Writes deltas as they arrive: content to stdout, reasoning to stderr.
+
+    Remembers the usage chunk and whether a line is left open, so that an
+    error or Ctrl-C still leaves the terminal on a fresh line.
+    """
+
+    def __init__(self, out: TextIO, err: TextIO, *, raw_json: bool, reasoning: bool) -> None:
+        self.out, self.err = out, err
+        self.raw_json, self.reasoning = raw_json, reasoning
+        self.usage: Usage | None = None  # from the final chunk, when the server sends it
+        self.deltas = 0  # content deltas written, a stand-in for tokens without usage
+        self._out_open = False
+        self._err_open = False
+
+    def chunk(self, chunk: ChatCompletionChunk) -> None:
+        """Print one chunk (its raw JSON with ``--json``)."""
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if self.raw_json:
+            self.out.write(msgspec.json.encode(chunk).decode() + "\n")
+            self.out.flush()
+            return
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            if self.reasoning and delta.reasoning_content:
+                self._reasoning(delta.reasoning_content)
+            if delta.content:
+                self._content(delta.content)
+
+    def _content(self, text: str) -> None:
+        if self._err_open:  # the thinking is over: end its line before the answer
+            self.err.write("\n")
+            self.err.flush()
+            self._err_open = False
+        self.out.write(text)
+        self.out.flush()
+        self.deltas += 1
+        self._out_open = True
+
+    def _reasoning(self, text: str) -> None:
+        self.err.write(_styled(self.err, text))
+        self.err.flush()
+        self._err_open = True
+
+    def end(self) -> None:
+        """End the answer's line (and the reasoning's, if still open)."""
+        if self._err_open:
+            self.err.write("\n")
+            self.err.flush()
+            self._err_open = False
+        if self._out_open:
+            self.out.write("\n")
+            self.out.flush()
+            self._out_open = False
+
+
+def _summary(stats: StreamStats, usage: Usage | None, deltas: int) -> str:
+    """The one-line report: latency, chunks, throughput, usage, total time."""
+    first = stats.time_to_first_chunk
+    parts = [
+        f"first token after {_seconds(first)}" if first is not None else "no token",
+        f"{stats.chunks} chunks",
+    ]
+    tokens = usage.completion_tokens if usage is not None else deltas
+    # The rate of generation: the wait for the first token is latency, not speed.
+    span = stats.elapsed - first if first is not None else 0.0
+    span = span if span > 0 else stats.elapsed
+    rate = f"{tokens / span:.1f}" if span > 0 else "n/a"
+    parts.append(f"{rate} tokens/s" if usage is not None else f"~{rate} tokens/s")
+    if usage is not None:
+        parts.append(
+            f"usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens"
+        )
+    else:
+        parts.append("usage: not reported")
+    parts.append(f"{_seconds(stats.elapsed)} in all")
+    return ", ".join(parts)
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+# --------------------------------------------------------------------------- chat
+
+
+async def _endpoint(
+    stack: contextlib.AsyncExitStack, base_url: str | None, err: TextIO
+) -> tuple[str, str | None]:
+    """The API key and base URL to use; starts the demo server when there is neither."""
+    key = os.environ.get("XAI_API_KEY")
+    if key:
+        return key, base_url
+    url = base_url or os.environ.get("XAI_BASE_URL")
+    if url:
+        _note(
+            err,
+            f"XAI_API_KEY is not set: sending a placeholder key to {url} "
+            "(local servers usually need none)",
+        )
+        return PLACEHOLDER_KEY, url
+    srv = await stack.enter_async_context(MockServer(default=Reply(delay=DEMO_DELAY)))
+    _note(
+        err,
+        "XAI_API_KEY is not set, so this is the offline demo: the answer comes from "
+        f"the built-in local server at {srv.base_url}, not from Grok.",
+    )
+    _note(err, "to ask the real API: export XAI_API_KEY=...  (or pass --base-url URL)")
+    return PLACEHOLDER_KEY, srv.base_url
+
+
+def _messages(args: argparse.Namespace) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    messages.append({"role": "user", "content": args.prompt})
+    return messages
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    """The optional API parameters the user set (unset ones are not sent)."""
+    params: dict[str, Any] = {"stream_options": {"include_usage": True}}
+    if args.temperature is not None:
+        params["temperature"] = args.temperature
+    if args.max_tokens is not None:
+        params["max_tokens"] = args.max_tokens
+    return params
+
+
+async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Stream one answer; ``async with`` closes stream, client and demo server on
+    every way out, cancellation by Ctrl-C included."""
+    printer = _Printer(out, err, raw_json=args.json, reasoning=args.reasoning)
+    async with contextlib.AsyncExitStack() as stack:
+        key, base_url = await _endpoint(stack, args.base_url, err)
+        client = AsyncClient(key, base_url=base_url, max_retries=args.max_retries)
+        await stack.enter_async_context(client)
+        stream = await client.chat.completions.create(
+            model=args.model, messages=_messages(args), stream=True, **_params(args)
+        )
+        async with stream:
+            try:
+                async for chunk in stream:
+                    printer.chunk(chunk)
+            finally:
+                printer.end()
+        _note(err, _summary(stream.stats, printer.usage, printer.deltas))
+    return 0
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    """Run the chat, turning failures into one line on stderr and an exit code."""
+    out, err = sys.stdout, sys.stderr
+    try:
+        return asyncio.run(_chat(args, out, err))
+    except KeyboardInterrupt:
+        _note(err, "interrupted: the stream was closed")
+        return EXIT_INTERRUPTED
+    except XStreamError as exc:
+        _fail(err, str(exc))
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader of stdout left (`| head`): stop quietly, and keep Python's
+        # final flush of stdout from raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
+
+
+def _fail(err: TextIO, message: str) -> None:
+    """Print ``error: ...`` as one line, with the API key (if any) blanked out."""
+    key = os.environ.get("XAI_API_KEY")
+    if key:
+        message = message.replace(key, "***")
+    err.write("error: " + " ".join(message.split()) + "\n")
+    err.flush()
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run the local server in the foreground until Ctrl-C."""
+    try:
+        serve(args.host, args.port, default=Reply(delay=args.delay))
+    except OSError as exc:  # the port is taken, the address is not local, ...
+        _fail(sys.stderr, f"cannot serve on {args.host}:{args.port}: {exc}")
+        return EXIT_ERROR
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _tolerant_output() -> None:
+    """Replace characters the terminal cannot encode instead of crashing on them."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code.
+
+    >>> main(["chat", "Hi", "--model", "grok-2-latest"])  # doctest: +SKIP
+    """
+    args = _parser().parse_args(argv)
+    _tolerant_output()
+    if args.command == "serve":
+        return _serve(args)
+    return _run_chat(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
