@@ -246,9 +246,8 @@ class SSEDecoder:
         elif name == b"id":
             if b"\x00" not in value:
                 self._id = _text(value)
-        elif name == b"retry":
-            if value.isdigit():  # ASCII digits only, unlike int()
-                self._retry = self.reconnection_time = int(value)
+        elif name == b"retry" and value.isdigit():  # ASCII digits only, unlike int()
+            self._retry = self.reconnection_time = int(value)
         # any other name is ignored
 
     def _check_events(self, events: list[ServerSentEvent]) -> None:
