@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import tracemalloc
 from typing import Any
 
 import msgspec
@@ -460,3 +461,48 @@ async def test_final_completion_equals_the_non_streamed_one(
         assert got.message.tool_calls == want.message.tool_calls
         assert got.finish_reason == want.finish_reason
     assert merged.usage == plain.usage
+
+
+async def test_memory_stays_bounded_under_a_200_mb_never_ending_line(
+    raw_server: RawServe,
+) -> None:
+    piece = b"x" * 65536
+    base_url = await raw_server([b"data: "] + [piece] * (200 * 1024 * 1024 // len(piece)))
+    tracemalloc.start()
+    try:
+        async with xstream.AsyncClient(KEY, base_url=base_url) as client:
+            stream = await open_stream(client)
+            with pytest.raises(xstream.EventTooLargeError) as info:
+                async for _ in stream:
+                    pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.limit == 16 * 1024 * 1024
+    assert stream.stats.bytes < 20 * 1024 * 1024  # stopped reading near the limit
+    assert peak < 3 * 16 * 1024 * 1024
+
+
+async def test_stats_are_live_and_complete(client: xstream.AsyncClient, server: MockServer) -> None:
+    server.enqueue(Reply(delay=0.005))
+    stream = await open_stream(client, stream_options={"include_usage": True})
+    it = aiter(stream)
+    await anext(it)
+    assert stream.stats.chunks >= 1 and not stream.stats.done
+    rest = [c async for c in it]
+    stats = stream.stats
+    assert stats.done and stats.chunks == len(rest) + 1
+    assert stats.time_to_first_byte is not None and stats.time_to_first_chunk is not None
+    assert stats.time_to_first_content is not None
+    assert stats.time_to_first_byte <= stats.time_to_first_chunk <= stats.elapsed
+    assert stats.usage is not None and stats.usage.completion_tokens > 0
+    assert stats.tokens_per_second is not None and stats.tokens_per_second > 0
+
+
+async def test_largest_gap_between_events_is_measured(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    server.enqueue(Reply(text="abcdef", chunk_size=2, delay=0.15))
+    stream = await open_stream(client)
+    [c async for c in stream]
+    assert 0.1 <= stream.stats.max_gap < 2

@@ -203,3 +203,44 @@ def test_ctrl_c_during_a_stream_closes_it_and_the_client_stays_usable() -> None:
     result = run_script(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:3] == ["interrupted", "open streams: 0", "True"]
+
+
+FAULTS = [
+    (Reply(drop_after=5), xstream.StreamDisconnectedError, 5),
+    (Reply(no_done=True), xstream.IncompleteStreamError, None),
+    (Reply(malformed_after=4), xstream.MalformedEventError, 4),
+    (Reply(invalid_utf8_after=3), xstream.InvalidUTF8Error, 3),
+    (Reply(error_event_after=2), xstream.OverloadedError, 2),
+    (Reply(oversized_event_bytes=100_000), xstream.EventTooLargeError, 1),
+    (Reply(stall_after=2, stall_seconds=30), xstream.IdleTimeoutError, 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "delivered"),
+    FAULTS,
+    ids=["drop", "no-done", "malformed", "invalid-utf8", "error-event", "oversized", "stall"],
+)
+def test_each_fault_raises_typed_after_every_chunk_before_it(
+    server: MockServer, reply: Reply, error: type[Exception], delivered: int | None
+) -> None:
+    with xstream.Client(
+        api_key=KEY,
+        base_url=server.base_url,
+        max_event_bytes=10_000,
+        timeout=xstream.Timeout(idle=0.3),
+    ) as client:
+        clean = [
+            c.choices[0].delta.content
+            for c in client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        ]
+        server.enqueue(reply)
+        got: list[Any] = []
+        with pytest.raises(error):
+            for chunk in client.chat.completions.create(model="m", messages=MESSAGES, stream=True):
+                got.append(chunk.choices[0].delta.content)
+        assert got == clean[: len(clean) if delivered is None else delivered]
+        wait_idle(server)
+        # the client stays usable
+        again = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        assert "".join(again.text_stream) == DEFAULT_TEXT

@@ -239,6 +239,11 @@ class ChatCompletionAccumulator:
                 parts = choices[choice.index] = _ChoiceParts(choice.index)
             parts.add(choice)
 
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage the server reported, if any."""
+        return self._usage
+
     def result(self) -> ChatCompletion:
         """Everything added so far, as one ``ChatCompletion`` (choices by ``index``)."""
         return ChatCompletion(

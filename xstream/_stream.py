@@ -45,7 +45,7 @@ from ._errors import (
 from ._retries import retry_delay
 from ._sse import ServerSentEvent, SSEDecoder
 from ._timeouts import Timeout
-from ._types import ChatCompletion, ChatCompletionChunk
+from ._types import ChatCompletion, ChatCompletionChunk, Usage
 
 __all__ = ["AsyncStream", "StreamStats"]
 
@@ -60,21 +60,38 @@ _DRAIN_SECONDS = 1.0
 class StreamStats(msgspec.Struct, kw_only=True):
     """Live numbers about one stream (times in seconds, from sending the request).
 
-    ``time_to_first_byte`` / ``time_to_first_chunk``: latency to the first
-    body bytes / first chunk; ``chunks``, ``bytes``: received so far;
+    ``time_to_first_byte`` / ``time_to_first_chunk`` / ``time_to_first_content``:
+    latency to the first body bytes / first chunk / first chunk with text
+    (content, reasoning or refusal); ``chunks``, ``bytes``: received so far;
     ``max_gap``: the largest wait between two reads that brought events;
     ``done``: whether ``[DONE]`` arrived; ``retries``: attempts redone before
-    the first chunk; ``elapsed``: time from the request to the last event.
+    the first chunk; ``elapsed``: time from the request to the last event;
+    ``usage``: the last usage the server reported.
+
+    >>> StreamStats(time_to_first_chunk=0.5, elapsed=2.5, chunks=41).tokens_per_second
+    20.5
     """
 
     time_to_first_byte: float | None = None
     time_to_first_chunk: float | None = None
+    time_to_first_content: float | None = None
     chunks: int = 0
     bytes: int = 0
     max_gap: float = 0.0
     done: bool = False
     retries: int = 0
     elapsed: float = 0.0
+    usage: Usage | None = None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Completion tokens (from usage when sent, else chunks counted) per second
+        after the first chunk; ``None`` until that can be told."""
+        if self.time_to_first_chunk is None or self.elapsed <= self.time_to_first_chunk:
+            return None
+        usage = self.usage
+        tokens = usage.completion_tokens if usage and usage.completion_tokens else self.chunks
+        return tokens / (self.elapsed - self.time_to_first_chunk)
 
 
 Reopen = Callable[[int], Awaitable[aiohttp.ClientResponse]]
@@ -240,6 +257,10 @@ class AsyncStream(Generic[_T]):
             append(chunk)
         stats.chunks += len(out)
         self._events_seen += len(events)
+        if out:
+            stats.usage = self._accumulator.usage
+            if stats.time_to_first_content is None and _has_text(out):  # type: ignore[arg-type]
+                stats.time_to_first_content = now - self._started
         return out
 
     async def _read(self) -> bytes:
@@ -436,6 +457,15 @@ async def _text_deltas(stream: AsyncStream[ChatCompletionChunk]) -> AsyncIterato
                     yield choice.delta.content
     finally:
         stream._close()
+
+
+def _has_text(chunks: list[ChatCompletionChunk]) -> bool:
+    for chunk in chunks:
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta.content or delta.reasoning_content or delta.refusal:
+                return True
+    return False
 
 
 def _received_before_error(content: aiohttp.StreamReader) -> bytes:

@@ -46,7 +46,10 @@ __all__ = [
 
 
 class _Payload(msgspec.Struct, gc=False, kw_only=True):
-    """Base of every payload Struct: untracked by the GC, keyword-only."""
+    """Base of every payload Struct: untracked by the GC, keyword-only.
+
+    Not ``omit_defaults``: that would drop non-None defaults such as
+    ``role="assistant"`` and ``type="function"`` when a message is sent back."""
 
 
 # -- shared by chunks and completions ------------------------------------------------
