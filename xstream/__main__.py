@@ -26,7 +26,7 @@ import msgspec
 from ._client import AsyncClient
 from ._errors import XStreamError
 from ._stream import StreamStats
-from ._types import ChatCompletionChunk, Usage
+from ._types import ChatCompletionChunk
 from ._version import __version__
 from .testing import MockServer, Reply, serve
 
@@ -118,22 +118,18 @@ def _note(err: TextIO, text: str) -> None:
 class _Printer:
     """Writes deltas as they arrive: content to stdout, reasoning to stderr.
 
-    Remembers the usage chunk and whether a line is left open, so that an
+    Remembers whether a line is left open, so that an
     error or Ctrl-C still leaves the terminal on a fresh line.
     """
 
     def __init__(self, out: TextIO, err: TextIO, *, raw_json: bool, reasoning: bool) -> None:
         self.out, self.err = out, err
         self.raw_json, self.reasoning = raw_json, reasoning
-        self.usage: Usage | None = None  # from the final chunk, when the server sends it
-        self.deltas = 0  # content deltas written, a stand-in for tokens without usage
         self._out_open = False
         self._err_open = False
 
     def chunk(self, chunk: ChatCompletionChunk) -> None:
         """Print one chunk (its raw JSON with ``--json``)."""
-        if chunk.usage is not None:
-            self.usage = chunk.usage
         if self.raw_json:
             self.out.write(msgspec.json.encode(chunk).decode() + "\n")
             self.out.flush()
@@ -154,7 +150,6 @@ class _Printer:
             self._err_open = False
         self.out.write(text)
         self.out.flush()
-        self.deltas += 1
         self._out_open = True
 
     def _reasoning(self, text: str) -> None:
@@ -174,26 +169,22 @@ class _Printer:
             self._out_open = False
 
 
-def _summary(stats: StreamStats, usage: Usage | None, deltas: int) -> str:
+def _summary(stats: StreamStats) -> str:
     """The one-line report: latency, chunks, throughput, usage, total time."""
-    first = stats.time_to_first_chunk
+    first = stats.time_to_first_content
+    if first is None:
+        first = stats.time_to_first_chunk
+    usage, rate = stats.usage, stats.tokens_per_second
     parts = [
         f"first token after {_seconds(first)}" if first is not None else "no token",
         f"{stats.chunks} chunks",
+        # without usage from the server, tokens are estimated by chunks: say so with "~"
+        f"{'' if usage else '~'}{rate:.1f} tokens/s" if rate is not None else "n/a tokens/s",
+        f"usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens"
+        if usage is not None
+        else "usage: not reported",
+        f"{_seconds(stats.elapsed)} in all",
     ]
-    tokens = usage.completion_tokens if usage is not None else deltas
-    # The rate of generation: the wait for the first token is latency, not speed.
-    span = stats.elapsed - first if first is not None else 0.0
-    span = span if span > 0 else stats.elapsed
-    rate = f"{tokens / span:.1f}" if span > 0 else "n/a"
-    parts.append(f"{rate} tokens/s" if usage is not None else f"~{rate} tokens/s")
-    if usage is not None:
-        parts.append(
-            f"usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens"
-        )
-    else:
-        parts.append("usage: not reported")
-    parts.append(f"{_seconds(stats.elapsed)} in all")
     return ", ".join(parts)
 
 
@@ -262,7 +253,7 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     printer.chunk(chunk)
             finally:
                 printer.end()
-        _note(err, _summary(stream.stats, printer.usage, printer.deltas))
+        _note(err, _summary(stream.stats))
     return 0
 
 
