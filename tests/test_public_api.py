@@ -1,0 +1,55 @@
+"""The public surface: what `import xstream` offers, and what it costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import xstream
+
+
+def test_all_is_sorted_and_every_name_resolves() -> None:
+    assert xstream.__all__ == sorted(xstream.__all__)
+    assert len(set(xstream.__all__)) == len(xstream.__all__)
+    for name in xstream.__all__:
+        assert getattr(xstream, name) is not None, name
+
+
+def test_the_contract_names_are_public() -> None:
+    contract = {
+        "AsyncClient", "Client", "AsyncStream", "Stream", "SSEDecoder", "ServerSentEvent",
+        "ChatCompletionChunk", "ChatCompletion", "XStreamError", "APIError", "APIStatusError",
+        "BadRequestError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
+        "UnprocessableEntityError", "RateLimitError", "InternalServerError",
+        "APIConnectionError", "APITimeoutError", "ChatCompletionAccumulator", "Timeout",
+    }  # fmt: skip
+    assert contract <= set(xstream.__all__)
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        xstream.no_such_thing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_every_exception_derives_from_the_base() -> None:
+    errors = [getattr(xstream, n) for n in xstream.__all__ if n.endswith("Error")]
+    assert len(errors) > 20
+    assert all(issubclass(e, xstream.XStreamError) for e in errors)
+
+
+def test_import_is_cheap_transport_loads_on_first_use() -> None:
+    code = (
+        "import sys, xstream\n"
+        "print('aiohttp' in sys.modules, 'anyio' in sys.modules)\n"
+        "from xstream import Client as OpenAI\n"
+        "print('aiohttp' in sys.modules, 'anyio' in sys.modules, OpenAI.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["False False", "True True Client"]
+
+
+def test_py_typed_is_shipped() -> None:
+    assert (Path(xstream.__file__).parent / "py.typed").exists()
