@@ -29,6 +29,8 @@ from ._errors import (
     status_error_class,
     stream_error,
 )
+from ._events import client_sse
+from ._responses import AsyncResponses
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES
 from ._stream import AsyncStream
@@ -109,6 +111,7 @@ class AsyncClient:
         self._owns_session = session is None
         self._closed = False
         self.chat = AsyncChat(self)
+        self.responses = AsyncResponses(self)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -126,6 +129,8 @@ class AsyncClient:
             await session.close()
 
     close = aclose
+
+    sse = client_sse  # any event stream, with resume: see _events.py
 
     def __repr__(self) -> str:  # never the key
         return f"<xstream.AsyncClient base_url={self.base_url!r}>"

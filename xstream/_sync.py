@@ -25,6 +25,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ._client import NOT_GIVEN, AsyncClient
 from ._sse import DEFAULT_MAX_EVENT_BYTES
 from ._stream import AsyncStream, StreamStats
+from ._sync_events import Responses, sync_sse
 from ._timeouts import Timeout, TimeoutTypes
 from ._types import ChatCompletion, ChatCompletionChunk
 
@@ -99,6 +100,7 @@ class Client:
         self._loop = _Loop()
         self._finalizer = weakref.finalize(self, _stop_unclosed, self._loop, self._async)
         self.chat = Chat(self)
+        self.responses = Responses(self)
 
     @property
     def base_url(self) -> str:
@@ -121,6 +123,8 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<xstream.Client base_url={self.base_url!r}>"
+
+    sse = sync_sse  # any event stream, blocking: see _sync_events.py
 
     def _run(self, fn: Callable[..., Coroutine[Any, Any, _R]], *args: Any) -> _R:
         """Run ``fn(*args)`` on the loop thread; Ctrl-C while waiting cancels it there."""
@@ -307,6 +311,7 @@ class _SyncChunkIterator(Generic[_T]):
             return self._batch[index]
         stream = self._stream
         try:
+            # One thread hop per network read (at most 128 KiB of chunks), not per chunk.
             batch = stream._client._run(stream._stream._next_batch)
         except BaseException:
             stream._close_soon()

@@ -1,0 +1,414 @@
+"""The Responses API (``client.responses.create``): typed events, the final response.
+
+A fake ``/v1/responses`` on 127.0.0.1 streams the events the API sends, in
+its order: created, in_progress, output_item.added, content_part.added,
+output_text.delta..., output_text.done, content_part.done, output_item.done,
+completed (with usage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+
+import xstream
+from xstream._responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseCreatedEvent,
+    ResponseInProgressEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputTextDeltaEvent,
+    ResponseOutputTextDoneEvent,
+    ResponseStream,
+    UnknownResponseEvent,
+)
+
+from .conftest import KEY
+
+PIECES = ["The answer", " to life,", " the universe", " and everything", " is 42", "."]
+TEXT = "".join(PIECES)
+USAGE = {
+    "input_tokens": 14,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 11,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 25,
+}
+
+
+def response_events(
+    pieces: list[str] = PIECES, *, output_in_completed: bool = True
+) -> list[dict[str, Any]]:
+    """The events of one streamed text answer, as the API sends them."""
+    text = "".join(pieces)
+    base = {
+        "id": "resp_0123",
+        "object": "response",
+        "created_at": 1732500000,
+        "model": "grok-4",
+        "status": "in_progress",
+        "output": [],
+        "usage": None,
+        "error": None,
+        "incomplete_details": None,
+        "tools": [],
+        "temperature": 0.7,
+        "store": True,
+    }
+    item = {
+        "type": "message",
+        "id": "msg_1",
+        "status": "in_progress",
+        "role": "assistant",
+        "content": [],
+    }
+    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    done_part = {**part, "text": text}
+    done_item = {**item, "status": "completed", "content": [done_part]}
+    completed = {
+        **base,
+        "status": "completed",
+        "output": [done_item] if output_in_completed else [],
+        "usage": USAGE,
+    }
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": base},
+        {"type": "response.in_progress", "response": base},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.content_part.added", **where, "part": part},
+        *(
+            {"type": "response.output_text.delta", **where, "delta": piece, "logprobs": []}
+            for piece in pieces
+        ),
+        {"type": "response.output_text.done", **where, "text": text, "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": done_part},
+        {"type": "response.output_item.done", "output_index": 0, "item": done_item},
+        {"type": "response.completed", "response": completed},
+    ]
+    for number, event in enumerate(events):
+        event["sequence_number"] = number
+    return events
+
+
+def sse(events: list[dict[str, Any]], *, named: bool = True) -> bytes:
+    out = []
+    for event in events:
+        head = f"event: {event['type']}\n".encode() if named else b""
+        out.append(head + b"data: " + msgspec.json.encode(event) + b"\n\n")
+    return b"".join(out)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class FakeResponsesAPI:
+    """``POST /v1/responses``: streams ``body`` (or answers JSON when not streaming)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.stream_body = sse(response_events())
+        self.cut = False  # drop the connection after the body
+        self.json_body: Any = response_events()[-1]["response"]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        if not body.get("stream"):
+            return web.json_response(self.json_body)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        data = self.stream_body
+        for i in range(0, len(data), 97):  # pieces that cut events anywhere
+            await response.write(data[i : i + 97])
+        if self.cut:
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/responses", self.handle)
+        return app
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[tuple[FakeResponsesAPI, str]]:
+    fake = FakeResponsesAPI()
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def client(api: tuple[FakeResponsesAPI, str]) -> AsyncIterator[xstream.AsyncClient]:
+    async with xstream.AsyncClient(KEY, base_url=api[1], max_retries=0) as c:
+        yield c
+
+
+# ------------------------------------------------------------------ streaming
+
+
+async def test_the_stream_gives_typed_events_and_the_final_response(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    fake, _ = api
+    stream = await client.responses.create(
+        model="grok-4", input="What is the meaning of life?", stream=True, temperature=0.7
+    )
+    assert isinstance(stream, ResponseStream)
+    events = [event async for event in stream]
+    assert [type(e) for e in events] == [
+        ResponseCreatedEvent,
+        ResponseInProgressEvent,
+        ResponseOutputItemAddedEvent,
+        ResponseContentPartAddedEvent,
+        *[ResponseOutputTextDeltaEvent] * len(PIECES),
+        ResponseOutputTextDoneEvent,
+        ResponseContentPartDoneEvent,
+        ResponseOutputItemDoneEvent,
+        ResponseCompletedEvent,
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = [e.delta for e in events if isinstance(e, ResponseOutputTextDeltaEvent)]
+    assert "".join(deltas) == TEXT
+
+    final = await stream.get_final_response()
+    assert isinstance(final, Response)
+    assert final.output_text == "".join(deltas)
+    assert final.status == "completed" and final.id == "resp_0123" and final.model == "grok-4"
+    assert final.usage is not None and final.usage.total_tokens == 25
+    assert final.output[0].role == "assistant" and final.output[0].id == "msg_1"
+    assert stream.stats.done and stream.stats.events == len(events)
+    assert fake.requests == [
+        {
+            "model": "grok-4",
+            "input": "What is the meaning of life?",
+            "stream": True,
+            "temperature": 0.7,
+        }
+    ]
+    assert fake.headers[0]["Accept"] == "text/event-stream"
+    assert fake.headers[0]["Authorization"] == f"Bearer {KEY}"
+
+
+async def test_get_final_response_reads_the_rest_and_text_stream(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    events = aiter(stream)  # held: dropping an iterator releases the stream
+    first = await anext(events)
+    assert isinstance(first, ResponseCreatedEvent) and first.response.status == "in_progress"
+    assert (await stream.get_final_response()).output_text == TEXT
+
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    assert "".join([d async for d in stream.text_stream]) == TEXT
+
+
+async def test_events_without_event_lines_decode_by_their_type(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    fake, _ = api
+    fake.stream_body = sse(response_events(), named=False)
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    events = [event async for event in stream]
+    assert isinstance(events[-1], ResponseCompletedEvent)
+    assert (await stream.get_final_response()).output_text == TEXT
+
+
+@pytest.mark.parametrize("named", [True, False])
+async def test_unknown_event_types_are_handed_out_not_fatal(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str], named: bool
+) -> None:
+    fake, _ = api
+    events = response_events()
+    search: dict[str, Any] = {
+        "type": "response.web_search_call.searching",
+        "output_index": 0,
+        "item_id": "ws_1",
+    }
+    events.insert(2, search)
+    fake.stream_body = sse(events, named=named)
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    received = [event async for event in stream]
+    unknown = [e for e in received if isinstance(e, UnknownResponseEvent)]
+    assert unknown == [UnknownResponseEvent(type=search["type"], data=search)]
+    assert unknown[0].sequence_number is None
+    assert (await stream.get_final_response()).output_text == TEXT
+
+
+async def test_the_final_response_is_rebuilt_when_completed_has_no_output(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    fake, _ = api
+    fake.stream_body = sse(response_events(output_in_completed=False))
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    assert (await stream.get_final_response()).output_text == TEXT
+    # ... and from the deltas alone when no output_item.done came either
+    events = [e for e in response_events(output_in_completed=False) if "done" not in e["type"]]
+    fake.stream_body = sse(events)
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    assert (await stream.get_final_response()).output_text == TEXT
+
+
+async def test_an_error_event_raises_after_the_events_before_it(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    fake, _ = api
+    events = response_events()[:6]
+    error = {"type": "error", "code": "rate_limit_exceeded", "message": "slow down", "param": None}
+    fake.stream_body = sse(events) + sse([error])
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    received: list[Any] = []
+    with pytest.raises(xstream.RateLimitError, match="slow down"):
+        async for event in stream:
+            received.append(event)
+    assert len(received) == 6 and stream.response.closed
+
+
+async def test_a_failed_response_raises_from_get_final_response(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    fake, _ = api
+    events = response_events()[:5]
+    failed = {
+        "type": "response.failed",
+        "response": {
+            "id": "resp_0123",
+            "status": "failed",
+            "error": {"code": "server_error", "message": "the model crashed"},
+        },
+    }
+    fake.stream_body = sse([*events, failed])
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    with pytest.raises(xstream.ServerStreamError, match="the model crashed"):
+        await stream.get_final_response()
+
+
+async def test_a_stream_cut_before_completed_is_incomplete(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    fake, _ = api
+    fake.stream_body = sse(response_events()[:7])
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    received: list[Any] = []
+    with pytest.raises(xstream.IncompleteStreamError, match="before its final event"):
+        async for event in stream:
+            received.append(event)
+    assert len(received) == 7
+    # a dropped connection is not reconnected: that would start a second generation
+    fake.cut = True
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    with pytest.raises(xstream.StreamDisconnectedError):
+        await stream.get_final_response()
+    assert stream.stats.reconnects == 0 and len(fake.requests) == 2
+
+
+async def test_breaking_out_releases_the_response(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    async for event in stream:
+        if isinstance(event, ResponseOutputTextDeltaEvent):
+            break
+    assert stream.response.closed
+
+
+async def test_an_unread_stream_is_released_when_dropped(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    response = stream.response
+    ref = weakref.ref(stream)
+    del stream  # no reference cycle (the stream observes events by a method, not a callback)
+    assert ref() is None and response.closed
+
+
+# ------------------------------------------------------------------ not streaming
+
+
+async def test_create_without_stream_returns_a_response(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    fake, _ = api
+    response = await client.responses.create(
+        model="grok-4",
+        input=[{"role": "user", "content": "Hi"}],
+        instructions="Be brief.",
+        previous_response_id=None,
+        extra_body={"store": False},
+    )
+    assert isinstance(response, Response)
+    assert response.output_text == TEXT and response.usage is not None
+    assert fake.requests == [
+        {
+            "model": "grok-4",
+            "input": [{"role": "user", "content": "Hi"}],
+            "instructions": "Be brief.",
+            "store": False,
+        }
+    ]
+
+
+async def test_a_non_streamed_error_body_raises(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    fake, _ = api
+    fake.json_body = {"code": "Some requested entity was not found", "error": "model not found"}
+    with pytest.raises(xstream.ServerStreamError, match="model not found"):
+        await client.responses.create(model="grok-nope", input="Hi")
+
+
+# ------------------------------------------------------------------ sync
+
+
+@contextlib.contextmanager
+def fake_in_thread(fake: FakeResponsesAPI) -> Iterator[str]:
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(fake.app())
+
+    async def start() -> str:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield asyncio.run_coroutine_threadsafe(start(), loop).result(5)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def test_the_sync_client_streams_responses() -> None:
+    fake = FakeResponsesAPI()
+    with fake_in_thread(fake) as base, xstream.Client(KEY, base_url=base) as client:
+        assert client.responses.create(model="grok-4", input="Hi").output_text == TEXT
+        stream = client.responses.create(model="grok-4", input=iter(["Hi"]), stream=True)
+        kinds = [event.type for event in stream]
+        assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+        assert stream.get_final_response().output_text == TEXT
+        stream = client.responses.create(model="grok-4", input="Hi", stream=True)
+        assert "".join(stream.text_stream) == TEXT
+    assert fake.requests[1]["input"] == ["Hi"]
