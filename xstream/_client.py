@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, overload
 
 import aiohttp
-import msgspec
 
 from ._errors import (
     APIConnectionError,
@@ -30,6 +29,7 @@ from ._errors import (
     stream_error,
 )
 from ._events import client_sse
+from ._http import ERROR_BODY_LIMIT, decode_body, earliest, read_body
 from ._responses import AsyncResponses
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES
@@ -49,7 +49,6 @@ __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 log = logging.getLogger("xstream")
 
 DEFAULT_BASE_URL = "https://api.x.ai/v1"
-_ERROR_BODY_LIMIT = 64 * 1024  # we read at most this much of an error or non-SSE body
 _USER_AGENT = (
     f"xstream/{__version__} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 )
@@ -181,7 +180,7 @@ class AsyncClient:
         while True:
             started = asyncio.get_running_loop().time()
             try:
-                async with asyncio.timeout(_first(timeout.first_event, timeout.total)):
+                async with asyncio.timeout(earliest(timeout.first_event, timeout.total)):
                     response = await session.post(
                         url, data=body, headers=headers, timeout=client_timeout
                     )
@@ -214,7 +213,7 @@ class AsyncClient:
                 seconds=timeout.connect,
             )
         if isinstance(exc, TimeoutError):
-            seconds = _first(timeout.first_event, timeout.total)
+            seconds = earliest(timeout.first_event, timeout.total)
             return FirstEventTimeoutError(
                 f"no response from {self.base_url} within {seconds} s",
                 deadline="first_event",
@@ -227,12 +226,12 @@ class AsyncClient:
     async def _status_error(self, response: aiohttp.ClientResponse) -> APIStatusError:
         """Read (a bounded start of) an error body; build the matching exception."""
         try:
-            raw = await response.content.read(_ERROR_BODY_LIMIT)
+            raw = await response.content.read(ERROR_BODY_LIMIT)
         except (aiohttp.ClientError, OSError):
             raw = b""
         finally:
             response.close()
-        body = _decode_body(raw)
+        body = decode_body(raw)
         detail = error_message(body) or raw[:200].decode("utf-8", "replace").strip()
         hint = _STATUS_HINTS.get(response.status, "")
         message = self._redact(f"HTTP {response.status}: {detail or response.reason or ''}{hint}")
@@ -248,12 +247,12 @@ class AsyncClient:
         if not ctype or "text/event-stream" in ctype.lower():
             return
         try:
-            raw = await response.content.read(_ERROR_BODY_LIMIT)
+            raw = await response.content.read(ERROR_BODY_LIMIT)
         except (aiohttp.ClientError, OSError):
             raw = b""
         finally:
             response.close()
-        body = _decode_body(raw)
+        body = decode_body(raw)
         if error_message(body) is not None:
             raise stream_error(body, response)
         start = self._redact(raw[:200].decode("utf-8", "replace"))
@@ -343,7 +342,7 @@ class AsyncCompletions:
             "chat/completions", body, headers, deadlines, client.max_retries
         )
         if not stream:
-            return await _read_completion(client, response, deadlines, started)
+            return await _read_completion(response, deadlines)
         await client._check_event_stream(response)
 
         async def reopen(retries: int) -> aiohttp.ClientResponse:
@@ -362,38 +361,21 @@ class AsyncCompletions:
         )
 
 
-async def _read_completion(
-    client: AsyncClient, response: aiohttp.ClientResponse, timeout: Timeout, started: float
-) -> ChatCompletion:
+async def _read_completion(response: aiohttp.ClientResponse, timeout: Timeout) -> ChatCompletion:
     """Read and decode a non-streamed answer, within the first_event/total deadline."""
-    limit = _first(timeout.first_event, timeout.total)
-    try:
-        async with asyncio.timeout(limit):
-            raw = await response.read()
-    except TimeoutError as exc:
-        response.close()
-        raise FirstEventTimeoutError(
-            f"the response did not complete within {limit} s",
-            deadline="first_event",
-            seconds=limit,
-        ) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        response.close()
-        raise APIConnectionError(f"the connection broke while reading the response: {exc}") from exc
-    finally:
-        response.release()
+    raw = await read_body(response, timeout)
     try:
         completion = COMPLETION_DECODER.decode(raw)
     except ValueError as exc:
-        body = _decode_body(raw)
+        body = decode_body(raw)
         if error_message(body) is not None:
             raise stream_error(body, response) from exc
         raise APIError(
             f"the response is not a chat completion ({exc}); it starts with {raw[:200]!r}",
             body=body,
         ) from exc
-    if not completion.choices and error_message(_decode_body(raw)) is not None:
-        raise stream_error(_decode_body(raw), response)
+    if not completion.choices and error_message(decode_body(raw)) is not None:
+        raise stream_error(decode_body(raw), response)
     return completion
 
 
@@ -402,18 +384,6 @@ _STATUS_HINTS = {
     403: " (this key may not use this model or endpoint)",
     404: " (check base_url and the model name)",
 }
-
-
-def _decode_body(raw: bytes) -> object:
-    try:
-        return msgspec.json.decode(raw) if raw else None
-    except ValueError:
-        return raw[:_ERROR_BODY_LIMIT].decode("utf-8", "replace")
-
-
-def _first(*values: float | None) -> float | None:
-    present = [v for v in values if v is not None]
-    return min(present) if present else None
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

@@ -57,9 +57,10 @@ from ._errors import (
     status_error_class,
     stream_error,
 )
+from ._http import decode_body, earliest
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
-from ._stream import _deadline_name, _headers_of, _received_before_error
+from ._stream import BatchIterator, _deadline_name, _headers_of, _received_before_error
 from ._timeouts import DEFAULT_TIMEOUT, Timeout, TimeoutTypes
 
 if TYPE_CHECKING:
@@ -234,7 +235,7 @@ async def _connect(
     """Open the stream, retrying what is safe (nothing was received yet);
     return the response and the retries left."""
     t = request.timeout
-    limit = _first(t.first_event, t.total)
+    limit = earliest(t.first_event, t.total)
     attempt = 0
     while True:
         try:
@@ -317,7 +318,7 @@ class EventStream(Generic[_T]):
     # ------------------------------------------------------------ public API
 
     def __aiter__(self) -> AsyncIterator[_T]:
-        return _EventIterator(self)
+        return BatchIterator(self)
 
     async def __aenter__(self) -> EventStream[_T]:
         return self
@@ -585,7 +586,9 @@ class EventStream(Generic[_T]):
             phase = t.first_event if self._last_event is None else t.idle
             sent = self._loop.time()
             try:
-                response = await request.open(stats.last_event_id, _first(phase, self._remaining()))
+                response = await request.open(
+                    stats.last_event_id, earliest(phase, self._remaining())
+                )
             except APIStatusError as exc:
                 if not status_is_retryable(exc.status_code, _headers_of(exc) or {}):
                     raise
@@ -675,45 +678,6 @@ class EventStream(Generic[_T]):
         )
         error.__cause__ = exc
         return error
-
-
-class _EventIterator(Generic[_T]):
-    """What ``async for`` drives: hands out one batch of items at a time, and
-    releases the connection the moment the loop drops it (``__del__``)."""
-
-    __slots__ = ("_batch", "_index", "_stream")
-
-    def __init__(self, stream: EventStream[_T]) -> None:
-        self._stream = stream
-        self._batch: list[_T] = []
-        self._index = 0
-
-    def __aiter__(self) -> _EventIterator[_T]:
-        return self
-
-    async def __anext__(self) -> _T:
-        index = self._index
-        if index < len(self._batch):
-            self._index = index + 1
-            return self._batch[index]
-        try:
-            batch = await self._stream._next_batch()
-        except BaseException:
-            self._stream._close()
-            raise
-        if not batch:
-            raise StopAsyncIteration
-        self._batch = batch
-        self._index = 1
-        return batch[0]
-
-    def __del__(self) -> None:
-        stream = self._stream
-        if not stream._finished:
-            stream._close()
-
-
-# ---------------------------------------------------------------- typed events
 
 
 def event_decoder(type: Any) -> Decode:
@@ -1075,7 +1039,7 @@ class _SessionErrors:
 
     async def _status_error(self, response: aiohttp.ClientResponse) -> APIStatusError:
         raw = await _read_some(response)
-        body = _decode_body(raw)
+        body = decode_body(raw)
         detail = error_message(body) or raw[:200].decode("utf-8", "replace").strip()
         message = self._redact(f"HTTP {response.status}: {detail or response.reason or ''}")
         cls = status_error_class(response.status)
@@ -1086,7 +1050,7 @@ class _SessionErrors:
         if not ctype or "text/event-stream" in ctype.lower():
             return
         raw = await _read_some(response)
-        body = _decode_body(raw)
+        body = decode_body(raw)
         if error_message(body) is not None:
             raise stream_error(body, response)
         start = self._redact(raw[:200].decode("utf-8", "replace"))
@@ -1104,15 +1068,3 @@ async def _read_some(response: aiohttp.ClientResponse) -> bytes:
         return b""
     finally:
         response.close()
-
-
-def _decode_body(raw: bytes) -> object:
-    try:
-        return msgspec.json.decode(raw) if raw else None
-    except ValueError:
-        return raw.decode("utf-8", "replace")
-
-
-def _first(*values: float | None) -> float | None:
-    present = [v for v in values if v is not None]
-    return min(present) if present else None

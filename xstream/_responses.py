@@ -25,9 +25,7 @@ import aiohttp
 import msgspec
 
 from ._errors import (
-    APIConnectionError,
     APIError,
-    FirstEventTimeoutError,
     IncompleteStreamError,
     error_message,
     stream_error,
@@ -36,11 +34,10 @@ from ._events import (
     CLIENT_DEFAULT,
     EventStream,
     _connect,
-    _decode_body,
-    _first,
     _Request,
     error_event,
 )
+from ._http import decode_body, read_body
 from ._sse import ServerSentEvent
 from ._timeouts import Timeout, TimeoutTypes
 from ._types import _Payload
@@ -690,34 +687,19 @@ class AsyncResponses:
 
 async def _read_response(response: aiohttp.ClientResponse, timeout: Timeout) -> Response:
     """Read and decode a non-streamed response, within the first_event/total deadline."""
-    limit = _first(timeout.first_event, timeout.total)
-    try:
-        async with asyncio.timeout(limit):
-            raw = await response.read()
-    except TimeoutError as exc:
-        response.close()
-        raise FirstEventTimeoutError(
-            f"the response did not complete within {limit} s",
-            deadline="first_event",
-            seconds=limit,
-        ) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        response.close()
-        raise APIConnectionError(f"the connection broke while reading the response: {exc}") from exc
-    finally:
-        response.release()
+    raw = await read_body(response, timeout)
     try:
         result = _decoders().response.decode(raw)
     except ValueError as exc:
-        body = _decode_body(raw)
+        body = decode_body(raw)
         if error_message(body) is not None:
             raise stream_error(body, response) from exc
         raise APIError(
             f"the answer is not a response object ({exc}); it starts with {raw[:200]!r}",
             body=body,
         ) from exc
-    if not result.id and not result.output and error_message(_decode_body(raw)) is not None:
-        raise stream_error(_decode_body(raw), response)
+    if not result.id and not result.output and error_message(decode_body(raw)) is not None:
+        raise stream_error(decode_body(raw), response)
     if result.status == "failed" and result.error is not None:
         raise stream_error({"error": msgspec.to_builtins(result.error)}, response)
     return result

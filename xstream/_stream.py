@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Generic, NoReturn, TypeVar
+from typing import Generic, NoReturn, Protocol, TypeVar
 
 import aiohttp
 import msgspec
@@ -146,7 +146,7 @@ class AsyncStream(Generic[_T]):
     # ------------------------------------------------------------ public API
 
     def __aiter__(self) -> AsyncIterator[_T]:
-        return _ChunkIterator(self)
+        return BatchIterator(self)
 
     async def __aenter__(self) -> AsyncStream[_T]:
         return self
@@ -417,17 +417,29 @@ class AsyncStream(Generic[_T]):
         return error
 
 
-class _ChunkIterator(Generic[_T]):
-    """What ``async for`` drives: hands out one batch of chunks at a time."""
+class BatchSource(Protocol[_T]):
+    """What :class:`BatchIterator` drives: a stream that reads in batches."""
+
+    _finished: bool
+
+    async def _next_batch(self) -> list[_T]: ...
+
+    def _close(self) -> None: ...
+
+
+class BatchIterator(Generic[_T]):
+    """What ``async for`` drives: hands out one batch of items at a time, and
+    releases the connection the moment the loop drops it (``__del__``), without
+    waiting for the event loop to finalize an async generator."""
 
     __slots__ = ("_batch", "_index", "_stream")
 
-    def __init__(self, stream: AsyncStream[_T]) -> None:
+    def __init__(self, stream: BatchSource[_T]) -> None:
         self._stream = stream
         self._batch: list[_T] = []
         self._index = 0
 
-    def __aiter__(self) -> _ChunkIterator[_T]:
+    def __aiter__(self) -> BatchIterator[_T]:
         return self
 
     async def __anext__(self) -> _T:
@@ -447,7 +459,6 @@ class _ChunkIterator(Generic[_T]):
         return batch[0]
 
     def __del__(self) -> None:
-        # The loop that drove us is gone (break, exception, return): release now.
         stream = self._stream
         if not stream._finished:
             stream._close()

@@ -11,17 +11,16 @@ thread already runs a loop (Jupyter, sync code called from ``async def``).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import warnings
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
-import aiohttp
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ._blocking import BlockingStream
 from ._client import NOT_GIVEN, AsyncClient
 from ._sse import DEFAULT_MAX_EVENT_BYTES
 from ._stream import AsyncStream, StreamStats
@@ -232,20 +231,17 @@ class Completions:
         return result
 
 
-class Stream(Generic[_T]):
+class Stream(BlockingStream[_T]):
     """The chunks of a streamed response: iterate with ``for``.
 
     ``with stream:`` (or ``stream.close()``) releases the connection; so does
     leaving the ``for`` loop early. Read once, like :class:`AsyncStream`.
     """
 
-    def __init__(self, client: Client, stream: AsyncStream[_T]) -> None:
-        self._client = client
-        self._stream = stream
+    _stream: AsyncStream[_T]
 
-    @property
-    def response(self) -> aiohttp.ClientResponse:
-        return self._stream.response
+    def __init__(self, client: Client, stream: AsyncStream[_T]) -> None:
+        super().__init__(client, stream)
 
     @property
     def stats(self) -> StreamStats:
@@ -254,20 +250,6 @@ class Stream(Generic[_T]):
     @property
     def done(self) -> bool:
         return self._stream.done
-
-    def __iter__(self) -> Iterator[_T]:
-        return _SyncChunkIterator(self)
-
-    def __enter__(self) -> Stream[_T]:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop reading and release the connection (idempotent)."""
-        if not self._stream._finished:
-            self._client._run(self._stream.aclose)
 
     @property
     def text_stream(self: Stream[ChatCompletionChunk]) -> Iterator[str]:
@@ -278,52 +260,8 @@ class Stream(Generic[_T]):
         """Read the rest; return every chunk merged into one ``ChatCompletion``."""
         return self._client._run(self._stream.get_final_completion)
 
-    def _close_soon(self) -> None:
-        """Close from any thread without waiting (used by finalizers)."""
-        stream = self._stream
-        if not stream._finished:
-            with contextlib.suppress(RuntimeError):  # the loop is already gone
-                stream._loop.call_soon_threadsafe(stream._close)
-
-    def __del__(self) -> None:
-        if hasattr(self, "_stream"):
-            self._close_soon()
-
     def __repr__(self) -> str:
         return repr(self._stream).replace("AsyncStream", "Stream", 1)
-
-
-class _SyncChunkIterator(Generic[_T]):
-    __slots__ = ("_batch", "_index", "_stream")
-
-    def __init__(self, stream: Stream[_T]) -> None:
-        self._stream = stream
-        self._batch: list[_T] = []
-        self._index = 0
-
-    def __iter__(self) -> _SyncChunkIterator[_T]:
-        return self
-
-    def __next__(self) -> _T:
-        index = self._index
-        if index < len(self._batch):
-            self._index = index + 1
-            return self._batch[index]
-        stream = self._stream
-        try:
-            # One thread hop per network read (at most 128 KiB of chunks), not per chunk.
-            batch = stream._client._run(stream._stream._next_batch)
-        except BaseException:
-            stream._close_soon()
-            raise
-        if not batch:
-            raise StopIteration
-        self._batch = batch
-        self._index = 1
-        return batch[0]
-
-    def __del__(self) -> None:
-        self._stream._close_soon()
 
 
 def _text_deltas(stream: Stream[ChatCompletionChunk]) -> Iterator[str]:

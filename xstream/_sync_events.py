@@ -7,12 +7,10 @@ thread once per network read and hands over every item that read completed.
 from __future__ import annotations
 
 import builtins
-import contextlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-import aiohttp
-
+from ._blocking import BlockingStream
 from ._events import CLIENT_DEFAULT, DEFAULT_MAX_RECONNECTS, EventStream, EventStreamStats
 from ._responses import Response, ResponseOutputTextDeltaEvent, ResponseStream, ResponseStreamEvent
 from ._sse import ServerSentEvent
@@ -26,7 +24,7 @@ __all__ = ["Responses", "SyncEventStream", "SyncResponseStream", "sync_sse"]
 _T = TypeVar("_T")
 
 
-class SyncEventStream(Generic[_T]):
+class SyncEventStream(BlockingStream[_T]):
     """The events of a stream: iterate with ``for``.
 
     ``with stream:`` (or ``stream.close()``) releases the connection; so does
@@ -37,77 +35,17 @@ class SyncEventStream(Generic[_T]):
     ...         print(event.event, event.data)
     """
 
-    def __init__(self, client: Client, stream: EventStream[_T]) -> None:
-        self._client = client
-        self._stream = stream
+    _stream: EventStream[_T]
 
-    @property
-    def response(self) -> aiohttp.ClientResponse:
-        return self._stream.response
+    def __init__(self, client: Client, stream: EventStream[_T]) -> None:
+        super().__init__(client, stream)
 
     @property
     def stats(self) -> EventStreamStats:
         return self._stream.stats
 
-    def __iter__(self) -> Iterator[_T]:
-        return _SyncEventIterator(self)
-
-    def __enter__(self) -> SyncEventStream[_T]:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop reading and release the connection (idempotent)."""
-        if not self._stream._finished:
-            self._client._run(self._stream.aclose)
-
-    def _close_soon(self) -> None:
-        """Close from any thread without waiting (used by finalizers)."""
-        stream = self._stream
-        if not stream._finished:
-            with contextlib.suppress(RuntimeError):  # the loop is already gone
-                stream._loop.call_soon_threadsafe(stream._close)
-
-    def __del__(self) -> None:
-        if hasattr(self, "_stream"):
-            self._close_soon()
-
     def __repr__(self) -> str:
         return repr(self._stream).replace("<", "<Sync", 1)
-
-
-class _SyncEventIterator(Generic[_T]):
-    __slots__ = ("_batch", "_index", "_stream")
-
-    def __init__(self, stream: SyncEventStream[_T]) -> None:
-        self._stream = stream
-        self._batch: list[_T] = []
-        self._index = 0
-
-    def __iter__(self) -> _SyncEventIterator[_T]:
-        return self
-
-    def __next__(self) -> _T:
-        index = self._index
-        if index < len(self._batch):
-            self._index = index + 1
-            return self._batch[index]
-        stream = self._stream
-        try:
-            batch = stream._client._run(stream._stream._next_batch)
-        except BaseException:
-            stream._close_soon()
-            raise
-        if not batch:
-            raise StopIteration
-        self._batch = batch
-        self._index = 1
-        return batch[0]
-
-    def __del__(self) -> None:
-        self._stream._close_soon()
 
 
 class SyncResponseStream(SyncEventStream[ResponseStreamEvent]):
