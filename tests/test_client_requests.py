@@ -308,3 +308,15 @@ async def test_timeout_argument_forms() -> None:
     assert client.timeout.idle == 1.0 and client.timeout.total is None
     with pytest.raises(ValueError):
         xstream.Timeout.coerce(0)
+
+
+async def test_a_completion_with_nulls_where_defaults_belong_decodes(mocked: aioresponses) -> None:
+    body = dict(
+        COMPLETION, id=None, model=None, usage={"prompt_tokens": 1, "completion_tokens": None}
+    )
+    body["choices"] = [{"index": 0, "message": {"role": None, "content": "Hello"}}]
+    mocked.post(URL_CC, payload=body)
+    async with xstream.AsyncClient(KEY, base_url=BASE) as client:
+        result = await create(client)
+    assert result.choices[0].message.content == "Hello"
+    assert result.id == "" and result.usage is not None and result.usage.completion_tokens == 0

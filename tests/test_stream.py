@@ -113,6 +113,8 @@ SERVER_VARIANTS = {
     "crlf-and-comments": b': hello\r\n\r\ndata: {"id":"a","choices":[{"index":0,"delta":{"content":"Hi"}}]}\r\n\r\n: keep-alive\r\n\r\n',
     "named-ping-events": b'event: ping\ndata: {}\n\ndata: {"id":"a","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n',
     "empty-data-keepalive": b'data:\n\ndata: {"id":"a","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n',
+    "nulls-where-defaults-belong": b'data: {"id":null,"object":null,"model":null,"choices":[{"index":null,"delta":null}]}\n\ndata: {"id":"a","model":"m","choices":[{"index":0,"delta":{"role":null,"content":"Hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":null,"total_tokens":null}}\n\n',
+    "choices-null": b'data: {"id":"a","choices":null}\n\ndata: {"id":"a","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n',
 }
 
 
@@ -506,3 +508,23 @@ async def test_largest_gap_between_events_is_measured(
     stream = await open_stream(client)
     [c async for c in stream]
     assert 0.1 <= stream.stats.max_gap < 2
+
+
+async def test_done_under_an_event_name_still_ends_the_stream(raw_server: RawServe) -> None:
+    body = b'data: {"id":"a","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\nevent: done\ndata: [DONE]\n\n'
+    base_url = await raw_server([body])
+    async with xstream.AsyncClient(KEY, base_url=base_url) as client:
+        stream = await open_stream(client)
+        assert text_of([c async for c in stream]) == "Hi"
+    assert stream.done
+
+
+async def test_a_wrongly_typed_payload_is_still_malformed(raw_server: RawServe) -> None:
+    body = b'data: {"id":"a","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\ndata: {"id":"a","choices":"nope"}\n\ndata: [DONE]\n\n'
+    base_url = await raw_server([body])
+    async with xstream.AsyncClient(KEY, base_url=base_url) as client:
+        got: list[Any] = []
+        with pytest.raises(xstream.MalformedEventError) as info:
+            async for chunk in await open_stream(client):
+                got.append(chunk)
+    assert text_of(got) == "Hi" and info.value.position == 1

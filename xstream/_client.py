@@ -8,6 +8,7 @@ reads it owns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import platform
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, overload
 
 import aiohttp
+import msgspec
 
 from ._errors import (
     APIConnectionError,
@@ -36,10 +38,10 @@ from ._sse import DEFAULT_MAX_EVENT_BYTES
 from ._stream import AsyncStream
 from ._timeouts import DEFAULT_TIMEOUT, Timeout, TimeoutTypes
 from ._types import (
-    CHUNK_DECODER,
     COMPLETION_DECODER,
     ChatCompletion,
     ChatCompletionChunk,
+    decode_lenient,
     encode_request,
 )
 from ._version import __version__
@@ -352,7 +354,6 @@ class AsyncCompletions:
 
         return AsyncStream(
             response,
-            decode=CHUNK_DECODER.decode,
             timeout=deadlines,
             started=started,
             max_event_bytes=client.max_event_bytes,
@@ -367,16 +368,26 @@ async def _read_completion(response: aiohttp.ClientResponse, timeout: Timeout) -
     try:
         completion = COMPLETION_DECODER.decode(raw)
     except ValueError as exc:
-        body = decode_body(raw)
-        if error_message(body) is not None:
-            raise stream_error(body, response) from exc
-        raise APIError(
-            f"the response is not a chat completion ({exc}); it starts with {raw[:200]!r}",
-            body=body,
-        ) from exc
+        completion = _refused_completion(raw, response, exc)
     if not completion.choices and error_message(decode_body(raw)) is not None:
         raise stream_error(decode_body(raw), response)
     return completion
+
+
+def _refused_completion(
+    raw: bytes, response: aiohttp.ClientResponse, exc: ValueError
+) -> ChatCompletion:
+    """A body the strict decoder refused: nulls where defaults belong, or an error."""
+    if isinstance(exc, msgspec.ValidationError):
+        with contextlib.suppress(ValueError):
+            return decode_lenient(raw, ChatCompletion)
+    body = decode_body(raw)
+    if error_message(body) is not None:
+        raise stream_error(body, response) from exc
+    raise APIError(
+        f"the response is not a chat completion ({exc}); it starts with {raw[:200]!r}",
+        body=body,
+    ) from exc
 
 
 _STATUS_HINTS = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Generic, NoReturn, Protocol, TypeVar
+from typing import Generic, NoReturn, Protocol, TypeVar, cast
 
 import aiohttp
 import msgspec
@@ -45,7 +45,7 @@ from ._errors import (
 from ._retries import retry_delay
 from ._sse import ServerSentEvent, SSEDecoder
 from ._timeouts import Timeout
-from ._types import ChatCompletion, ChatCompletionChunk, Usage
+from ._types import CHUNK_DECODER, ChatCompletion, ChatCompletionChunk, Usage, decode_lenient
 
 __all__ = ["AsyncStream", "StreamStats"]
 
@@ -118,7 +118,6 @@ class AsyncStream(Generic[_T]):
         self,
         response: aiohttp.ClientResponse,
         *,
-        decode: Callable[[bytes], _T],
         timeout: Timeout,
         started: float,
         max_event_bytes: int,
@@ -127,7 +126,7 @@ class AsyncStream(Generic[_T]):
     ) -> None:
         self.response = response
         self.stats = StreamStats()
-        self._decode = decode
+        self._decode = CHUNK_DECODER.decode
         self._timeout = timeout
         self._loop = asyncio.get_running_loop()
         self._started = started  # loop time at which the request went out
@@ -235,37 +234,38 @@ class AsyncStream(Generic[_T]):
         stats.elapsed = now - self._started
         decode = self._decode
         add = self._accumulator.add
-        out: list[_T] = []
+        out: list[ChatCompletionChunk] = []
         append = out.append
         for event in events:
             if event.event != "message":
                 if event.event == "error":
                     self._pending = self._error_event(event)
                     break
+                if event.raw.strip() == b"[DONE]":  # some proxies name the last event
+                    stats.done = True
+                    break
                 continue  # other named events (pings, ...) carry no chunk
             try:
                 chunk = decode(event.raw)
             except ValueError as exc:  # msgspec.DecodeError, UnicodeDecodeError
-                payload = event.raw.strip()
-                if payload == b"[DONE]":
-                    stats.done = True
-                    break
-                if payload:  # an empty data line is a keep-alive, not a chunk
-                    self._pending = self._malformed(event, events, exc)
-                    break
-                continue
-            if chunk.error is not None:  # type: ignore[attr-defined]
+                slow = self._decode_slowly(event, events, exc)
+                if slow is None:
+                    if stats.done or self._pending is not None:
+                        break
+                    continue
+                chunk = slow
+            if chunk.error is not None:
                 self._pending = self._error_event(event)
                 break
-            add(chunk)  # type: ignore[arg-type]
+            add(chunk)
             append(chunk)
         stats.chunks += len(out)
         self._events_seen += len(events)
         if out:
             stats.usage = self._accumulator.usage
-            if stats.time_to_first_content is None and _has_text(out):  # type: ignore[arg-type]
+            if stats.time_to_first_content is None and _has_text(out):
                 stats.time_to_first_content = now - self._started
-        return out
+        return cast("list[_T]", out)
 
     async def _read(self) -> bytes:
         """One network read, bounded by the deadline in force; errors mapped."""
@@ -393,6 +393,23 @@ class AsyncStream(Generic[_T]):
         self._accumulator = ChatCompletionAccumulator()
         self.stats = StreamStats(retries=self.stats.retries)
         return True
+
+    def _decode_slowly(
+        self, event: ServerSentEvent, events: list[ServerSentEvent], exc: ValueError
+    ) -> ChatCompletionChunk | None:
+        """What a payload the fast decoder refused is: [DONE], a keep-alive, a chunk
+        with nulls where defaults belong, or malformed (``_pending`` is set)."""
+        payload = event.raw.strip()
+        if payload == b"[DONE]":
+            self.stats.done = True
+        elif payload:  # an empty data line is a keep-alive, not a chunk
+            if isinstance(exc, msgspec.ValidationError):
+                try:
+                    return decode_lenient(payload, ChatCompletionChunk)
+                except ValueError:
+                    pass
+            self._pending = self._malformed(event, events, exc)
+        return None
 
     def _error_event(self, event: ServerSentEvent) -> APIError:
         try:

@@ -17,7 +17,7 @@ Decoding is tolerant: unknown fields are ignored, optional fields default to
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -229,6 +229,27 @@ class ChatCompletion(_Payload):
 
 CHUNK_DECODER = msgspec.json.Decoder(ChatCompletionChunk)
 COMPLETION_DECODER = msgspec.json.Decoder(ChatCompletion)
+
+_P = TypeVar("_P")
+
+
+def decode_lenient(raw: bytes, type: type[_P]) -> _P:
+    """Decode JSON that the strict decoder refused only because a server sent
+    ``null`` where the type has a default (``"delta": null``, ``"id": null``,
+    ``"completion_tokens": null``...): drop the nulls, then convert.
+
+    Never on the hot path: it runs only after a strict decode failed.
+    Raises ``ValueError`` (a msgspec error) if the payload is still not valid.
+    """
+    return msgspec.convert(_without_nulls(msgspec.json.decode(raw)), type)
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 # -- the request body -------------------------------------------------------------------
