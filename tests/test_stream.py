@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import tracemalloc
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
+from aiohttp import web
 
 import xstream
 from xstream.testing import DEFAULT_TEXT, MockServer, Reply, ToolCallScript
@@ -528,3 +531,48 @@ async def test_a_wrongly_typed_payload_is_still_malformed(raw_server: RawServe) 
             async for chunk in await open_stream(client):
                 got.append(chunk)
     assert text_of(got) == "Hi" and info.value.position == 1
+
+
+async def test_an_error_status_with_an_event_stream_body_reads_its_message() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        body = (
+            b'data: {"error": {"message": "context too long", "type": "invalid_request_error"}}\n\n'
+        )
+        return web.Response(status=400, body=body, content_type="text/event-stream")
+
+    async with _serve(handler) as base_url, xstream.AsyncClient(KEY, base_url=base_url) as client:
+        with pytest.raises(xstream.BadRequestError, match="context too long") as info:
+            await open_stream(client)
+    assert info.value.type == "invalid_request_error"
+
+
+async def test_a_stalled_error_body_does_not_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("xstream._http._PREFIX_SECONDS", 0.3)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=500, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"error": {"mess')
+        await asyncio.sleep(30)
+        return response
+
+    async with (
+        _serve(handler) as base_url,
+        xstream.AsyncClient(KEY, base_url=base_url, max_retries=0) as client,
+    ):
+        with pytest.raises(xstream.InternalServerError, match="HTTP 500"):
+            await asyncio.wait_for(open_stream(client), 5)
+
+
+@contextlib.asynccontextmanager
+async def _serve(handler: Any) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    finally:
+        await runner.cleanup()

@@ -25,13 +25,11 @@ from ._errors import (
     ConfigurationError,
     ConnectTimeoutError,
     FirstEventTimeoutError,
-    StreamError,
     error_message,
-    status_error_class,
     stream_error,
 )
 from ._events import client_sse
-from ._http import ERROR_BODY_LIMIT, decode_body, earliest, read_body
+from ._http import ErrorMapper, decode_body, earliest, read_body
 from ._responses import AsyncResponses
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES
@@ -102,6 +100,7 @@ class AsyncClient:
         if max_retries < 0:
             raise ConfigurationError("max_retries must be >= 0")
         self._api_key = key
+        self._errors = ErrorMapper([key], _STATUS_HINTS)
         self.base_url = url.rstrip("/")
         self.timeout = DEFAULT_TIMEOUT if timeout is NOT_GIVEN else Timeout.coerce(timeout)
         self.max_retries = max_retries
@@ -226,42 +225,13 @@ class AsyncClient:
         )
 
     async def _status_error(self, response: aiohttp.ClientResponse) -> APIStatusError:
-        """Read (a bounded start of) an error body; build the matching exception."""
-        try:
-            raw = await response.content.read(ERROR_BODY_LIMIT)
-        except (aiohttp.ClientError, OSError):
-            raw = b""
-        finally:
-            response.close()
-        body = decode_body(raw)
-        detail = error_message(body) or raw[:200].decode("utf-8", "replace").strip()
-        hint = _STATUS_HINTS.get(response.status, "")
-        message = self._redact(f"HTTP {response.status}: {detail or response.reason or ''}{hint}")
-        cls = status_error_class(response.status)
-        return cls(message, status_code=response.status, response=response, body=body)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key in text else text
+        return await self._errors.status_error(response)
 
     async def _check_event_stream(self, response: aiohttp.ClientResponse) -> None:
-        """A stream=True answer must be an event stream; say what came instead."""
-        ctype = response.headers.get("Content-Type", "")
-        if not ctype or "text/event-stream" in ctype.lower():
-            return
-        try:
-            raw = await response.content.read(ERROR_BODY_LIMIT)
-        except (aiohttp.ClientError, OSError):
-            raw = b""
-        finally:
-            response.close()
-        body = decode_body(raw)
-        if error_message(body) is not None:
-            raise stream_error(body, response)
-        start = self._redact(raw[:200].decode("utf-8", "replace"))
-        raise StreamError(
-            f"asked for a stream but the server answered {ctype!r}, not text/event-stream; "
-            f"the body starts with {start!r}"
-        )
+        await self._errors.check_event_stream(response)
+
+    def _redact(self, text: str) -> str:
+        return self._errors.redact(text)
 
 
 class AsyncChat:

@@ -51,13 +51,10 @@ from ._errors import (
     InvalidUTF8Error,
     MalformedEventError,
     StreamDisconnectedError,
-    StreamError,
     TotalTimeoutError,
-    error_message,
-    status_error_class,
     stream_error,
 )
-from ._http import decode_body, earliest
+from ._http import ErrorMapper, earliest, header_secrets
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
 from ._stream import BatchIterator, _deadline_name, _headers_of, _received_before_error
@@ -85,7 +82,6 @@ DEFAULT_RECONNECT_DELAY = 1.0  # seconds, until the server sends retry:
 MAX_RECONNECT_DELAY = 30.0  # cap of the backoff (a larger retry: from the server still wins)
 DEFAULT_MAX_RECONNECTS = 5  # attempts in a row without a new event
 
-_ERROR_BODY_LIMIT = 64 * 1024
 _DRAIN_BYTES = 64 * 1024
 _DRAIN_SECONDS = 1.0
 _DONE = b"[DONE]"
@@ -1018,53 +1014,18 @@ async def client_sse(
 # ---------------------------------------------------------------- errors for a user's session
 
 
-class _SessionErrors:
-    """The error mapping for :func:`open_sse`: like the client's, and it redacts
-    the credentials found in the caller's headers instead of an API key."""
+class _SessionErrors(ErrorMapper):
+    """The error mapping for :func:`open_sse`: the client's, redacting the
+    credentials found in the caller's own headers instead of an API key."""
 
     def __init__(self, headers: Mapping[str, str]) -> None:
-        secrets: list[str] = []
-        for name, value in headers.items():
-            if name.lower() in ("authorization", "proxy-authorization", "x-api-key", "api-key"):
-                secrets.append(value)
-                token = value.partition(" ")[2]
-                if token:
-                    secrets.append(token)
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        super().__init__(header_secrets(headers))
 
     async def _status_error(self, response: aiohttp.ClientResponse) -> APIStatusError:
-        raw = await _read_some(response)
-        body = decode_body(raw)
-        detail = error_message(body) or raw[:200].decode("utf-8", "replace").strip()
-        message = self._redact(f"HTTP {response.status}: {detail or response.reason or ''}")
-        cls = status_error_class(response.status)
-        return cls(message, status_code=response.status, response=response, body=body)
+        return await self.status_error(response)
 
     async def _check_event_stream(self, response: aiohttp.ClientResponse) -> None:
-        ctype = response.headers.get("Content-Type", "")
-        if not ctype or "text/event-stream" in ctype.lower():
-            return
-        raw = await _read_some(response)
-        body = decode_body(raw)
-        if error_message(body) is not None:
-            raise stream_error(body, response)
-        start = self._redact(raw[:200].decode("utf-8", "replace"))
-        raise StreamError(
-            f"expected an event stream but the server answered {ctype!r}, "
-            f"not text/event-stream; the body starts with {start!r}"
-        )
+        await self.check_event_stream(response)
 
-
-async def _read_some(response: aiohttp.ClientResponse) -> bytes:
-    """A bounded start of a body we are about to refuse; the connection is closed."""
-    try:
-        return await response.content.read(_ERROR_BODY_LIMIT)
-    except (aiohttp.ClientError, OSError):
-        return b""
-    finally:
-        response.close()
+    def _redact(self, text: str) -> str:
+        return self.redact(text)
