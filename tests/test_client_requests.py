@@ -320,3 +320,17 @@ async def test_a_completion_with_nulls_where_defaults_belong_decodes(mocked: aio
         result = await create(client)
     assert result.choices[0].message.content == "Hello"
     assert result.id == "" and result.usage is not None and result.usage.completion_tokens == 0
+
+
+async def test_connect_timeout_is_its_own_typed_error(
+    mocked: aioresponses, no_sleep: list[float]
+) -> None:
+    mocked.post(URL_CC, exception=aiohttp.ConnectionTimeoutError("timeout"), repeat=True)
+    timeout = xstream.Timeout(connect=1.5)
+    async with xstream.AsyncClient(KEY, base_url=BASE, max_retries=1, timeout=timeout) as client:
+        with pytest.raises(xstream.ConnectTimeoutError) as info:
+            await create(client)
+    assert info.value.deadline == "connect" and info.value.seconds == 1.5
+    assert isinstance(info.value, xstream.APITimeoutError)
+    assert isinstance(info.value.__cause__, aiohttp.ConnectionTimeoutError)
+    assert len(no_sleep) == 1  # retried once before giving up
