@@ -214,40 +214,34 @@ class _Event(_Payload, tag_field="type"):
         return tag
 
 
-class ResponseCreatedEvent(_Event, tag="response.created"):
+class _ResponseEvent(_Event):
+    """A lifecycle event: carries the whole ``response`` as it stands."""
+
+    response: Response = msgspec.field(default_factory=Response)
+
+
+class ResponseCreatedEvent(_ResponseEvent, tag="response.created"):
     """The response was created (``response.status`` is ``in_progress`` or ``queued``)."""
 
-    response: Response = msgspec.field(default_factory=Response)
 
-
-class ResponseQueuedEvent(_Event, tag="response.queued"):
+class ResponseQueuedEvent(_ResponseEvent, tag="response.queued"):
     """The response waits for capacity."""
 
-    response: Response = msgspec.field(default_factory=Response)
 
-
-class ResponseInProgressEvent(_Event, tag="response.in_progress"):
+class ResponseInProgressEvent(_ResponseEvent, tag="response.in_progress"):
     """The response is being generated."""
 
-    response: Response = msgspec.field(default_factory=Response)
 
-
-class ResponseCompletedEvent(_Event, tag="response.completed"):
+class ResponseCompletedEvent(_ResponseEvent, tag="response.completed"):
     """The final event of a successful response: ``response`` is complete (with usage)."""
 
-    response: Response = msgspec.field(default_factory=Response)
 
-
-class ResponseFailedEvent(_Event, tag="response.failed"):
+class ResponseFailedEvent(_ResponseEvent, tag="response.failed"):
     """The final event of a failed response: ``response.error`` says why."""
 
-    response: Response = msgspec.field(default_factory=Response)
 
-
-class ResponseIncompleteEvent(_Event, tag="response.incomplete"):
+class ResponseIncompleteEvent(_ResponseEvent, tag="response.incomplete"):
     """The final event of a response cut short: ``response.incomplete_details`` says why."""
-
-    response: Response = msgspec.field(default_factory=Response)
 
 
 class ResponseOutputItemAddedEvent(_Event, tag="response.output_item.added"):
