@@ -32,7 +32,7 @@ import logging
 import types
 import typing
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast, overload
 
 import aiohttp
 import msgspec
@@ -44,7 +44,6 @@ from ._errors import (
     APIStatusError,
     APITimeoutError,
     ConnectTimeoutError,
-    EventTooLargeError,
     FirstEventTimeoutError,
     IdleTimeoutError,
     IncompleteStreamError,
@@ -57,7 +56,7 @@ from ._errors import (
 from ._http import ErrorMapper, earliest, header_secrets
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
-from ._stream import BatchIterator, _deadline_name, _headers_of, _received_before_error
+from ._stream import BatchIterator, BatchReader, _deadline_name, _headers_of, _received_before_error
 from ._timeouts import DEFAULT_TIMEOUT, Timeout, TimeoutTypes
 
 if TYPE_CHECKING:
@@ -253,7 +252,7 @@ async def _connect(
 # ---------------------------------------------------------------- the stream
 
 
-class EventStream(Generic[_T]):
+class EventStream(BatchReader[_T]):
     """The events of one ``text/event-stream`` response: iterate with ``async for``.
 
     Items are :class:`ServerSentEvent` objects, or instances of the ``type=``
@@ -350,44 +349,17 @@ class EventStream(Generic[_T]):
 
     # ------------------------------------------------------------ reading
 
-    async def _next_batch(self) -> list[_T]:
-        """The items completed by the next network read(s); ``[]`` at the end.
+    def _at_end(self) -> bool:
+        return self._ended
 
-        Raises the stream's failure once every item before it was returned.
-        """
-        while not self._finished:
-            if self._pending is not None:
-                error, self._pending = self._pending, None
-                try:
-                    recovered = await self._recover(error)
-                except BaseException:
-                    self._close()
-                    raise
-                if recovered:
-                    continue
-                self._close()
-                raise error
-            try:
-                data = await self._read()
-            except (APITimeoutError, StreamDisconnectedError) as exc:
-                self._pending = exc
-                continue
-            if not data:
-                self._end_of_body()
-                continue
-            try:
-                events = self._decoder.feed(data)
-            except EventTooLargeError as exc:
-                events, exc.events = exc.events, []
-                self._pending = exc
-            if events:
-                batch = self._items(events)
-                if self._ended:
-                    await self._finish()
-                if batch:
-                    self._handed_out = True
-                    return batch
-        return []
+    async def _wind_down(self) -> None:
+        await self._finish()
+
+    def _decode_events(self, events: list[ServerSentEvent]) -> list[_T]:
+        return self._items(events)
+
+    async def _retry(self, error: BaseException) -> bool:
+        return await self._recover(error)
 
     def _items(self, events: list[ServerSentEvent]) -> list[_T]:
         """Turn events into items (decoded, observed), stopping at a failure or the end."""

@@ -101,7 +101,81 @@ class StreamStats(msgspec.Struct, kw_only=True):
 Reopen = Callable[[int], Awaitable[aiohttp.ClientResponse]]
 
 
-class AsyncStream(Generic[_T]):
+class BatchReader(Generic[_T]):
+    """The read loop every stream kind shares: read, decode, hand out a batch.
+
+    Subclasses say how to turn events into items (``_decode_events``), whether
+    the stream reached its end marker (``_at_end``), what to do then
+    (``_wind_down``), and how to try again after a failure (``_retry``).
+    """
+
+    _finished: bool
+    _pending: BaseException | None
+    _handed_out: bool
+    _decoder: SSEDecoder
+
+    async def _next_batch(self) -> list[_T]:
+        """The items completed by the next network read(s); ``[]`` at the end.
+
+        Raises the stream's failure once every item before it was returned.
+        """
+        while not self._finished:
+            if self._pending is not None:
+                error, self._pending = self._pending, None
+                try:
+                    again = await self._retry(error)
+                except BaseException:
+                    self._close()
+                    raise
+                if again:
+                    continue
+                self._close()
+                raise error
+            try:
+                data = await self._read()
+            except (APITimeoutError, StreamDisconnectedError) as exc:
+                self._pending = exc
+                continue
+            if not data:
+                self._end_of_body()
+                continue
+            try:
+                events = self._decoder.feed(data)
+            except EventTooLargeError as exc:
+                events, exc.events = exc.events, []
+                self._pending = exc
+            if events:
+                batch = self._decode_events(events)
+                if self._at_end():
+                    await self._wind_down()
+                if batch:
+                    self._handed_out = True
+                    return batch
+        return []
+
+    async def _read(self) -> bytes:
+        raise NotImplementedError
+
+    def _decode_events(self, events: list[ServerSentEvent]) -> list[_T]:
+        raise NotImplementedError
+
+    def _at_end(self) -> bool:
+        raise NotImplementedError
+
+    async def _wind_down(self) -> None:
+        raise NotImplementedError
+
+    async def _retry(self, error: BaseException) -> bool:
+        raise NotImplementedError
+
+    def _end_of_body(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+
+class AsyncStream(BatchReader[_T]):
     """The chunks of a streamed response: iterate with ``async for``.
 
     Use it as ``async with stream:`` (or call ``await stream.aclose()``) to be
@@ -188,39 +262,14 @@ class AsyncStream(Generic[_T]):
 
     # ------------------------------------------------------------ internals
 
-    async def _next_batch(self) -> list[_T]:
-        """The chunks completed by the next network read(s); ``[]`` at the end.
+    def _at_end(self) -> bool:
+        return self.stats.done
 
-        Raises the stream's failure once every chunk before it was returned.
-        """
-        while not self._finished:
-            if self._pending is not None:
-                error, self._pending = self._pending, None
-                if await self._retry(error):
-                    continue
-                self._close()
-                raise error
-            try:
-                data = await self._read()
-            except (APITimeoutError, StreamDisconnectedError) as exc:
-                self._pending = exc
-                continue
-            if not data:
-                self._end_of_body()
-                continue
-            try:
-                events = self._decoder.feed(data)
-            except EventTooLargeError as exc:
-                events, exc.events = exc.events, []
-                self._pending = exc
-            if events:
-                batch = self._chunks(events)
-                if self.stats.done:
-                    await self._drain()
-                if batch:
-                    self._handed_out = True
-                    return batch
-        return []
+    async def _wind_down(self) -> None:
+        await self._drain()
+
+    def _decode_events(self, events: list[ServerSentEvent]) -> list[_T]:
+        return self._chunks(events)
 
     def _chunks(self, events: list[ServerSentEvent]) -> list[_T]:
         """Decode events into chunks, stopping at [DONE] or at a failure."""
