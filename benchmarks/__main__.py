@@ -31,6 +31,7 @@ from benchmarks.server import child_env
 # name -> time limit in seconds (full run, quick run)
 SUITE: dict[str, tuple[float, float]] = {
     "bench_sse": (240, 60),
+    "bench_decode": (150, 60),
     "bench_e2e": (240, 60),
     "bench_concurrent": (420, 90),
     "bench_startup": (240, 60),
