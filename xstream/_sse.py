@@ -10,8 +10,9 @@ Why it is fast (every byte of every token passes through here):
 * Line ends are found by ``bytes.rfind`` over the *new* piece only. Bytes that
   end no line are parked in a list and joined once, when their line ends, so
   a 16 MiB line fed in 1 KiB pieces costs O(16 MiB), not O(n^2).
-* The complete lines of a piece are split in one C call (``bytes.split``);
-  CR and CRLF are folded to LF first, and only when the piece has a CR.
+* The complete lines of a piece are split in one C call: ``split(b"\\n")``,
+  or ``splitlines()`` when the piece has a CR (for bytes it splits on CR, LF
+  and CRLF only, exactly the standard's line ends).
 * Field names are compared as bytes and the ``data`` value stays bytes: the
   client hands it to msgspec without ever building a ``str``. ``event.data``
   decodes on demand, with U+FFFD for invalid UTF-8 as the standard says.
@@ -33,7 +34,6 @@ DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"  # stripped once, at the very start of the stream (WHATWG: "UTF-8 decode")
 _LF = 10
-_CR = 13
 
 
 class ServerSentEvent(msgspec.Struct, frozen=True, gc=False):
