@@ -179,14 +179,13 @@ class AsyncClient:
         )
         attempt = 0
         while True:
-            started = asyncio.get_running_loop().time()
             try:
                 async with asyncio.timeout(earliest(timeout.first_event, timeout.total)):
                     response = await session.post(
                         url, data=body, headers=headers, timeout=client_timeout
                     )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                error = self._transport_error(exc, timeout, started)
+                error = self._transport_error(exc, timeout)
                 if attempt >= retries:
                     raise error from exc
                 delay = retry_delay(attempt) or 0.0
@@ -204,7 +203,7 @@ class AsyncClient:
             attempt += 1
             await asyncio.sleep(delay)
 
-    def _transport_error(self, exc: BaseException, timeout: Timeout, started: float) -> APIError:
+    def _transport_error(self, exc: BaseException, timeout: Timeout) -> APIError:
         if isinstance(exc, aiohttp.ConnectionTimeoutError) or (
             isinstance(exc, aiohttp.ServerTimeoutError) and "connect" in str(exc).lower()
         ):
