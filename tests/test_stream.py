@@ -576,3 +576,25 @@ async def _serve(handler: Any) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
     finally:
         await runner.cleanup()
+
+
+async def test_an_unterminated_oversized_line_raises_at_the_limit(server: MockServer) -> None:
+    server.enqueue(Reply(oversized_event_bytes=200_000, oversized_unterminated=True))
+    got: list[Any] = []
+    async with xstream.AsyncClient(KEY, base_url=server.base_url, max_event_bytes=50_000) as client:
+        with pytest.raises(xstream.EventTooLargeError):
+            async for chunk in await open_stream(client):
+                got.append(chunk)
+    assert len(got) == 1
+    await idle(server)
+
+
+async def test_bytes_after_done_are_ignored_and_the_stream_ends(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    server.enqueue(Reply(trailing_after_done=b'data: {"id":"late","choices":[]}\n\n'))
+    stream = await open_stream(client)
+    chunks = [c async for c in stream]
+    assert text_of(chunks) == DEFAULT_TEXT and stream.done
+    assert all(c.id != "late" for c in chunks)
+    assert stream.response.closed
