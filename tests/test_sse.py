@@ -776,3 +776,27 @@ def test_importing_the_decoder_alone_loads_no_io_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        (b"data: a\n\ndata: [DONE]", "[DONE]"),
+        (b"data: a\n\ndata: [DONE]\n", "[DONE]"),
+        (b"data: a\n\nevent: x\ndata: 1\ndata: 2", "1\n2"),
+        (b"\xef\xbb\xbfdata: b", "b"),
+        (b"data: a\n\n", None),
+        (b"data: a\n\n: comment", None),
+    ],
+)
+def test_unterminated_shows_what_a_blank_line_would_dispatch_without_changing_state(
+    stream: bytes, expected: str | None
+) -> None:
+    decoder = SSEDecoder()
+    dispatched = [e.data for e in decoder.feed(stream)]
+    last = decoder.unterminated()
+    assert (last.data if last else None) == expected
+    # nothing changed: the standard's answer is still to drop the block
+    assert decoder.feed(b"") == [] and decoder.close() == []
+    assert decoder.discarded == (stream != b"data: a\n\n")  # any unterminated line counts
+    assert dispatched == ([] if stream.startswith(b"\xef") else ["a"])

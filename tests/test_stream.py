@@ -598,3 +598,24 @@ async def test_bytes_after_done_are_ignored_and_the_stream_ends(
     assert text_of(chunks) == DEFAULT_TEXT and stream.done
     assert all(c.id != "late" for c in chunks)
     assert stream.response.closed
+
+
+@pytest.mark.parametrize("ending", [b"data: [DONE]", b"data: [DONE]\n", b"data: [DONE]\r\n"])
+async def test_a_final_done_without_its_blank_line_still_completes(
+    raw_server: RawServe, ending: bytes
+) -> None:
+    body = b'data: {"id":"a","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n' + ending
+    base_url = await raw_server([body])
+    async with xstream.AsyncClient(KEY, base_url=base_url) as client:
+        stream = await open_stream(client)
+        assert text_of([c async for c in stream]) == "Hi"
+    assert stream.done
+
+
+async def test_a_stream_cut_inside_its_last_event_is_still_incomplete(raw_server: RawServe) -> None:
+    body = b'data: {"id":"a","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\ndata: [DO'
+    base_url = await raw_server([body])
+    async with xstream.AsyncClient(KEY, base_url=base_url) as client:
+        with pytest.raises(xstream.IncompleteStreamError, match="inside an event"):
+            async for _ in await open_stream(client):
+                pass

@@ -195,6 +195,23 @@ class SSEDecoder:
             self._data = []
         return []
 
+    def unterminated(self) -> ServerSentEvent | None:
+        """The event a blank line would dispatch now, if any; the decoder is left
+        as it is. For clients that choose to be lenient with servers that end the
+        stream without the final blank line (the standard drops that block)."""
+        if self._error is not None or self._closed:
+            return None
+        probe = SSEDecoder(max_event_bytes=self.max_event_bytes)
+        probe._started = self._started
+        probe._data = list(self._data)
+        probe._data_bytes = self._data_bytes
+        probe._event, probe._id, probe._retry = self._event, self._id, self._retry
+        try:
+            events = probe.feed(b"".join(self._parts) + b"\n\n")
+        except EventTooLargeError:
+            return None
+        return events[-1] if events else None
+
     # ------------------------------------------------------------ internals
 
     def _lines(self, lines: list[bytes]) -> list[ServerSentEvent]:

@@ -375,6 +375,11 @@ class AsyncStream(BatchReader[_T]):
         return deadline, error_class, seconds
 
     def _end_of_body(self) -> None:
+        last = None if self.stats.done else self._decoder.unterminated()
+        if last is not None and last.raw.strip() == b"[DONE]":
+            # Sloppy servers end with "data: [DONE]" and no blank line. The standard
+            # drops that last block; the answer is complete all the same.
+            self.stats.done = True
         self._decoder.close()
         if not self.stats.done:
             cut = " inside an event" if self._decoder.discarded else ""
