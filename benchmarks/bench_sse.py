@@ -19,13 +19,8 @@ import argparse
 import codecs
 import cProfile
 import gc
-import hashlib
-import importlib.metadata
-import os
-import platform
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +37,7 @@ from httpx_sse._decoders import SSELineDecoder as HttpxSSELineDecoder
 from openai._streaming import SSEDecoder as OpenAISSEDecoder
 
 from benchmarks.corpus import Corpus, corpora, pieces
+from benchmarks.report import machine_info
 from xstream import SSEDecoder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_sse.md"
@@ -348,52 +344,6 @@ def targets_table(results: list[tuple[Corpus, int, dict[str, Timing]]]) -> list[
                 f"| {label} | {corpus.name} | {shown} | {'yes' if value >= goal else 'NO'} |"
             )
     return lines
-
-
-def _code_version() -> str:
-    """The commit measured, and a digest of the decoder itself (the tree may be dirty)."""
-    import xstream._sse
-
-    source = Path(xstream._sse.__file__).read_bytes()
-    digest = hashlib.sha256(source).hexdigest()[:12]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return f"commit {commit}, xstream/_sse.py sha256 {digest}"
-
-
-def machine_info() -> list[str]:
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
-    packages = ", ".join(
-        f"{d} {version(d)}" for d in ("xstream", "openai", "httpx", "httpx-sse", "msgspec")
-    )
-    return [
-        f"- code: {_code_version()}",
-        f"- platform: {platform.platform()}",
-        f"- CPU: {cpu}, {os.cpu_count()} logical CPUs",
-        f"- Python: {sys.version.split()[0]} ({platform.python_implementation()})",
-        f"- packages: {packages}",
-    ]
 
 
 # ---------------------------------------------------------------- main

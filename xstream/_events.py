@@ -31,7 +31,7 @@ import builtins
 import logging
 import types
 import typing
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, cast, overload
 
 import aiohttp
@@ -56,7 +56,7 @@ from ._errors import (
 from ._http import ErrorMapper, earliest, header_secrets
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
-from ._stream import BatchIterator, BatchReader, _deadline_name, _headers_of, _received_before_error
+from ._stream import BatchReader, _deadline_name, _headers_of, _received_before_error
 from ._timeouts import DEFAULT_TIMEOUT, Timeout, TimeoutTypes
 
 if TYPE_CHECKING:
@@ -311,21 +311,6 @@ class EventStream(BatchReader[_T]):
             self._finished = True
 
     # ------------------------------------------------------------ public API
-
-    def __aiter__(self) -> AsyncIterator[_T]:
-        return BatchIterator(self)
-
-    async def __aenter__(self) -> EventStream[_T]:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop reading and release the connection (idempotent)."""
-        self._close()
-
-    close = aclose
 
     def __repr__(self) -> str:
         state = "done" if self.stats.done else "closed" if self._finished else "open"

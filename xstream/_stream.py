@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Generic, NoReturn, Protocol, TypeVar, cast
+from typing import Generic, NoReturn, Protocol, Self, TypeVar, cast
 
 import aiohttp
 import msgspec
@@ -113,6 +113,21 @@ class BatchReader(Generic[_T]):
     _pending: BaseException | None
     _handed_out: bool
     _decoder: SSEDecoder
+
+    def __aiter__(self) -> AsyncIterator[_T]:
+        return BatchIterator(self)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        self._close()
+
+    close = aclose  # the OpenAI SDK's name
 
     async def _next_batch(self) -> list[_T]:
         """The items completed by the next network read(s); ``[]`` at the end.
@@ -217,21 +232,6 @@ class AsyncStream(BatchReader[_T]):
         self._events_seen = 0
 
     # ------------------------------------------------------------ public API
-
-    def __aiter__(self) -> AsyncIterator[_T]:
-        return BatchIterator(self)
-
-    async def __aenter__(self) -> AsyncStream[_T]:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop reading and release the connection (idempotent)."""
-        self._close()
-
-    close = aclose  # the OpenAI SDK's name
 
     @property
     def done(self) -> bool:
