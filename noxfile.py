@@ -1,29 +1,48 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck`, `nox -s bench`."""
+"""Developer sessions.
+
+* ``nox -s tests``: the suite on the newest versions that resolve (what CI and the
+  README's test command install).
+* ``nox -s tests_oldest``: the suite with every runtime dependency at the lower bound
+  ``pyproject.toml`` declares (``constraints-oldest.txt``), so the declared range is true.
+* ``nox -s lint``, ``nox -s typecheck``: ruff and mypy at the versions the test extra pins.
+* ``nox -s bench``: the benchmark suite against the peers.
+"""
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "tests_oldest", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
+
+RUNTIME = ("aiohttp", "anyio", "msgspec")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (what CI runs)."""
-    session.install("-e", ".[test]")
+    """The test suite on the newest versions that resolve (what CI runs)."""
+    session.install("--upgrade", "-e", ".[test]")
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def tests_oldest(session: nox.Session) -> None:
+    """The test suite with aiohttp, anyio and msgspec at their declared lower bounds."""
+    session.install("-c", "constraints-oldest.txt", "-e", ".[test]")
+    session.run("python", "-c", _SHOW_VERSIONS)
     session.run("pytest", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over everything."""
-    session.install("ruff")
+    """ruff over everything, at the pinned version."""
+    session.install("-e", ".[test]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", "xstream")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package."""
+    """mypy --strict over the package, at the pinned version."""
     session.install("-e", ".[test]")
     session.run("mypy", "--strict", "xstream")
 
@@ -33,3 +52,9 @@ def bench(session: nox.Session) -> None:
     """The benchmark suite against the peers, in one run (writes benchmarks/results/)."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+_SHOW_VERSIONS = (
+    "import importlib.metadata as m; "
+    f"print('  '.join(f'{{n}}=={{m.version(n)}}' for n in {RUNTIME!r}))"
+)

@@ -334,3 +334,14 @@ async def test_connect_timeout_is_its_own_typed_error(
     assert isinstance(info.value, xstream.APITimeoutError)
     assert isinstance(info.value.__cause__, aiohttp.ConnectionTimeoutError)
     assert len(no_sleep) == 1  # retried once before giving up
+
+
+@pytest.mark.parametrize("messages", [None, "hi", {"role": "user", "content": "hi"}])
+async def test_async_messages_are_checked_before_anything_is_sent(
+    mocked: aioresponses, messages: Any
+) -> None:
+    async with xstream.AsyncClient(KEY, base_url=BASE) as client:
+        with pytest.raises(TypeError, match="messages must be a list") as info:
+            await client.chat.completions.create(model="m", messages=messages, stream=True)
+    assert type(messages).__name__ in str(info.value)
+    assert not mocked.requests

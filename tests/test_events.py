@@ -448,6 +448,29 @@ async def test_a_malformed_typed_event_raises_after_the_good_ones(
     assert received == [Join("ann")] and info.value.position == 1
 
 
+@pytest.mark.parametrize("type", [RoomEvent, dict[str, str]])
+async def test_invalid_utf8_in_an_event_is_invalid_utf8_after_the_events_before_it(
+    client: xstream.AsyncClient, serve: Serve, type: Any
+) -> None:
+    body = b'event: join\ndata: {"user": "ann"}\n\nevent: join\ndata: {"user": "\xff"}\n\n'
+    base = await serve({"/room": fixed(body)})
+    stream = await client.sse("POST", f"{base}/room", type=type)
+    received: list[Any] = []
+    with pytest.raises(xstream.InvalidUTF8Error, match=r"#1 .* is not valid UTF-8") as info:
+        async for event in stream:
+            received.append(event)
+    assert len(received) == 1 and info.value.position == 1
+    assert info.value.payload == b'{"user": "\xff"}'
+
+
+async def test_an_untyped_stream_replaces_invalid_utf8_as_the_standard_says(
+    client: xstream.AsyncClient, serve: Serve
+) -> None:
+    base = await serve({"/room": fixed(b"data: a\xffb\n\n")})
+    stream = await client.sse("POST", f"{base}/room")
+    assert [event.data async for event in stream] == ["a\ufffdb"]
+
+
 async def test_an_error_event_in_a_typed_stream_raises(
     client: xstream.AsyncClient, serve: Serve
 ) -> None:

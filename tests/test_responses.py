@@ -412,3 +412,21 @@ def test_the_sync_client_streams_responses() -> None:
         stream = client.responses.create(model="grok-4", input="Hi", stream=True)
         assert "".join(stream.text_stream) == TEXT
     assert fake.requests[1]["input"] == ["Hi"]
+
+
+@pytest.mark.parametrize("named", [True, False])
+async def test_invalid_utf8_in_an_event_is_invalid_utf8_after_the_events_before_it(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str], named: bool
+) -> None:
+    fake, _ = api
+    events = response_events()
+    good = sse(events[:5], named=named)
+    bad = sse([events[5]], named=named).replace(b'"delta":"', b'"delta":"\xc3\x28', 1)
+    fake.stream_body = good + bad + sse(events[6:], named=named)
+    stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+    received: list[Any] = []
+    with pytest.raises(xstream.InvalidUTF8Error, match="not valid UTF-8") as info:
+        async for event in stream:
+            received.append(event)
+    assert [e.sequence_number for e in received] == [0, 1, 2, 3, 4]
+    assert info.value.position == 5 and b"\xc3\x28" in info.value.payload

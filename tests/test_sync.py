@@ -244,3 +244,23 @@ def test_each_fault_raises_typed_after_every_chunk_before_it(
         # the client stays usable
         again = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
         assert "".join(again.text_stream) == DEFAULT_TEXT
+
+
+@pytest.mark.parametrize(
+    ("messages", "shown"),
+    [
+        ("hi", "str: 'hi'"),
+        (None, "NoneType: None"),
+        ({"role": "user", "content": "hi"}, "dict: {'role'"),
+        (b"hi", "bytes: b'hi'"),
+        (42, "int: 42"),
+    ],
+)
+def test_messages_are_checked_before_anything_is_sent(
+    client: xstream.Client, server: MockServer, messages: Any, shown: str
+) -> None:
+    for stream in (True, False):
+        with pytest.raises(TypeError, match="messages must be a list") as info:
+            client.chat.completions.create(model="m", messages=messages, stream=stream)
+        assert shown in str(info.value)
+    assert server.requests == []

@@ -20,6 +20,7 @@ from xstream._types import (
     Function,
     ToolCall,
     encode_request,
+    message_list,
 )
 
 SEED = (
@@ -530,10 +531,18 @@ def test_request_wrong_model_type() -> None:
         encode_request(None, MESSAGES, stream=True, params={})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("messages", ["Hi", b"Hi", {"role": "user", "content": "Hi"}])
+@pytest.mark.parametrize("messages", ["Hi", b"Hi", {"role": "user", "content": "Hi"}, None, 3])
 def test_request_messages_must_be_a_sequence_of_messages(messages: Any) -> None:
-    with pytest.raises(TypeError, match="messages must be a list"):
+    with pytest.raises(TypeError, match="messages must be a list") as info:
         encode_request("m", messages, stream=True, params={})
+    assert type(messages).__name__ in str(info.value)
+
+
+def test_messages_from_any_iterable_are_sent_as_a_list() -> None:
+    one = {"role": "user", "content": "Hi"}
+    assert message_list(iter([one])) == [one] and message_list((one,)) == [one]
+    body = encode_request("m", (m for m in [one]), stream=True, params={})
+    assert json.loads(body)["messages"] == [one]
 
 
 def test_request_struct_omits_unset_fields() -> None:

@@ -74,6 +74,7 @@ __all__ = [
     "TotalTimeoutError",
     "UnprocessableEntityError",
     "XStreamError",
+    "malformed_event",
 ]
 
 
@@ -378,3 +379,33 @@ def stream_error(body: object, response: ClientResponse | None) -> ServerStreamE
     return cls(
         f"error inside the stream: {message}", status_code=status, response=response, body=body
     )
+
+
+def malformed_event(
+    raw: bytes, exc: BaseException, *, position: int, subject: str, expected: str
+) -> MalformedEventError:
+    """The error for an event payload that does not decode as ``expected``.
+
+    Whether the payload is invalid UTF-8 is decided from its bytes, not from the
+    exception a decoder raised: msgspec 0.22 raised ``UnicodeDecodeError`` where
+    0.23 raises ``msgspec.DecodeError``, and other decoders differ again.
+    ``subject`` names the event for the message (``"event #3 of the stream"``).
+    """
+    payload = raw[:200]
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        error: MalformedEventError = InvalidUTF8Error(
+            f"{subject} is not valid UTF-8 (byte {bad.start} of its data, "
+            f"{raw[bad.start : bad.start + 4]!r}); it starts with {payload!r}",
+            position=position,
+            payload=payload,
+        )
+    else:
+        error = MalformedEventError(
+            f"{subject} is not {expected} ({exc}); it starts with {payload!r}",
+            position=position,
+            payload=payload,
+        )
+    error.__cause__ = exc
+    return error

@@ -47,10 +47,10 @@ from ._errors import (
     FirstEventTimeoutError,
     IdleTimeoutError,
     IncompleteStreamError,
-    InvalidUTF8Error,
     MalformedEventError,
     StreamDisconnectedError,
     TotalTimeoutError,
+    malformed_event,
     stream_error,
 )
 from ._http import ErrorMapper, earliest, header_secrets
@@ -620,17 +620,13 @@ class EventStream(BatchReader[_T]):
         self, event: ServerSentEvent, events: list[ServerSentEvent], exc: ValueError
     ) -> MalformedEventError:
         position = self._events_seen + next(i for i, e in enumerate(events) if e is event)
-        payload = event.raw[:200]
-        cls = InvalidUTF8Error if isinstance(exc, UnicodeDecodeError) else MalformedEventError
-        what = "is not valid UTF-8" if cls is InvalidUTF8Error else "does not decode"
-        error = cls(
-            f"event #{position} ({event.event!r}) of {self._request.where} {what} ({exc}); "
-            f"it starts with {payload!r}",
+        return malformed_event(
+            event.raw,
+            exc,
             position=position,
-            payload=payload,
+            subject=f"event #{position} ({event.event!r}) of {self._request.where}",
+            expected="decodable",
         )
-        error.__cause__ = exc
-        return error
 
 
 def event_decoder(type: Any) -> Decode:

@@ -34,12 +34,12 @@ from ._errors import (
     FirstEventTimeoutError,
     IdleTimeoutError,
     IncompleteStreamError,
-    InvalidUTF8Error,
     MalformedEventError,
     OverloadedError,
     StreamDisconnectedError,
     StreamRateLimitError,
     TotalTimeoutError,
+    malformed_event,
     stream_error,
 )
 from ._retries import retry_delay
@@ -476,16 +476,13 @@ class AsyncStream(BatchReader[_T]):
         self, event: ServerSentEvent, events: list[ServerSentEvent], exc: ValueError
     ) -> MalformedEventError:
         position = self._events_seen + next(i for i, e in enumerate(events) if e is event)
-        payload = event.raw[:200]
-        cls = InvalidUTF8Error if isinstance(exc, UnicodeDecodeError) else MalformedEventError
-        what = "is not valid UTF-8" if cls is InvalidUTF8Error else "is not a valid chunk"
-        error = cls(
-            f"event #{position} of the stream {what} ({exc}); it starts with {payload!r}",
+        return malformed_event(
+            event.raw,
+            exc,
             position=position,
-            payload=payload,
+            subject=f"event #{position} of the stream",
+            expected="a valid chunk",
         )
-        error.__cause__ = exc
-        return error
 
 
 class BatchSource(Protocol[_T]):

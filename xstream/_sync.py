@@ -26,7 +26,7 @@ from ._sse import DEFAULT_MAX_EVENT_BYTES
 from ._stream import AsyncStream, StreamStats
 from ._sync_events import Responses, sync_sse
 from ._timeouts import Timeout, TimeoutTypes
-from ._types import ChatCompletion, ChatCompletionChunk
+from ._types import ChatCompletion, ChatCompletionChunk, message_list
 
 __all__ = ["Client", "Stream"]
 
@@ -212,7 +212,9 @@ class Completions:
     ) -> ChatCompletion | Stream[ChatCompletionChunk]:
         """Like :meth:`AsyncCompletions.create`, blocking; ``stream=True`` gives a :class:`Stream`."""
         client = self._client
-        messages = list(messages)  # an iterator must not be consumed on another thread
+        # Checked here, before anything else, as the async client checks it; a list
+        # also keeps an iterator from being consumed on another thread.
+        messages = message_list(messages)
 
         async def create() -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
             return await client._async.chat.completions.create(

@@ -42,6 +42,7 @@ __all__ = [
     "TopLogprob",
     "Usage",
     "encode_request",
+    "message_list",
 ]
 
 
@@ -320,11 +321,9 @@ def encode_request(
     ...                stream=True, params={"temperature": 0.5, "top_k": 3})
     b'{"model":"grok-2-latest","messages":[{"role":"user","content":"Hi"}],"stream":true,"temperature":0.5,"top_k":3}'
     """
-    if isinstance(messages, str | bytes | bytearray | Mapping):
-        raise TypeError(f"messages must be a list of messages, not {type(messages).__name__}")
     body: dict[str, Any] = {
         "model": model,
-        "messages": [_message(m) for m in messages],
+        "messages": [_message(m) for m in message_list(messages)],
         "stream": stream,
     }
     known: dict[str, Any] = {}
@@ -338,6 +337,29 @@ def encode_request(
     if extra_body:
         body.update(extra_body)
     return _REQUEST_ENCODER.encode(body)
+
+
+def message_list(messages: object) -> list[Any]:
+    """``messages`` as a list, checked before anything else is done with it.
+
+    A string, a single message (a dict) or ``None`` is refused with a
+    ``TypeError`` naming the parameter and what was passed; iterating a string
+    or a dict would quietly send its characters or its keys.
+
+    >>> message_list(None)
+    Traceback (most recent call last):
+    TypeError: messages must be a list of messages (dicts with "role" and "content"), got NoneType: None
+    """
+    if isinstance(messages, str | bytes | bytearray | Mapping) or not isinstance(
+        messages, Iterable
+    ):
+        shown = repr(messages)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise TypeError(
+            'messages must be a list of messages (dicts with "role" and "content"), '
+            f"got {type(messages).__name__}: {shown}"
+        )
+    return list(messages)
 
 
 def _message(message: Any) -> Any:
