@@ -64,8 +64,8 @@ from benchmarks.report import (
     targets_table,
 )
 from xstream import SSEDecoder
-from xstream._stream import AsyncStream
-from xstream._timeouts import Timeout
+from xstream._chat_stream import AsyncStream
+from xstream._transport import Opened, Transport
 from xstream._types import CHUNK_DECODER, ChatCompletionChunk
 
 NAME = "bench_decode"
@@ -113,12 +113,10 @@ class _StubResponse:
 
 async def _new_stream() -> AsyncStream[ChatCompletionChunk]:
     # AsyncStream takes the running loop at construction (for loop.time()).
-    return AsyncStream(
-        cast(aiohttp.ClientResponse, _StubResponse()),
-        timeout=Timeout(),
-        started=asyncio.get_running_loop().time(),
-        max_event_bytes=16 * MiB,
-    )
+    transport = Transport(base_url="http://127.0.0.1:9/v1", max_event_bytes=16 * MiB)
+    request = transport.build("POST", "chat/completions", body=b"{}", stream=True)
+    response = cast(aiohttp.ClientResponse, _StubResponse())
+    return AsyncStream(transport, Opened(request, response, asyncio.get_running_loop().time(), 0))
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None
@@ -132,25 +130,25 @@ def _loop() -> asyncio.AbstractEventLoop:
 
 
 def run_xstream_stream(chunks: list[bytes]) -> list[ChatCompletionChunk]:
-    """``SSEDecoder.feed`` per piece, then ``AsyncStream._chunks(events)`` per feed, as
-    ``AsyncStream._next_batch`` does after each network read; the batches kept."""
+    """``SSEDecoder.feed`` per piece, then ``AsyncStream._decode_events(events, now)`` per
+    feed, as the engine's ``_next_batch`` does after each network read; the batches kept."""
     stream = _loop().run_until_complete(_new_stream())
     decoder = SSEDecoder()
     feed = decoder.feed
-    decode_batch = stream._chunks
-    stats = stream.stats
+    decode_batch = stream._decode_events
+    now = _loop().time
     kept: list[ChatCompletionChunk] = []
     for chunk in chunks:
         events = feed(chunk)
         if events:
-            kept += decode_batch(events)
+            kept += decode_batch(events, now())
             if stream._pending is not None:
                 raise stream._pending
-            if stats.done:
+            if stream._ended:
                 break
     decoder.close()
     stream._close()
-    if not stats.done:
+    if not stream._ended:
         raise AssertionError("the stream ended without [DONE]")
     if stream._accumulator.chunks_added != len(kept):
         raise AssertionError("the accumulator did not see every chunk")

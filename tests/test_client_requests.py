@@ -15,7 +15,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 import xstream
-from xstream import _client
+from xstream import _transport
 
 BASE = "http://127.0.0.1:9/v1"
 URL_CC = f"{BASE}/chat/completions"
@@ -55,7 +55,7 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(delay: float) -> None:
         waits.append(delay)
 
-    monkeypatch.setattr(_client.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr(_transport.asyncio, "sleep", fake_sleep)
     return waits
 
 

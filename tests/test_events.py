@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 
 import xstream
-from xstream._events import EventStream, open_sse
+from xstream import EventStream, open_sse
 
 from .conftest import KEY
 

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 import xstream
-from xstream._responses import (
+from xstream import (
     Response,
     ResponseCompletedEvent,
     ResponseContentPartAddedEvent,

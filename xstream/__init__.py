@@ -63,9 +63,11 @@ from ._types import (
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._chat_stream import AsyncStream, StreamStats
     from ._client import AsyncClient
-    from ._events import EventStream, EventStreamStats, open_sse
-    from ._responses import (
+    from ._event_stream import EventStream, EventStreamStats
+    from ._response_stream import ResponseStream
+    from ._response_types import (
         IncompleteDetails,
         InputTokensDetails,
         OutputTokensDetails,
@@ -95,62 +97,61 @@ if TYPE_CHECKING:
         ResponseReasoningTextDoneEvent,
         ResponseRefusalDeltaEvent,
         ResponseRefusalDoneEvent,
-        ResponseStream,
         ResponseStreamEvent,
         ResponseSummaryPart,
         ResponseUsage,
         UnknownResponseEvent,
     )
-    from ._stream import AsyncStream, StreamStats
-    from ._sync import Client, Stream
-    from ._sync_events import SyncEventStream, SyncResponseStream
+    from ._sse_api import open_sse
+    from ._sync import Client
+    from ._sync_stream import Stream, SyncEventStream, SyncResponseStream
 
 # name -> the private module that defines it, imported on first access (PEP 562)
 _LAZY = {
     "AsyncClient": "._client",
-    "AsyncStream": "._stream",
+    "AsyncStream": "._chat_stream",
     "Client": "._sync",
-    "EventStream": "._events",
-    "EventStreamStats": "._events",
-    "IncompleteDetails": "._responses",
-    "InputTokensDetails": "._responses",
-    "OutputTokensDetails": "._responses",
-    "Response": "._responses",
-    "ResponseCompletedEvent": "._responses",
-    "ResponseContentPart": "._responses",
-    "ResponseContentPartAddedEvent": "._responses",
-    "ResponseContentPartDoneEvent": "._responses",
-    "ResponseCreatedEvent": "._responses",
-    "ResponseError": "._responses",
-    "ResponseFailedEvent": "._responses",
-    "ResponseFunctionCallArgumentsDeltaEvent": "._responses",
-    "ResponseFunctionCallArgumentsDoneEvent": "._responses",
-    "ResponseInProgressEvent": "._responses",
-    "ResponseIncompleteEvent": "._responses",
-    "ResponseOutputItem": "._responses",
-    "ResponseOutputItemAddedEvent": "._responses",
-    "ResponseOutputItemDoneEvent": "._responses",
-    "ResponseOutputTextDeltaEvent": "._responses",
-    "ResponseOutputTextDoneEvent": "._responses",
-    "ResponseQueuedEvent": "._responses",
-    "ResponseReasoningSummaryPartAddedEvent": "._responses",
-    "ResponseReasoningSummaryPartDoneEvent": "._responses",
-    "ResponseReasoningSummaryTextDeltaEvent": "._responses",
-    "ResponseReasoningSummaryTextDoneEvent": "._responses",
-    "ResponseReasoningTextDeltaEvent": "._responses",
-    "ResponseReasoningTextDoneEvent": "._responses",
-    "ResponseRefusalDeltaEvent": "._responses",
-    "ResponseRefusalDoneEvent": "._responses",
-    "ResponseStream": "._responses",
-    "ResponseStreamEvent": "._responses",
-    "ResponseSummaryPart": "._responses",
-    "ResponseUsage": "._responses",
-    "Stream": "._sync",
-    "StreamStats": "._stream",
-    "SyncEventStream": "._sync_events",
-    "SyncResponseStream": "._sync_events",
-    "UnknownResponseEvent": "._responses",
-    "open_sse": "._events",
+    "EventStream": "._event_stream",
+    "EventStreamStats": "._event_stream",
+    "IncompleteDetails": "._response_types",
+    "InputTokensDetails": "._response_types",
+    "OutputTokensDetails": "._response_types",
+    "Response": "._response_types",
+    "ResponseCompletedEvent": "._response_types",
+    "ResponseContentPart": "._response_types",
+    "ResponseContentPartAddedEvent": "._response_types",
+    "ResponseContentPartDoneEvent": "._response_types",
+    "ResponseCreatedEvent": "._response_types",
+    "ResponseError": "._response_types",
+    "ResponseFailedEvent": "._response_types",
+    "ResponseFunctionCallArgumentsDeltaEvent": "._response_types",
+    "ResponseFunctionCallArgumentsDoneEvent": "._response_types",
+    "ResponseInProgressEvent": "._response_types",
+    "ResponseIncompleteEvent": "._response_types",
+    "ResponseOutputItem": "._response_types",
+    "ResponseOutputItemAddedEvent": "._response_types",
+    "ResponseOutputItemDoneEvent": "._response_types",
+    "ResponseOutputTextDeltaEvent": "._response_types",
+    "ResponseOutputTextDoneEvent": "._response_types",
+    "ResponseQueuedEvent": "._response_types",
+    "ResponseReasoningSummaryPartAddedEvent": "._response_types",
+    "ResponseReasoningSummaryPartDoneEvent": "._response_types",
+    "ResponseReasoningSummaryTextDeltaEvent": "._response_types",
+    "ResponseReasoningSummaryTextDoneEvent": "._response_types",
+    "ResponseReasoningTextDeltaEvent": "._response_types",
+    "ResponseReasoningTextDoneEvent": "._response_types",
+    "ResponseRefusalDeltaEvent": "._response_types",
+    "ResponseRefusalDoneEvent": "._response_types",
+    "ResponseStream": "._response_stream",
+    "ResponseStreamEvent": "._response_types",
+    "ResponseSummaryPart": "._response_types",
+    "ResponseUsage": "._response_types",
+    "Stream": "._sync_stream",
+    "StreamStats": "._chat_stream",
+    "SyncEventStream": "._sync_stream",
+    "SyncResponseStream": "._sync_stream",
+    "UnknownResponseEvent": "._response_types",
+    "open_sse": "._sse_api",
 }
 
 

@@ -23,9 +23,9 @@ from typing import Any, TextIO
 
 import msgspec
 
+from ._chat_stream import StreamStats
 from ._client import AsyncClient
 from ._errors import XStreamError
-from ._stream import StreamStats
 from ._types import ChatCompletionChunk
 from ._version import __version__
 from .testing import MockServer, Reply, serve

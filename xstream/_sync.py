@@ -2,65 +2,37 @@
 
 There is no second implementation of the protocol: each ``Client`` runs one
 ``AsyncClient`` on a private event loop in a background thread (an anyio
-blocking portal), started on first use. A stream crosses threads once per
-network read, handing over every chunk that read completed as one batch:
-no chunk waits for another, and the per-chunk cost stays that of the async
-path. Because the loop is our own, the sync API also works where the calling
-thread already runs a loop (Jupyter, sync code called from ``async def``).
+blocking portal, :mod:`xstream._portal`), started on first use. A stream
+crosses threads once per network read, handing over every item that read
+completed as one batch: no item waits for another, and the per-item cost stays
+that of the async path. Because the loop is our own, the sync API also works
+where the calling thread already runs a loop (Jupyter, sync code called from
+``async def``).
 """
 
 from __future__ import annotations
 
-import threading
+import builtins
 import warnings
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
 from typing import Any, Literal, TypeVar, overload
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-
-from ._blocking import BlockingStream
-from ._client import NOT_GIVEN, AsyncClient
-from ._sse import DEFAULT_MAX_EVENT_BYTES
-from ._stream import AsyncStream, StreamStats
-from ._sync_events import Responses, sync_sse
-from ._timeouts import Timeout, TimeoutTypes
+from ._chat_stream import AsyncStream
+from ._client import AsyncClient
+from ._event_stream import DEFAULT_MAX_RECONNECTS, EventStream
+from ._portal import LoopThread
+from ._response_stream import ResponseStream
+from ._response_types import Response
+from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent
+from ._sync_stream import Stream, SyncEventStream, SyncResponseStream
+from ._timeouts import NOT_GIVEN, Timeout, TimeoutTypes
 from ._types import ChatCompletion, ChatCompletionChunk, message_list
 
 __all__ = ["Client", "Stream"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-
-
-class _Loop:
-    """The private event loop thread; stopped by ``stop()``, at exit, or when
-    the client is garbage-collected (never by the client itself, so that a
-    finalizer can hold it without holding the client)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cm: AbstractContextManager[BlockingPortal] | None = None
-        self.portal: BlockingPortal | None = None
-
-    def get(self) -> BlockingPortal:
-        with self._lock:
-            if self.portal is None:
-                self._cm = start_blocking_portal(name="xstream-loop")
-                self.portal = self._cm.__enter__()
-            return self.portal
-
-    def stop(self, aclient: AsyncClient) -> None:
-        with self._lock:
-            cm, portal = self._cm, self.portal
-            self._cm = self.portal = None
-        if cm is None or portal is None:
-            return
-        try:
-            portal.call(aclient.aclose)
-        finally:
-            cm.__exit__(None, None, None)
 
 
 class Client:
@@ -96,10 +68,11 @@ class Client:
             max_event_bytes=max_event_bytes,
             max_connections=max_connections,
         )
-        self._loop = _Loop()
+        self._loop = LoopThread()
         self._finalizer = weakref.finalize(self, _stop_unclosed, self._loop, self._async)
-        self.chat = Chat(self)
-        self.responses = Responses(self)
+        self.chat = Chat(self._async, self._loop)
+        self.responses = Responses(self._async, self._loop)
+        self.sse = SSE(self._async, self._loop)
 
     @property
     def base_url(self) -> str:
@@ -118,47 +91,40 @@ class Client:
     def close(self) -> None:
         """Close the connections and stop the loop thread (idempotent)."""
         if self._finalizer.detach() is not None:
-            self._loop.stop(self._async)
+            self._loop.stop(self._async.aclose)
 
     def __repr__(self) -> str:
         return f"<xstream.Client base_url={self.base_url!r}>"
 
-    sse = sync_sse  # any event stream, blocking: see _sync_events.py
-
     def _run(self, fn: Callable[..., Coroutine[Any, Any, _R]], *args: Any) -> _R:
-        """Run ``fn(*args)`` on the loop thread; Ctrl-C while waiting cancels it there."""
-        future = self._loop.get().start_task_soon(fn, *args)
-        try:
-            result: _R = future.result()
-        except BaseException:
-            future.cancel()
-            raise
-        return result
+        """Run ``fn(*args)`` on the loop thread (for helpers built on the client)."""
+        return self._loop.run(fn, *args)
 
 
-def _stop_unclosed(loop: _Loop, aclient: AsyncClient) -> None:
+def _stop_unclosed(loop: LoopThread, aclient: AsyncClient) -> None:
     """Finalizer of a client dropped (or alive at exit) without ``close()``."""
-    if loop.portal is not None:
+    if loop.running:
         warnings.warn(
             "an xstream.Client was not closed: use `with Client() as client:` or client.close()",
             ResourceWarning,
             stacklevel=1,
         )
-        loop.stop(aclient)
+        loop.stop(aclient.aclose)
 
 
 class Chat:
     """``client.chat``: holds ``completions``."""
 
-    def __init__(self, client: Client) -> None:
-        self.completions = Completions(client)
+    def __init__(self, client: AsyncClient, loop: LoopThread) -> None:
+        self.completions = Completions(client, loop)
 
 
 class Completions:
     """``client.chat.completions``: ``create``."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, client: AsyncClient, loop: LoopThread) -> None:
+        self._async = client
+        self._loop = loop
 
     @overload
     def create(
@@ -211,13 +177,13 @@ class Completions:
         **params: Any,
     ) -> ChatCompletion | Stream[ChatCompletionChunk]:
         """Like :meth:`AsyncCompletions.create`, blocking; ``stream=True`` gives a :class:`Stream`."""
-        client = self._client
+        aclient, loop = self._async, self._loop
         # Checked here, before anything else, as the async client checks it; a list
         # also keeps an iterator from being consumed on another thread.
         messages = message_list(messages)
 
         async def create() -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
-            return await client._async.chat.completions.create(
+            return await aclient.chat.completions.create(
                 model=model,
                 messages=messages,
                 stream=stream,
@@ -227,50 +193,184 @@ class Completions:
                 **params,
             )
 
-        result = client._run(create)
+        result = loop.run(create)
         if isinstance(result, AsyncStream):
-            return Stream(client, result)
+            return Stream(loop, result)
         return result
 
 
-class Stream(BlockingStream[_T]):
-    """The chunks of a streamed response: iterate with ``for``.
+class SSE:
+    """``client.sse``: call it to open any event stream, blocking."""
 
-    ``with stream:`` (or ``stream.close()``) releases the connection; so does
-    leaving the ``for`` loop early. Read once, like :class:`AsyncStream`.
-    """
+    def __init__(self, client: AsyncClient, loop: LoopThread) -> None:
+        self._async = client
+        self._loop = loop
 
-    _stream: AsyncStream[_T]
+    @overload
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        type: None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        reconnect: bool | None = None,
+        max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        last_event_id: str | None = None,
+    ) -> SyncEventStream[ServerSentEvent]: ...
 
-    def __init__(self, client: Client, stream: AsyncStream[_T]) -> None:
-        super().__init__(client, stream)
+    @overload
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        type: builtins.type[_T],
+        timeout: TimeoutTypes = NOT_GIVEN,
+        reconnect: bool | None = None,
+        max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        last_event_id: str | None = None,
+    ) -> SyncEventStream[_T]: ...
 
-    @property
-    def stats(self) -> StreamStats:
-        return self._stream.stats
+    @overload
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        type: Any,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        reconnect: bool | None = None,
+        max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        last_event_id: str | None = None,
+    ) -> SyncEventStream[Any]: ...
 
-    @property
-    def done(self) -> bool:
-        return self._stream.done
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        type: Any = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        reconnect: bool | None = None,
+        max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        last_event_id: str | None = None,
+    ) -> SyncEventStream[Any]:
+        """Open any event stream, blocking: ``client.sse(method, url)``; see ``AsyncClient.sse``.
 
-    @property
-    def text_stream(self: Stream[ChatCompletionChunk]) -> Iterator[str]:
-        """The content deltas of the first choice, as ``str``."""
-        return _text_deltas(self)
+        >>> for event in client.sse("GET", "/events"):          # doctest: +SKIP
+        ...     print(event.id, event.data)
+        """
+        aclient, loop = self._async, self._loop
 
-    def get_final_completion(self: Stream[ChatCompletionChunk]) -> ChatCompletion:
-        """Read the rest; return every chunk merged into one ``ChatCompletion``."""
-        return self._client._run(self._stream.get_final_completion)
+        async def open_stream() -> EventStream[Any]:
+            stream: EventStream[Any] = await aclient.sse(
+                method,
+                url,
+                json=json,
+                params=params,
+                headers=headers,
+                type=type,
+                timeout=timeout,
+                reconnect=reconnect,
+                max_reconnects=max_reconnects,
+                last_event_id=last_event_id,
+            )
+            return stream
 
-    def __repr__(self) -> str:
-        return repr(self._stream).replace("AsyncStream", "Stream", 1)
+        return SyncEventStream(loop, loop.run(open_stream))
 
 
-def _text_deltas(stream: Stream[ChatCompletionChunk]) -> Iterator[str]:
-    try:
-        for chunk in stream:
-            for choice in chunk.choices:
-                if choice.index == 0 and choice.delta.content:
-                    yield choice.delta.content
-    finally:
-        stream._close_soon()
+class Responses:
+    """``client.responses``: ``create``, blocking; see :class:`AsyncResponses`."""
+
+    def __init__(self, client: AsyncClient, loop: LoopThread) -> None:
+        self._async = client
+        self._loop = loop
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        input: Any,
+        stream: Literal[False] = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> Response: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        input: Any,
+        stream: Literal[True],
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> SyncResponseStream: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        input: Any,
+        stream: bool,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> Response | SyncResponseStream: ...
+
+    def create(
+        self,
+        *,
+        model: str,
+        input: Any,
+        stream: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> Response | SyncResponseStream:
+        """Create a model response; with ``stream=True``, a :class:`SyncResponseStream`.
+
+        >>> client.responses.create(model="grok-4", input="Hi").output_text  # doctest: +SKIP
+        'Hello!'
+        """
+        aclient, loop = self._async, self._loop
+        if isinstance(input, Iterator):
+            input = list(input)  # an iterator must not be consumed on another thread
+
+        async def create() -> Response | ResponseStream:
+            return await aclient.responses.create(
+                model=model,
+                input=input,
+                stream=stream,
+                extra_headers=extra_headers,
+                extra_body=extra_body,
+                timeout=timeout,
+                **params,
+            )
+
+        result = loop.run(create)
+        if isinstance(result, ResponseStream):
+            return SyncResponseStream(loop, result)
+        return result

@@ -9,9 +9,11 @@ events, and (optionally) the whole exchange.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
-__all__ = ["DEFAULT_TIMEOUT", "Timeout", "TimeoutTypes"]
+__all__ = ["DEFAULT_TIMEOUT", "NOT_GIVEN", "Timeout", "TimeoutTypes", "resolve_timeout"]
 
 
 class Timeout(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,3 +55,17 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
 TimeoutTypes = Timeout | float | None
 
 DEFAULT_TIMEOUT = Timeout()
+
+
+class _NotGiven:
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Any = _NotGiven()
+"""``timeout=`` not given: use the client's (``None`` means no limits at all)."""
+
+
+def resolve_timeout(value: Any, default: Timeout) -> Timeout:
+    """The deadlines of one call: ``default`` unless ``value`` was given."""
+    return default if value is NOT_GIVEN else Timeout.coerce(value)

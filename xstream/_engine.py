@@ -1,0 +1,459 @@
+"""The stream engine: the one read loop every kind of stream runs on.
+
+The hot path, per network read: one bounded read under the deadline in force,
+one ``SSEDecoder.feed`` over the bytes, then the stream kind turns the events
+into items (for chat, one msgspec decode per event straight from its bytes).
+Everything else (deadlines, stats, retries) happens once per read, never once
+per item.
+
+The rules kept here, once for every kind:
+
+* Nothing lost: items that arrived before a failure are handed out first; the
+  failure is raised on the next read (``_pending``). Bytes aiohttp received
+  before a transport error are decoded before that error is raised.
+* Nothing duplicated: a failed attempt is retried only while no item has been
+  handed out (``_handed_out``).
+* Nothing leaked: leaving the loop (``break``, an exception, cancellation)
+  closes the response at once. ``__aiter__`` hands out a small iterator whose
+  ``__del__`` closes the response the moment the loop drops it, without waiting
+  for the event loop to finalize an async generator. After the end marker, the
+  rest of the body is drained (bounded) so the connection goes back to the pool.
+
+A stream kind (chat chunks, generic events, Responses events) says only what
+differs: how events become items (``_decode_events``), what the end of the
+body means (``_body_ended``), whether a failure may resume the stream
+(``_resume``) and what to forget when an attempt is redone (``_restart``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Generic, NoReturn, Self, TypeVar
+
+import aiohttp
+import msgspec
+
+from ._errors import (
+    APIError,
+    APITimeoutError,
+    EventTooLargeError,
+    FirstEventTimeoutError,
+    IdleTimeoutError,
+    MalformedEventError,
+    OverloadedError,
+    StreamDisconnectedError,
+    StreamRateLimitError,
+    TotalTimeoutError,
+    malformed_event,
+    stream_error,
+)
+from ._retries import retry_delay
+from ._sse import ServerSentEvent, SSEDecoder
+from ._transport import Opened, Transport, headers_of
+
+__all__ = ["BaseStats", "BatchIterator", "StreamEngine", "error_event"]
+
+log = logging.getLogger("xstream")
+
+_T = TypeVar("_T")
+
+_READ_BYTES = 128 * 1024  # at most this much per read: one batch stays small
+_DRAIN_BYTES = 64 * 1024  # what we read past the end to give the connection back to the pool
+_DRAIN_SECONDS = 1.0
+
+# Failures after which the request may be sent again, if nothing reached the caller.
+_RETRYABLE = (
+    FirstEventTimeoutError,
+    StreamDisconnectedError,
+    OverloadedError,
+    StreamRateLimitError,
+)
+
+
+class BaseStats(msgspec.Struct, kw_only=True):
+    """What every stream counts (times in seconds, from the first request).
+
+    ``bytes``: received, all connections together; ``retries``: attempts redone
+    before the first item; ``elapsed``: time to the last event;
+    ``time_to_first_byte``; ``max_gap``: the longest wait between two reads
+    that completed events; ``done``: the stream ended normally.
+    """
+
+    bytes: int = 0
+    retries: int = 0
+    elapsed: float = 0.0
+    time_to_first_byte: float | None = None
+    max_gap: float = 0.0
+    done: bool = False
+
+
+class StreamEngine(Generic[_T]):
+    """The read loop: read, decode, hand out a batch; retry, resume, drain, release.
+
+    Iterate with ``async for``; ``async with stream:`` or ``await
+    stream.aclose()`` releases the connection even if you never iterate. A
+    stream is read once: after the loop ends (also by ``break``), a new
+    ``async for`` yields nothing. To read it in parts, hold one iterator:
+    ``it = aiter(stream)`` and ``await anext(it)``.
+    """
+
+    response: aiohttp.ClientResponse
+    stats: BaseStats
+    _noun = "events"  # what the items are called in messages
+    _expected = "decodable"  # what an event that does not decode is not
+
+    def __init__(self, transport: Transport, opened: Opened, *, stats: BaseStats) -> None:
+        request = opened.request
+        self.response = opened.response
+        self.stats = stats
+        self._transport = transport
+        self._request = request
+        self._timeout = request.timeout
+        self._loop = asyncio.get_running_loop()
+        self._started = opened.started  # when the first request went out: ``total`` counts from it
+        self._connected = opened.started  # when the current connection's request went out
+        self._last_event: float | None = None  # on this connection
+        self._max_event_bytes = transport.max_event_bytes
+        self._retries_left = opened.retries_left
+        self._pending: BaseException | None = None  # raised once the items before it are out
+        self._broken: BaseException | None = None  # transport error met after salvaging bytes
+        self._ended = False  # the kind saw its end marker
+        self._handed_out = False  # an item reached the caller: no retry from now on
+        self._finished = False  # no more batches: closed, failed or past the end
+        self._events_seen = 0  # events decoded so far, for positions in messages
+        self._decoder = self._new_decoder()
+
+    # ------------------------------------------------------------ public API
+
+    def __aiter__(self) -> AsyncIterator[_T]:
+        return BatchIterator(self)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        self._close()
+
+    close = aclose  # the OpenAI SDK's name
+
+    def __repr__(self) -> str:
+        state = "done" if self.stats.done else "closed" if self._finished else "open"
+        return (
+            f"<{type(self).__name__} {state} {self._noun}={self._delivered}"
+            f"{self._repr_extra()} status={self.response.status}>"
+        )
+
+    def __del__(self) -> None:
+        # A stream dropped without being read or closed must not leak its connection.
+        if not getattr(self, "_finished", True):
+            self.response.close()
+
+    # ------------------------------------------------------------ what a kind says
+
+    @property
+    def _delivered(self) -> int:
+        """Items handed out so far (for messages)."""
+        raise NotImplementedError
+
+    def _repr_extra(self) -> str:
+        return ""
+
+    def _decode_events(self, events: list[ServerSentEvent], now: float) -> list[_T]:
+        """Turn one read's events into items; set ``_ended`` at the end marker and
+        ``_pending`` at a failure, stopping there."""
+        raise NotImplementedError
+
+    def _body_ended(self, decoder: SSEDecoder) -> BaseException | None:
+        """The body ended (``decoder`` not yet closed): the error to raise, or
+        ``None`` when that is a normal end."""
+        raise NotImplementedError
+
+    async def _resume(self, error: BaseException) -> bool:
+        """Reconnect after ``error`` if this kind resumes (True: go on reading)."""
+        return False
+
+    def _restart(self) -> None:
+        """Forget what the failed attempt built (before a retry)."""
+
+    def _last_event_id(self) -> str:
+        return ""
+
+    def _new_decoder(self) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes=self._max_event_bytes)
+
+    # ------------------------------------------------------------ the loop
+
+    async def _next_batch(self) -> list[_T]:
+        """The items completed by the next network read(s); ``[]`` at the end.
+
+        Raises the stream's failure once every item before it was returned.
+        """
+        stats = self.stats
+        while not self._finished:
+            if self._pending is not None:
+                error, self._pending = self._pending, None
+                try:
+                    again = await self._retry(error)
+                except BaseException:
+                    self._close()
+                    raise
+                if again:
+                    continue
+                self._close()
+                raise error
+            try:
+                data = await self._read()
+            except (APITimeoutError, StreamDisconnectedError) as exc:
+                self._pending = exc
+                continue
+            if not data:
+                self._end_of_body()
+                continue
+            try:
+                events = self._decoder.feed(data)
+            except EventTooLargeError as exc:
+                events, exc.events = exc.events, []
+                self._pending = exc
+            if events:
+                now = self._loop.time()
+                last = self._last_event
+                if last is not None and now - last > stats.max_gap:
+                    stats.max_gap = now - last
+                self._last_event = now
+                stats.elapsed = now - self._started
+                batch = self._decode_events(events, now)
+                self._events_seen += len(events)
+                if self._ended:
+                    await self._finish()
+                if batch:
+                    self._handed_out = True
+                    return batch
+        return []
+
+    async def _read(self) -> bytes:
+        """One network read, bounded by the deadline in force; errors mapped."""
+        if self._broken is not None:
+            self._disconnected(self._broken)
+        deadline, error_class, seconds = self._deadline()
+        content = self.response.content
+        try:
+            if deadline is None:
+                data = await content.read(_READ_BYTES)
+            else:
+                async with asyncio.timeout_at(deadline):
+                    data = await content.read(_READ_BYTES)
+        except TimeoutError as exc:
+            assert error_class is not None
+            name = _DEADLINE_NAMES[error_class]
+            raise error_class(
+                f"the {name} deadline of {seconds:g} s passed; {self._delivered} {self._noun} "
+                f"({self.stats.bytes} bytes) had arrived from {self._request.where}",
+                deadline=name,
+                seconds=seconds,
+                events_received=self._delivered,
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            # aiohttp raises a stored connection error before handing out bytes it
+            # had already received: take those first, raise on the next read.
+            data = _received_before_error(content)
+            if not data:
+                self._disconnected(exc)
+            self._broken = exc
+        stats = self.stats
+        if stats.time_to_first_byte is None and data:
+            stats.time_to_first_byte = self._loop.time() - self._started
+        stats.bytes += len(data)
+        return data
+
+    def _deadline(self) -> tuple[float | None, type[APITimeoutError] | None, float]:
+        """The read deadline: first_event until an event came, then idle since the
+        last event; both restart with each new connection; total from the start."""
+        t = self._timeout
+        deadline: float | None = None
+        error_class: type[APITimeoutError] | None = None
+        seconds = 0.0
+        cls: type[APITimeoutError]
+        if self._last_event is None:
+            phase, cls, anchor = t.first_event, FirstEventTimeoutError, self._connected
+        else:
+            phase, cls = t.idle, IdleTimeoutError
+            anchor = max(self._last_event, self._connected)
+        if phase is not None:
+            deadline, error_class, seconds = anchor + phase, cls, phase
+        if t.total is not None and (deadline is None or self._started + t.total < deadline):
+            deadline, error_class, seconds = self._started + t.total, TotalTimeoutError, t.total
+        return deadline, error_class, seconds
+
+    def _disconnected(self, exc: BaseException) -> NoReturn:
+        detail = self._request.redact(f"{type(exc).__name__}: {exc}")
+        raise StreamDisconnectedError(
+            f"the connection to {self._request.where} broke after {self._delivered} "
+            f"{self._noun} ({self.stats.bytes} bytes): {detail}",
+            events_received=self._delivered,
+        ) from exc
+
+    def _malformed(
+        self, event: ServerSentEvent, events: list[ServerSentEvent], exc: ValueError
+    ) -> MalformedEventError:
+        """The error for ``event`` (one of ``events``, this read's) that did not decode."""
+        position = self._events_seen + next(i for i, e in enumerate(events) if e is event)
+        return malformed_event(
+            event.raw,
+            exc,
+            position=position,
+            subject=f"event #{position} ({event.event!r}) of {self._request.where}",
+            expected=self._expected,
+        )
+
+    def _end_of_body(self) -> None:
+        error = self._body_ended(self._decoder)
+        if error is not None:
+            self._pending = error
+            return
+        self.stats.done = True
+        self._finished = True
+        self.response.release()  # the body was read to its end: the connection is clean
+
+    # ------------------------------------------------------------ retrying
+
+    async def _retry(self, error: BaseException) -> bool:
+        """Go on after ``error``: resume (kinds that do), or send the request again
+        if nothing reached the caller yet, so nothing can be duplicated."""
+        if await self._resume(error):
+            return True
+        if self._handed_out or self._retries_left <= 0 or not isinstance(error, _RETRYABLE):
+            return False
+        delay = retry_delay(self.stats.retries, headers_of(error))
+        if delay is None:  # the server asked to wait longer than we will
+            return False
+        log.debug(
+            "retrying %s before its first %s in %.2f s: %s",
+            self._request.where,
+            self._noun.rstrip("s"),
+            delay,
+            error,
+        )
+        self.response.close()
+        await asyncio.sleep(delay)
+        self.stats.retries += 1
+        sent = self._loop.time()
+        response, left = await self._transport.send(
+            self._request,
+            retries=self._retries_left - 1,
+            last_event_id=self._last_event_id(),
+            stream=True,
+        )
+        self._retries_left = left
+        self._use(response, sent)
+        self._last_event = None  # a new attempt: first_event again
+        self._restart()
+        return True
+
+    def _use(self, response: aiohttp.ClientResponse, sent: float) -> None:
+        """Read from a new connection from now on (a new decoder, fresh deadlines)."""
+        if self._finished:  # closed by another task while we were reconnecting
+            response.close()
+            return
+        self.response = response
+        self._connected = sent
+        self._broken = None
+        self._decoder = self._new_decoder()
+
+    # ------------------------------------------------------------ ending
+
+    async def _finish(self) -> None:
+        """After the end marker: read the (short) rest so the connection can be reused."""
+        self.stats.done = True
+        self._finished = True
+        response = self.response
+        content = response.content
+        budget = _DRAIN_BYTES
+        try:
+            async with asyncio.timeout(_DRAIN_SECONDS):
+                while budget > 0 and not content.at_eof():
+                    data = await content.readany()
+                    if not data:
+                        break
+                    budget -= len(data)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            budget = 0
+        if budget > 0 and content.at_eof():
+            response.release()
+        else:
+            response.close()
+
+    def _close(self) -> None:
+        self._finished = True
+        if not self.response.closed:
+            self.response.close()
+
+
+class BatchIterator(Generic[_T]):
+    """What ``async for`` drives: hands out one batch of items at a time, and
+    releases the connection the moment the loop drops it (``__del__``), without
+    waiting for the event loop to finalize an async generator."""
+
+    __slots__ = ("_batch", "_index", "_stream")
+
+    def __init__(self, stream: StreamEngine[_T]) -> None:
+        self._stream = stream
+        self._batch: list[_T] = []
+        self._index = 0
+
+    def __aiter__(self) -> BatchIterator[_T]:
+        return self
+
+    async def __anext__(self) -> _T:
+        index = self._index
+        if index < len(self._batch):
+            self._index = index + 1
+            return self._batch[index]
+        try:
+            batch = await self._stream._next_batch()
+        except BaseException:
+            self._stream._close()
+            raise
+        if not batch:
+            raise StopAsyncIteration
+        self._batch = batch
+        self._index = 1
+        return batch[0]
+
+    def __del__(self) -> None:
+        stream = self._stream
+        if not stream._finished:
+            stream._close()
+
+
+def error_event(event: ServerSentEvent, response: aiohttp.ClientResponse | None) -> APIError:
+    """The exception for an error sent inside the stream (``event: error``, or a
+    payload with an ``error`` member)."""
+    try:
+        body: Any = msgspec.json.decode(event.raw)
+    except ValueError:
+        body = {"error": {"message": event.data[:200]}}
+    return stream_error(body, response)
+
+
+def _received_before_error(content: aiohttp.StreamReader) -> bytes:
+    """Bytes aiohttp received but holds back behind a stored exception (private API,
+    read defensively: on any surprise we only lose what aiohttp would have lost)."""
+    try:
+        if content._buffer:
+            return content._read_nowait(-1)
+    except Exception:
+        pass
+    return b""
+
+
+_DEADLINE_NAMES: dict[type[APITimeoutError], str] = {
+    FirstEventTimeoutError: "first_event",
+    IdleTimeoutError: "idle",
+    TotalTimeoutError: "total",
+}

@@ -1,0 +1,183 @@
+"""ResponseStream: the events of a streamed Responses API answer.
+
+A streamed response is an event stream whose events are named after their
+JSON ``type`` (``response.created``, ``response.output_text.delta``, ...,
+``response.completed``); it is an :class:`EventStream` with a decoder of its
+own and ends at its terminal event (completed, failed or incomplete). An
+``error`` event is raised as :class:`ServerStreamError` after every event
+before it was delivered.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from ._engine import error_event
+from ._errors import IncompleteStreamError, stream_error
+from ._event_stream import EventStream
+from ._response_types import (
+    TERMINAL_EVENTS,
+    KnownEvent,
+    Response,
+    ResponseContentPart,
+    ResponseError,
+    ResponseOutputItem,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputTextDeltaEvent,
+    ResponseStreamEvent,
+    UnknownResponseEvent,
+)
+from ._sse import ServerSentEvent
+from ._transport import Opened, Transport
+
+__all__ = ["ResponseStream", "decode_response", "decode_response_event"]
+
+
+class _Decoders:
+    """The decoders, built on first use: building them costs milliseconds of
+    import time that programs which never call the Responses API should not pay."""
+
+    def __init__(self) -> None:
+        self.union = msgspec.json.Decoder(KnownEvent)
+        self.by_name = {
+            cls.__struct_config__.tag: msgspec.json.Decoder(cls) for cls in KnownEvent.__args__
+        }
+        self.object = msgspec.json.Decoder(dict[str, Any])
+        self.response = msgspec.json.Decoder(Response)
+
+
+@functools.cache
+def _decoders() -> _Decoders:
+    return _Decoders()
+
+
+def decode_response(raw: bytes) -> Response:
+    """A whole (non-streamed) response object."""
+    return _decoders().response.decode(raw)
+
+
+def decode_response_event(
+    event: ServerSentEvent, response: aiohttp.ClientResponse
+) -> ResponseStreamEvent:
+    """One Responses API event, by its SSE name, else by the ``type`` in its JSON."""
+    decoders = _decoders()
+    name = event.event
+    decoder = decoders.by_name.get(name)
+    if decoder is not None:
+        result: ResponseStreamEvent = decoder.decode(event.raw)
+        return result
+    if name == "message":  # the server sent no event: line
+        try:
+            result = decoders.union.decode(event.raw)
+            return result
+        except msgspec.ValidationError:
+            data = decoders.object.decode(event.raw)  # not even an object: raises, malformed
+            kind = data.get("type")
+            if not isinstance(kind, str) or kind in decoders.by_name:
+                raise  # a known event that does not fit its type: malformed
+    else:
+        data = decoders.object.decode(event.raw)
+        kind = name
+    if kind == "error":
+        raise error_event(event, response)
+    return UnknownResponseEvent(type=kind, data=data)
+
+
+# ---------------------------------------------------------------- the stream
+
+
+class ResponseStream(EventStream[ResponseStreamEvent]):
+    """The events of a streamed response; ends at ``response.completed``
+    (or ``response.failed`` / ``response.incomplete``).
+
+    >>> stream = await client.responses.create(model="grok-4", input="Hi", stream=True)  # doctest: +SKIP
+    >>> async for event in stream:
+    ...     if isinstance(event, xstream.ResponseOutputTextDeltaEvent):
+    ...         print(event.delta, end="")
+    >>> (await stream.get_final_response()).usage
+
+    A body that ends before the terminal event raises :class:`IncompleteStreamError`.
+    """
+
+    _observes = True
+
+    def __init__(self, transport: Transport, opened: Opened) -> None:
+        super().__init__(
+            transport, opened, decode=decode_response_event, needs_final=True, reconnect=False
+        )
+        self._restart()
+
+    def _restart(self) -> None:
+        self._final: Response | None = None
+        self._done_items: dict[int, ResponseOutputItem] = {}
+        self._texts: dict[tuple[int, int], list[str]] = {}
+
+    def _see(self, event: ResponseStreamEvent) -> bool:
+        """Keep what the final response may need; True at the terminal event."""
+        if isinstance(event, ResponseOutputTextDeltaEvent):
+            self._texts.setdefault((event.output_index, event.content_index), []).append(
+                event.delta
+            )
+        elif isinstance(event, ResponseOutputItemDoneEvent):
+            self._done_items[event.output_index] = event.item
+        elif isinstance(event, TERMINAL_EVENTS):
+            self._final = event.response
+            return True
+        return False
+
+    @property
+    def text_stream(self) -> AsyncIterator[str]:
+        """The output text deltas, as ``str``."""
+        return _text_deltas(self)
+
+    async def get_final_response(self) -> Response:
+        """Read the rest of the stream; return the response of its terminal event.
+
+        A response that failed raises :class:`ServerStreamError` (from
+        ``response.error``); an incomplete one is returned (``status ==
+        "incomplete"``, ``incomplete_details`` says why). If the server left
+        ``output`` empty in the terminal event, it is rebuilt from the items
+        and text deltas streamed before it.
+        """
+        while await self._next_batch():
+            pass
+        final = self._final
+        if final is None:  # closed early, or ended by a bare [DONE]
+            raise IncompleteStreamError(
+                "the response stream ended (or was closed) before its final event",
+                events_received=self.stats.events,
+            )
+        if final.status == "failed":
+            error = final.error or ResponseError(message="the response failed")
+            body = {"error": msgspec.to_builtins(error)}
+            raise stream_error(body, self.response)
+        if not final.output:
+            final = msgspec.structs.replace(final, output=self._streamed_output())
+        return final
+
+    def _streamed_output(self) -> tuple[ResponseOutputItem, ...]:
+        if self._done_items:
+            return tuple(self._done_items[i] for i in sorted(self._done_items))
+        items: dict[int, list[ResponseContentPart]] = {}
+        for (output, _), pieces in sorted(self._texts.items()):
+            items.setdefault(output, []).append(
+                ResponseContentPart(type="output_text", text="".join(pieces))
+            )
+        return tuple(
+            ResponseOutputItem(type="message", role="assistant", content=tuple(parts))
+            for _, parts in sorted(items.items())
+        )
+
+
+async def _text_deltas(stream: ResponseStream) -> AsyncIterator[str]:
+    try:
+        async for event in stream:
+            if isinstance(event, ResponseOutputTextDeltaEvent) and event.delta:
+                yield event.delta
+    finally:
+        stream._close()

@@ -1,0 +1,186 @@
+"""The blocking streams: a stream living on the client's loop thread, read from this one.
+
+Items cross threads once per network read (a batch), never one by one;
+leaving the ``for`` loop, an exception or Ctrl-C closes the response on the
+loop thread. :class:`Stream` (chat chunks), :class:`SyncEventStream` (any
+event stream) and :class:`SyncResponseStream` (the Responses API) add only the
+helpers of the async stream they wrap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Generic, Self, TypeVar
+
+import aiohttp
+
+from ._chat_stream import AsyncStream, StreamStats
+from ._engine import StreamEngine
+from ._event_stream import EventStream, EventStreamStats
+from ._portal import LoopThread
+from ._response_stream import ResponseStream
+from ._response_types import Response, ResponseOutputTextDeltaEvent, ResponseStreamEvent
+from ._types import ChatCompletion, ChatCompletionChunk
+
+__all__ = ["BlockingStream", "Stream", "SyncEventStream", "SyncResponseStream"]
+
+_T = TypeVar("_T")
+
+
+class BlockingStream(Generic[_T]):
+    """A stream read from this thread while it lives on the client's loop thread.
+
+    ``with stream:`` (or ``stream.close()``) releases the connection; so does
+    leaving the ``for`` loop early. Read once, like the async streams.
+    """
+
+    def __init__(self, loop: LoopThread, stream: StreamEngine[_T]) -> None:
+        self._loop = loop
+        self._stream = stream
+
+    @property
+    def response(self) -> aiohttp.ClientResponse:
+        return self._stream.response
+
+    def __iter__(self) -> Iterator[_T]:
+        return _BlockingIterator(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        if not self._stream._finished:
+            self._loop.run(self._stream.aclose)
+
+    def __repr__(self) -> str:
+        text = repr(self._stream)
+        return text.replace("Async", "", 1) if text.startswith("<Async") else "<Sync" + text[1:]
+
+    def _close_soon(self) -> None:
+        """Close from any thread without waiting (used by finalizers)."""
+        stream = self._stream
+        if not stream._finished:
+            with contextlib.suppress(RuntimeError):  # the loop is already gone
+                stream._loop.call_soon_threadsafe(stream._close)
+
+    def __del__(self) -> None:
+        if hasattr(self, "_stream"):
+            self._close_soon()
+
+
+class _BlockingIterator(Generic[_T]):
+    __slots__ = ("_batch", "_index", "_stream")
+
+    def __init__(self, stream: BlockingStream[_T]) -> None:
+        self._stream = stream
+        self._batch: list[_T] = []
+        self._index = 0
+
+    def __iter__(self) -> _BlockingIterator[_T]:
+        return self
+
+    def __next__(self) -> _T:
+        index = self._index
+        if index < len(self._batch):
+            self._index = index + 1
+            return self._batch[index]
+        stream = self._stream
+        try:
+            # One thread hop per network read (at most 128 KiB of items), not per item.
+            batch = stream._loop.run(stream._stream._next_batch)
+        except BaseException:
+            stream._close_soon()
+            raise
+        if not batch:
+            raise StopIteration
+        self._batch = batch
+        self._index = 1
+        return batch[0]
+
+    def __del__(self) -> None:
+        self._stream._close_soon()
+
+
+class Stream(BlockingStream[_T]):
+    """The chunks of a streamed response: iterate with ``for``.
+
+    ``with stream:`` (or ``stream.close()``) releases the connection; so does
+    leaving the ``for`` loop early. Read once, like :class:`AsyncStream`.
+    """
+
+    _stream: AsyncStream[_T]
+
+    def __init__(self, loop: LoopThread, stream: AsyncStream[_T]) -> None:
+        super().__init__(loop, stream)
+
+    @property
+    def stats(self) -> StreamStats:
+        return self._stream.stats
+
+    @property
+    def done(self) -> bool:
+        return self._stream.done
+
+    @property
+    def text_stream(self: Stream[ChatCompletionChunk]) -> Iterator[str]:
+        """The content deltas of the first choice, as ``str``."""
+        try:
+            for chunk in self:
+                for choice in chunk.choices:
+                    if choice.index == 0 and choice.delta.content:
+                        yield choice.delta.content
+        finally:
+            self._close_soon()
+
+    def get_final_completion(self: Stream[ChatCompletionChunk]) -> ChatCompletion:
+        """Read the rest; return every chunk merged into one ``ChatCompletion``."""
+        return self._loop.run(self._stream.get_final_completion)
+
+
+class SyncEventStream(BlockingStream[_T]):
+    """The events of a stream: iterate with ``for``.
+
+    ``with stream:`` (or ``stream.close()``) releases the connection; so does
+    leaving the loop early. Read once, like :class:`EventStream`.
+
+    >>> with client.sse("GET", "/events") as stream:        # doctest: +SKIP
+    ...     for event in stream:
+    ...         print(event.event, event.data)
+    """
+
+    _stream: EventStream[_T]
+
+    def __init__(self, loop: LoopThread, stream: EventStream[_T]) -> None:
+        super().__init__(loop, stream)
+
+    @property
+    def stats(self) -> EventStreamStats:
+        return self._stream.stats
+
+
+class SyncResponseStream(SyncEventStream[ResponseStreamEvent]):
+    """The events of a streamed response, blocking; see :class:`ResponseStream`."""
+
+    _stream: ResponseStream
+
+    def __init__(self, loop: LoopThread, stream: ResponseStream) -> None:
+        super().__init__(loop, stream)
+
+    def get_final_response(self) -> Response:
+        """Read the rest; return the response of the terminal event."""
+        return self._loop.run(self._stream.get_final_response)
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """The output text deltas, as ``str``."""
+        try:
+            for event in self:
+                if isinstance(event, ResponseOutputTextDeltaEvent) and event.delta:
+                    yield event.delta
+        finally:
+            self._close_soon()

@@ -1,0 +1,462 @@
+"""The transport: the one place a request is sent, retried and its failures mapped.
+
+Every request xstream makes (chat completions, the Responses API, any event
+stream, streamed or not, async or through the sync facade) is a
+:class:`Request` sent by a :class:`Transport`. The transport owns:
+
+* URL building and headers (the API key goes only to ``base_url``'s origin);
+* the connection pool (its own ``aiohttp.ClientSession``, or the caller's);
+* retries before anything was received, and the deadline of each attempt;
+* the translation of aiohttp and OS exceptions into xstream's, done here and
+  nowhere else (``raise Mapped(...) from exc``, as httpx's transports do);
+* refused answers: their (bounded) bodies read and parsed into status errors;
+* redaction: every message built from server or OS text has the request's
+  credentials blanked out.
+
+It knows nothing of chat, events or streams: those read the body it returns
+(see :mod:`xstream._engine`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import platform
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    ConnectTimeoutError,
+    FirstEventTimeoutError,
+    StreamError,
+    XStreamError,
+    error_message,
+    status_error_class,
+    stream_error,
+)
+from ._retries import retry_delay, status_is_retryable
+from ._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
+from ._timeouts import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, resolve_timeout
+from ._version import __version__
+
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "USER_AGENT",
+    "Opened",
+    "Request",
+    "Transport",
+    "decode_body",
+    "earliest",
+    "header_secrets",
+    "headers_of",
+]
+
+log = logging.getLogger("xstream")
+
+USER_AGENT = (
+    f"xstream/{__version__} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+)
+ERROR_BODY_LIMIT = 64 * 1024  # we read at most this much of an error or non-SSE body
+_PREFIX_SECONDS = 10.0  # how long we wait for the body of an answer we refuse anyway
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key")
+
+
+def earliest(*limits: float | None) -> float | None:
+    """The smallest of the limits that are set (``None`` when none is)."""
+    present = [limit for limit in limits if limit is not None]
+    return min(present) if present else None
+
+
+def decode_body(raw: bytes) -> object:
+    """A body as JSON when it is JSON, else as (replaced) text."""
+    try:
+        return msgspec.json.decode(raw) if raw else None
+    except ValueError:
+        return raw[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The credentials in a set of headers (to blank out of messages)."""
+    secrets: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _CREDENTIAL_HEADERS:
+            secrets.append(value)
+            token = value.partition(" ")[2]
+            if token:
+                secrets.append(token)
+    return secrets
+
+
+def headers_of(error: BaseException) -> dict[str, str] | None:
+    """The (lower-cased) response headers an error carries, if any."""
+    response = getattr(error, "response", None)
+    if isinstance(response, aiohttp.ClientResponse):
+        return {k.lower(): v for k, v in response.headers.items()}
+    return None
+
+
+class Request:
+    """Everything needed to send one request again: method, URL, headers, body,
+    query, deadlines, and the secrets no message may show."""
+
+    __slots__ = ("_secrets", "body", "headers", "hints", "method", "params", "timeout", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        body: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        secrets: Iterable[str] = (),
+        hints: Mapping[int, str] | None = None,
+    ) -> None:
+        self.method = method.upper()
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.params = params
+        self.timeout = timeout
+        self.hints = hints or {}
+        found = [*secrets, *header_secrets(headers)]
+        self._secrets = sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of this request replaced by ``***``."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    @property
+    def where(self) -> str:
+        """The URL for messages and logs: no query string (it may hold a token)."""
+        return self.redact(self.url.partition("?")[0])
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.where}>"
+
+
+class Opened(NamedTuple):
+    """A request whose answer is a 2xx response, as a stream starts from it."""
+
+    request: Request
+    response: aiohttp.ClientResponse
+    started: float  # loop time the first attempt went out
+    retries_left: int
+
+
+class Transport:
+    """Sends :class:`Request` objects over one connection pool.
+
+    ``base_url`` (when set) is what relative paths are joined to, and the only
+    origin that gets ``auth_headers``. ``session`` is the caller's pool, never
+    closed here; without one, the transport opens its own on first use and
+    ``aclose()`` closes it. ``timeout``, ``max_retries`` and
+    ``max_event_bytes`` are the defaults of every request sent through it.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        auth_headers: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        user_agent: str | None = USER_AGENT,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = 1000,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        hints: Mapping[int, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.auth_headers = dict(auth_headers or {})
+        self.default_headers = dict(default_headers or {})
+        self.user_agent = user_agent
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_event_bytes = max_event_bytes
+        self.hints = dict(hints or {})
+        self._max_connections = max_connections
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+
+    # ------------------------------------------------------------ the pool
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The pool requests go through (created on first use when it is ours)."""
+        if self._closed and self._owns_session:
+            raise APIConnectionError("this client is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                timeout=aiohttp.ClientTimeout(total=None),  # deadlines are ours: see _timeouts
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the pool this transport opened (a session passed in stays open)."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    # ------------------------------------------------------------ building
+
+    def build(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        stream: bool,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        timeout: Any = NOT_GIVEN,
+    ) -> Request:
+        """A request to ``url`` (a path under ``base_url``, or absolute), with the
+        transport's deadlines unless ``timeout`` (a Timeout, seconds or None) is given.
+
+        Headers, later ones winning: content type and accept, the API key (only
+        for ``base_url``'s origin), the user agent, the default headers, then
+        ``headers``. An event stream also asks caches not to hold it.
+        """
+        full = self.url(url)
+        sent: dict[str, str] = {}
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+        sent["Accept"] = "text/event-stream" if stream else "application/json"
+        if self.auth_headers and self._same_origin(full):
+            sent.update(self.auth_headers)
+        if self.user_agent:
+            sent["User-Agent"] = self.user_agent
+        if stream:
+            sent["Cache-Control"] = "no-cache"
+        sent.update(self.default_headers)
+        sent.update(headers or {})
+        return Request(
+            method,
+            full,
+            headers=sent,
+            body=body,
+            params=params,
+            timeout=resolve_timeout(timeout, self.timeout),
+            secrets=header_secrets(self.auth_headers),
+            hints=self.hints,
+        )
+
+    def url(self, url: str) -> str:
+        """``url`` when absolute, else joined to ``base_url``."""
+        if url.startswith(("http://", "https://")) or self.base_url is None:
+            return url
+        return f"{self.base_url}/{url.lstrip('/')}"
+
+    def _same_origin(self, url: str) -> bool:
+        return self.base_url is not None and URL(url).origin() == URL(self.base_url).origin()
+
+    # ------------------------------------------------------------ sending
+
+    async def open(self, request: Request, *, stream: bool, last_event_id: str = "") -> Opened:
+        """:meth:`send` with the transport's retries, noting when it started."""
+        started = asyncio.get_running_loop().time()
+        response, left = await self.send(
+            request, retries=self.max_retries, last_event_id=last_event_id, stream=stream
+        )
+        return Opened(request, response, started, left)
+
+    async def send(
+        self,
+        request: Request,
+        *,
+        retries: int,
+        last_event_id: str = "",
+        stream: bool = False,
+    ) -> tuple[aiohttp.ClientResponse, int]:
+        """Send ``request``, retrying what is safe (nothing was received yet);
+        return a 2xx response and the retries left.
+
+        With ``stream``, a 2xx answer must be an event stream (HTTP 204 passes,
+        released: it has no body). Non-2xx answers raise ``APIStatusError``
+        subclasses; transport errors ``APIConnectionError``/``APITimeoutError``.
+        """
+        t = request.timeout
+        limit = earliest(t.first_event, t.total)
+        attempt = 0
+        while True:
+            try:
+                response = await self.attempt(request, last_event_id, limit)
+                if stream:
+                    await self.check_event_stream(response, request)
+                return response, retries - attempt
+            except APIStatusError as exc:
+                headers = headers_of(exc) or {}
+                retryable = status_is_retryable(exc.status_code, headers)
+                delay = retry_delay(attempt, headers)
+                error: APIError = exc
+            except APIConnectionError as exc:
+                retryable, delay, error = True, retry_delay(attempt), exc
+            if attempt >= retries or not retryable or delay is None:
+                raise error
+            log.debug(
+                "retrying %s %s in %.2f s after %s", request.method, request.where, delay, error
+            )
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def attempt(
+        self, request: Request, last_event_id: str = "", limit: float | None = None
+    ) -> aiohttp.ClientResponse:
+        """One attempt: a 2xx response (a 204 released), else a mapped error.
+
+        ``limit`` bounds the wait for the response headers, in seconds.
+        """
+        headers = request.headers
+        if last_event_id:
+            headers = {**headers, "Last-Event-ID": last_event_id}
+        connect = request.timeout.connect
+        client_timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
+        try:
+            session = self.session
+            async with asyncio.timeout(limit):
+                response = await session.request(
+                    request.method,
+                    request.url,
+                    params=request.params,
+                    data=request.body,
+                    headers=headers,
+                    timeout=client_timeout,
+                )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise self._transport_error(exc, request, limit) from exc
+        if response.status == 204:
+            response.release()
+            return response
+        if not 200 <= response.status < 300:
+            raise await self.status_error(response, request)
+        return response
+
+    def _transport_error(
+        self, exc: BaseException, request: Request, limit: float | None
+    ) -> APIError:
+        """The one mapping of aiohttp/OS errors met while sending."""
+        if isinstance(exc, aiohttp.ConnectionTimeoutError) or (
+            isinstance(exc, aiohttp.ServerTimeoutError) and "connect" in str(exc).lower()
+        ):
+            seconds = request.timeout.connect
+            return ConnectTimeoutError(
+                f"could not connect to {request.where} within {seconds} s",
+                deadline="connect",
+                seconds=seconds,
+            )
+        if isinstance(exc, TimeoutError):
+            return FirstEventTimeoutError(
+                f"no response from {request.where} within {limit} s",
+                deadline="first_event",
+                seconds=limit,
+            )
+        detail = request.redact(str(exc))
+        return APIConnectionError(
+            f"could not reach {request.where}: {type(exc).__name__}: {detail}"
+        )
+
+    # ------------------------------------------------------------ reading
+
+    async def read_body(self, response: aiohttp.ClientResponse, request: Request) -> bytes:
+        """A whole non-streamed body, within the first_event/total deadline; the
+        connection goes back to the pool (or is closed on failure)."""
+        t = request.timeout
+        limit = earliest(t.first_event, t.total)
+        try:
+            async with asyncio.timeout(limit):
+                return await response.read()
+        except TimeoutError as exc:
+            response.close()
+            raise FirstEventTimeoutError(
+                f"the response did not complete within {limit} s",
+                deadline="first_event",
+                seconds=limit,
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            response.close()
+            detail = request.redact(str(exc))
+            raise APIConnectionError(
+                f"the connection broke while reading the response: {detail}"
+            ) from exc
+        finally:
+            response.release()
+
+    async def status_error(
+        self, response: aiohttp.ClientResponse, request: Request
+    ) -> APIStatusError:
+        """The exception for a non-2xx answer, its body read (bounded) and parsed."""
+        raw = await _read_prefix(response)
+        body = _error_payload(raw)
+        detail = error_message(body) or raw[:200].decode("utf-8", "replace").strip()
+        hint = request.hints.get(response.status, "")
+        message = request.redact(f"HTTP {response.status}: {detail or response.reason or ''}{hint}")
+        cls = status_error_class(response.status)
+        return cls(message, status_code=response.status, response=response, body=body)
+
+    async def check_event_stream(self, response: aiohttp.ClientResponse, request: Request) -> None:
+        """Raise if a 2xx answer to a stream request is not an event stream, saying
+        what came instead (or the error the body describes)."""
+        ctype = response.headers.get("Content-Type", "")
+        if response.status == 204 or not ctype or "text/event-stream" in ctype.lower():
+            return
+        raw = await _read_prefix(response)
+        body = decode_body(raw)
+        if error_message(body) is not None:
+            raise stream_error(body, response)
+        start = request.redact(raw[:200].decode("utf-8", "replace"))
+        raise StreamError(
+            f"asked for a stream but the server answered {ctype!r}, not text/event-stream; "
+            f"the body starts with {start!r}"
+        )
+
+
+async def _read_prefix(response: aiohttp.ClientResponse) -> bytes:
+    """Up to ``ERROR_BODY_LIMIT`` bytes of a body we are about to refuse, waiting at
+    most a few seconds for them (a stalled error body must not hang the caller).
+    The connection is closed afterwards."""
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(_PREFIX_SECONDS):
+            while size < ERROR_BODY_LIMIT:
+                data = await response.content.read(ERROR_BODY_LIMIT - size)
+                if not data:
+                    break
+                pieces.append(data)
+                size += len(data)
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        pass
+    finally:
+        response.close()
+    return b"".join(pieces)
+
+
+def _error_payload(raw: bytes) -> object:
+    """An error body decoded: JSON, else for an event-stream body the JSON of its
+    first event (some servers stream their errors), else the text."""
+    body = decode_body(raw)
+    if isinstance(body, str) and raw.lstrip()[:5] == b"data:":
+        with contextlib.suppress(XStreamError):
+            events = SSEDecoder(max_event_bytes=ERROR_BODY_LIMIT + 1).feed(raw + b"\n\n")
+            if events:
+                first = decode_body(events[0].raw)
+                if not isinstance(first, str):
+                    return first
+    return body
