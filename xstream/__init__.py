@@ -1,5 +1,20 @@
 """xstream: fast, correct, leak-free streaming chat completions for xAI and OpenAI-compatible APIs.
 
+The path of the bytes, socket to ``async for`` (imports run the other way,
+bottom to top; ``tests/test_architecture.py`` keeps it so)::
+
+    socket ─► _transport (Transport: the one request path; retries, deadlines,
+              │            error mapping, redaction, the pool)
+              ▼
+              _engine (StreamEngine: the one read loop) ◄── _sse (SSEDecoder, sans-IO)
+              ▼
+              _chat_stream / _event_stream / _response_stream (the stream kinds)
+              ▼
+              _chat / _responses / _sse_api, held by _client (AsyncClient)
+              ▼
+              async for ...   or  _portal ─► _sync_stream ─► _sync (Client): a batch
+                                  per network read crosses to the caller's thread
+
 The transport (aiohttp) and the sync facade's loop (anyio) load on first use of
 the names that need them, so ``import xstream`` stays cheap for code (and
 command lines) that only touch types, errors or the decoder.
