@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xstream"
 LAYERS: dict[str, int] = {
     # decoder, payload types, errors, policies: nothing of ours above them
     "_version": 0,
+    "_redact": 0,
     "_errors": 0,
     "_sse": 0,
     "_timeouts": 0,

@@ -26,6 +26,7 @@ import msgspec
 from ._chat_stream import StreamStats
 from ._client import AsyncClient
 from ._errors import XStreamError
+from ._redact import Redactor
 from ._types import ChatCompletionChunk
 from ._version import __version__
 from .testing import MockServer, Reply, serve
@@ -278,9 +279,7 @@ def _run_chat(args: argparse.Namespace) -> int:
 
 def _fail(err: TextIO, message: str) -> None:
     """Print ``error: ...`` as one line, with the API key (if any) blanked out."""
-    key = os.environ.get("XAI_API_KEY")
-    if key:
-        message = message.replace(key, "***")
+    message = Redactor([os.environ.get("XAI_API_KEY") or ""]).redact(message)
     err.write("error: " + " ".join(message.split()) + "\n")
     err.flush()
 

@@ -106,7 +106,7 @@ class AsyncCompletions:
         )
         opened = await transport.open(request, stream=stream)
         if not stream:
-            return _completion(await transport.read_body(opened.response, request), opened.response)
+            return await transport.read_json(opened, _completion)
         return AsyncStream(transport, opened)
 
 

@@ -46,6 +46,7 @@ from ._errors import (
     StreamDisconnectedError,
     StreamRateLimitError,
     TotalTimeoutError,
+    XStreamError,
     malformed_event,
     stream_error,
 )
@@ -200,13 +201,15 @@ class StreamEngine(Generic[_T]):
                 error, self._pending = self._pending, None
                 try:
                     again = await self._retry(error)
-                except BaseException:
+                except BaseException as exc:
                     self._close()
+                    if isinstance(exc, XStreamError):
+                        self._request.scrub(exc)  # built from server bytes: no secrets
                     raise
                 if again:
                     continue
                 self._close()
-                raise error
+                raise self._request.scrub(error)
             try:
                 data = await self._read()
             except (APITimeoutError, StreamDisconnectedError) as exc:

@@ -104,7 +104,7 @@ class AsyncResponses:
         )
         opened = await transport.open(request, stream=stream)
         if not stream:
-            return _response(await transport.read_body(opened.response, request), opened.response)
+            return await transport.read_json(opened, _response)
         return ResponseStream(transport, opened)
 
 

@@ -23,8 +23,8 @@ import asyncio
 import contextlib
 import logging
 import platform
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import aiohttp
 import msgspec
@@ -42,6 +42,7 @@ from ._errors import (
     status_error_class,
     stream_error,
 )
+from ._redact import Redactor
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 from ._timeouts import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, resolve_timeout
@@ -60,6 +61,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("xstream")
+
+_E = TypeVar("_E", bound=BaseException)
+_T = TypeVar("_T")
 
 USER_AGENT = (
     f"xstream/{__version__} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
@@ -107,7 +111,7 @@ class Request:
     """Everything needed to send one request again: method, URL, headers, body,
     query, deadlines, and the secrets no message may show."""
 
-    __slots__ = ("_secrets", "body", "headers", "hints", "method", "params", "timeout", "url")
+    __slots__ = ("body", "headers", "hints", "method", "params", "redactor", "timeout", "url")
 
     def __init__(
         self,
@@ -128,15 +132,15 @@ class Request:
         self.params = params
         self.timeout = timeout
         self.hints = hints or {}
-        found = [*secrets, *header_secrets(headers)]
-        self._secrets = sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+        self.redactor = Redactor([*secrets, *header_secrets(headers)])
 
     def redact(self, text: str) -> str:
         """``text`` with every secret of this request replaced by ``***``."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
+        return self.redactor.redact(text)
+
+    def scrub(self, error: _E) -> _E:
+        """``error`` with this request's secrets blanked out (see :class:`Redactor`)."""
+        return self.redactor.scrub(error)
 
     @property
     def where(self) -> str:
@@ -308,10 +312,17 @@ class Transport:
                 error: APIError = exc
             except APIConnectionError as exc:
                 retryable, delay, error = True, retry_delay(attempt), exc
+            except XStreamError as exc:
+                request.scrub(exc)  # in place: the traceback stays
+                raise
             if attempt >= retries or not retryable or delay is None:
-                raise error
+                raise request.scrub(error)
             log.debug(
-                "retrying %s %s in %.2f s after %s", request.method, request.where, delay, error
+                "retrying %s %s in %.2f s after %s",
+                request.method,
+                request.where,
+                delay,
+                request.redact(str(error)),
             )
             attempt += 1
             await asyncio.sleep(delay)
@@ -397,6 +408,18 @@ class Transport:
             ) from exc
         finally:
             response.release()
+
+    async def read_json(
+        self, opened: Opened, decode: Callable[[bytes, aiohttp.ClientResponse], _T]
+    ) -> _T:
+        """A non-streamed answer read whole and decoded by ``decode`` (which raises
+        for error bodies); every error it raises has the request's secrets blanked out."""
+        raw = await self.read_body(opened.response, opened.request)
+        try:
+            return decode(raw, opened.response)
+        except XStreamError as exc:
+            opened.request.scrub(exc)  # in place: the traceback stays
+            raise
 
     async def status_error(
         self, response: aiohttp.ClientResponse, request: Request
