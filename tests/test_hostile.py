@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +20,7 @@ import pytest
 import xstream
 from xstream._redact import Redactor
 
-from .rawhttp import Conn, RawServer, response, sse_chunk
+from .rawhttp import Conn, RawServer, chunk, chunked_head, response, sse_chunk
 
 KEY = "xai-SeCrEt-0123456789abcdef"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -141,3 +146,120 @@ def test_the_cli_uses_the_same_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     _fail(out, "check the key k")
     assert out.getvalue() == "error: check the key ***\n"
+
+
+# ------------------------------------------------------------------ rule 2: protocol errors at once
+
+PARSER = os.environ.get("XSTREAM_TEST_PARSER", "c")
+SLOW = xstream.Timeout(connect=5, first_event=30, idle=30)  # a hang would show as 30 s
+
+
+def serve_parts(*parts: bytes, pause: float = 0.2, keep_open: float = 5.0) -> RawServer:
+    """Answer one request with ``parts``, written apart (so the head is parsed first)."""
+
+    async def handler(conn: Conn) -> None:
+        await conn.request()
+        for part in parts:
+            await conn.send(part)
+            await asyncio.sleep(pause)
+        await asyncio.sleep(keep_open)  # the connection stays open: only the parser can end it
+
+    return RawServer(handler)
+
+
+SSE_HEAD = chunked_head()
+GOOD = chunk(sse_chunk(0)) + chunk(sse_chunk(1))
+FAULTS = {
+    # name: (parts, items before the error, error class)
+    "bad-chunk-size": ([SSE_HEAD + GOOD, b"zz\r\nhello\r\n"], 2, xstream.ProtocolError),
+    "bad-chunk-ending": ([SSE_HEAD + GOOD, b"5\r\nhelloXX"], 2, xstream.ProtocolError),
+    "bad-gzip": (
+        [chunked_head(extra="Content-Encoding: gzip\r\n"), chunk(b"not gzip at all")],
+        0,
+        xstream.ProtocolError,
+    ),
+    "bad-status-line": (
+        [b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n"],
+        0,
+        xstream.ProtocolError,
+    ),
+    "not-http": ([b"hello there\r\n\r\n"], 0, xstream.ProtocolError),
+    "bad-header": ([b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"], 0, xstream.ProtocolError),
+    # an early end is a disconnect, not a protocol error
+    "short-content-length": (
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 999\r\n\r\n"
+            + sse_chunk(0)
+        ],
+        1,
+        xstream.StreamDisconnectedError,
+    ),
+}
+
+
+def test_the_parser_is_the_one_asked_for() -> None:
+    from aiohttp import http_parser
+
+    python = http_parser.HttpResponseParser is http_parser.HttpResponseParserPy
+    assert python == (PARSER == "py"), "AIOHTTP_NO_EXTENSIONS did not take effect"
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_protocol_faults_are_typed_and_immediate_in_chat_streams(fault: str) -> None:
+    parts, before, error = FAULTS[fault]
+    keep_open = 0.0 if fault == "short-content-length" else 5.0
+    started = time.monotonic()
+    async with (
+        serve_parts(*parts, keep_open=keep_open) as server,
+        client(server, timeout=SLOW) as c,
+    ):
+        got: list[str] = []
+        with pytest.raises(error) as info:
+            stream = await c.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+            async for item in stream:
+                got.append(item.id)
+    assert time.monotonic() - started < 3
+    assert got == [f"c{i}" for i in range(before)]
+    assert type(info.value) is error
+    assert "could not reach" not in str(info.value)
+    if error is xstream.ProtocolError:
+        assert info.value.events_received == before
+
+
+@pytest.mark.parametrize("kind", ["sse", "responses", "non-stream"])
+async def test_protocol_faults_are_typed_for_every_kind(kind: str) -> None:
+    events = b'data: {"type": "response.created", "response": {"id": "r"}}\n\n'
+    head = chunked_head(content_type="application/json") if kind == "non-stream" else SSE_HEAD
+    async with serve_parts(head + chunk(events), b"zz\r\n") as server, client(server) as c:
+        got: list[Any] = []
+        with pytest.raises(xstream.ProtocolError):
+            if kind == "non-stream":
+                await c.chat.completions.create(model="m", messages=MESSAGES, timeout=SLOW)
+            elif kind == "sse":
+                async for event in await c.sse("POST", "events", timeout=SLOW):
+                    got.append(event.data)
+            else:
+                stream = await c.responses.create(model="m", input="hi", stream=True, timeout=SLOW)
+                async for event in stream:
+                    got.append(event.type)
+    assert got == {"sse": [events[6:-2].decode()], "responses": ["response.created"]}.get(kind, [])
+
+
+@pytest.mark.skipif(PARSER == "py", reason="this is the run under the pure-Python parser")
+def test_the_protocol_cases_pass_under_the_pure_python_parser() -> None:
+    env = {**os.environ, "AIOHTTP_NO_EXTENSIONS": "1", "XSTREAM_TEST_PARSER": "py"}
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        __file__,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "protocol or parser",
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    passed = int(re.search(r"(\d+) passed", result.stdout)[1])  # type: ignore[index]
+    assert passed == len(FAULTS) + 3 + 1, result.stdout[-500:]

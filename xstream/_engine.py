@@ -43,6 +43,7 @@ from ._errors import (
     IdleTimeoutError,
     MalformedEventError,
     OverloadedError,
+    ProtocolError,
     StreamDisconnectedError,
     StreamRateLimitError,
     TotalTimeoutError,
@@ -52,7 +53,7 @@ from ._errors import (
 )
 from ._retries import retry_delay
 from ._sse import ServerSentEvent, SSEDecoder
-from ._transport import Opened, Transport, headers_of
+from ._transport import READ_ERRORS, Opened, Transport, body_error, headers_of
 
 __all__ = ["BaseStats", "BatchIterator", "StreamEngine", "error_event"]
 
@@ -68,6 +69,7 @@ _DRAIN_SECONDS = 1.0
 _RETRYABLE = (
     FirstEventTimeoutError,
     StreamDisconnectedError,
+    ProtocolError,
     OverloadedError,
     StreamRateLimitError,
 )
@@ -212,7 +214,7 @@ class StreamEngine(Generic[_T]):
                 raise self._request.scrub(error)
             try:
                 data = await self._read()
-            except (APITimeoutError, StreamDisconnectedError) as exc:
+            except (APITimeoutError, StreamDisconnectedError, ProtocolError) as exc:
                 self._pending = exc
                 continue
             if not data:
@@ -261,7 +263,7 @@ class StreamEngine(Generic[_T]):
                 seconds=seconds,
                 events_received=self._delivered,
             ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except READ_ERRORS as exc:
             # aiohttp raises a stored connection error before handing out bytes it
             # had already received: take those first, raise on the next read.
             data = _received_before_error(content)
@@ -294,11 +296,12 @@ class StreamEngine(Generic[_T]):
         return deadline, error_class, seconds
 
     def _disconnected(self, exc: BaseException) -> NoReturn:
-        detail = self._request.redact(f"{type(exc).__name__}: {exc}")
-        raise StreamDisconnectedError(
-            f"the connection to {self._request.where} broke after {self._delivered} "
-            f"{self._noun} ({self.stats.bytes} bytes): {detail}",
-            events_received=self._delivered,
+        raise body_error(
+            exc,
+            self._request,
+            delivered=self._delivered,
+            noun=self._noun,
+            received=self.stats.bytes,
         ) from exc
 
     def _malformed(
@@ -384,7 +387,7 @@ class StreamEngine(Generic[_T]):
                     if not data:
                         break
                     budget -= len(data)
-        except (TimeoutError, aiohttp.ClientError, OSError):
+        except (TimeoutError, *READ_ERRORS):
             budget = 0
         if budget > 0 and content.at_eof():
             response.release()

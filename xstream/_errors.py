@@ -17,6 +17,7 @@ changing the import. Everything derives from :class:`XStreamError`::
         │   └── InternalServerError           5xx
         ├── APIConnectionError        could not connect, or the connection broke
         │   ├── StreamDisconnectedError       the peer dropped the stream mid-way
+        │   ├── ProtocolError                 the peer broke HTTP (framing, length, encoding)
         │   └── APITimeoutError               a deadline passed: ``deadline``, ``seconds``
         │       ├── ConnectTimeoutError           connecting
         │       ├── FirstEventTimeoutError        waiting for the first event
@@ -66,6 +67,7 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
+    "ProtocolError",
     "RateLimitError",
     "ServerStreamError",
     "StreamDisconnectedError",
@@ -178,6 +180,20 @@ class StreamDisconnectedError(APIConnectionError):
     """
 
     def __init__(self, message: str, *, events_received: int) -> None:
+        super().__init__(message)
+        self.events_received = events_received
+
+
+class ProtocolError(APIConnectionError):
+    """The server's answer is not valid HTTP: a bad status line or header, a broken
+    chunked framing, a body that does not decompress, ...
+
+    Raised as soon as the parser finds it, after every item received before it
+    (``events_received`` says how many), never after a deadline. The connection
+    is closed, never reused.
+    """
+
+    def __init__(self, message: str, *, events_received: int = 0) -> None:
         super().__init__(message)
         self.events_received = events_received
 

@@ -43,6 +43,7 @@ from ._errors import (
     APIError,
     APIStatusError,
     IncompleteStreamError,
+    ProtocolError,
     StreamDisconnectedError,
     TotalTimeoutError,
 )
@@ -220,7 +221,7 @@ class EventStream(StreamEngine[_T]):
     # ------------------------------------------------------------ resuming
 
     async def _resume(self, error: BaseException) -> bool:
-        if not (self._reconnect and isinstance(error, StreamDisconnectedError)):
+        if not (self._reconnect and isinstance(error, StreamDisconnectedError | ProtocolError)):
             return False
         await self._reconnect_after(error)
         return True

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import aiohttp
 import msgspec
+from aiohttp.http_exceptions import ContentLengthError, HttpProcessingError
 from yarl import URL
 
 from ._errors import (
@@ -36,6 +37,8 @@ from ._errors import (
     APIStatusError,
     ConnectTimeoutError,
     FirstEventTimeoutError,
+    ProtocolError,
+    StreamDisconnectedError,
     StreamError,
     XStreamError,
     error_message,
@@ -50,10 +53,12 @@ from ._version import __version__
 
 __all__ = [
     "ERROR_BODY_LIMIT",
+    "READ_ERRORS",
     "USER_AGENT",
     "Opened",
     "Request",
     "Transport",
+    "body_error",
     "decode_body",
     "earliest",
     "header_secrets",
@@ -71,6 +76,10 @@ USER_AGENT = (
 ERROR_BODY_LIMIT = 64 * 1024  # we read at most this much of an error or non-SSE body
 _PREFIX_SECONDS = 10.0  # how long we wait for the body of an answer we refuse anyway
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key")
+
+# What reading a body can raise: aiohttp's pure-Python parser lets its own
+# HttpProcessingError (TransferEncodingError, ...) escape from reads.
+READ_ERRORS = (aiohttp.ClientError, OSError, HttpProcessingError)
 
 
 def earliest(*limits: float | None) -> float | None:
@@ -97,6 +106,69 @@ def header_secrets(headers: Mapping[str, str]) -> list[str]:
             if token:
                 secrets.append(token)
     return secrets
+
+
+def _is_protocol_fault(exc: BaseException) -> bool:
+    """Whether an error met while reading says the peer broke HTTP (rather than
+    just closing the connection early)."""
+    for err in (exc, exc.__cause__):
+        if isinstance(err, aiohttp.ClientPayloadError):
+            # aiohttp words every early end this way; anything else is a broken body
+            return "not completed" not in str(err)
+        if isinstance(err, HttpProcessingError):
+            return not isinstance(err, ContentLengthError) and "Not enough data" not in str(err)
+    return False
+
+
+def body_error(
+    exc: BaseException, request: Request, *, delivered: int, noun: str, received: int
+) -> APIConnectionError:
+    """The one mapping of an error met while reading a body: ``ProtocolError`` when
+    the peer broke HTTP, else ``StreamDisconnectedError``."""
+    detail = request.redact(f"{type(exc).__name__}: {exc}")
+    if _is_protocol_fault(exc):
+        return ProtocolError(
+            f"{request.where} broke the HTTP framing of its answer after {delivered} {noun} "
+            f"({received} bytes): {detail}",
+            events_received=delivered,
+        )
+    return StreamDisconnectedError(
+        f"the connection to {request.where} broke after {delivered} {noun} "
+        f"({received} bytes): {detail}",
+        events_received=delivered,
+    )
+
+
+def watch(response: aiohttp.ClientResponse) -> None:
+    """Make a body read fail at once when its connection is lost mid-body.
+
+    aiohttp's C parser, on a framing error in the middle of a body (an invalid
+    chunk size, ...), closes the connection but never wakes the body's reader,
+    which would then wait for a deadline. When the connection goes, this hands the
+    reader the error instead (one hook per connection, not per read).
+    """
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None:
+        return
+    protocol._xstream_body = response.content  # type: ignore[attr-defined]
+    if getattr(protocol, "_xstream_watched", False):
+        return
+    protocol._xstream_watched = True  # type: ignore[attr-defined]
+    lost = protocol.connection_lost
+
+    def connection_lost(exc: BaseException | None) -> None:
+        cause = protocol.exception()  # what the parser stored when it gave up
+        lost(exc)
+        body: aiohttp.StreamReader | None = getattr(protocol, "_xstream_body", None)
+        if body is not None and not body.is_eof() and body.exception() is None:
+            if isinstance(cause, HttpProcessingError):
+                error = aiohttp.ClientPayloadError(f"the body is not valid HTTP: {cause}")
+                body.set_exception(error, cause)
+            else:
+                body.set_exception(aiohttp.ClientPayloadError("Response payload is not completed"))
+
+    protocol.connection_lost = connection_lost  # type: ignore[method-assign]
 
 
 def headers_of(error: BaseException) -> dict[str, str] | None:
@@ -352,6 +424,7 @@ class Transport:
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise self._transport_error(exc, request, limit) from exc
+        watch(response)
         if response.status == 204:
             response.release()
             return response
@@ -378,6 +451,12 @@ class Transport:
                 deadline="first_event",
                 seconds=limit,
             )
+        if isinstance(exc, aiohttp.ClientResponseError) and not isinstance(
+            exc, aiohttp.TooManyRedirects
+        ):
+            # aiohttp reports a response it cannot parse as a "400" of its own making
+            detail = request.redact(exc.message)
+            return ProtocolError(f"{request.where} answered with invalid HTTP: {detail}")
         detail = request.redact(str(exc))
         return APIConnectionError(
             f"could not reach {request.where}: {type(exc).__name__}: {detail}"
@@ -400,12 +479,9 @@ class Transport:
                 deadline="first_event",
                 seconds=limit,
             ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except READ_ERRORS as exc:
             response.close()
-            detail = request.redact(str(exc))
-            raise APIConnectionError(
-                f"the connection broke while reading the response: {detail}"
-            ) from exc
+            raise body_error(exc, request, delivered=0, noun="bytes", received=0) from exc
         finally:
             response.release()
 
@@ -464,7 +540,7 @@ async def _read_prefix(response: aiohttp.ClientResponse) -> bytes:
                     break
                 pieces.append(data)
                 size += len(data)
-    except (TimeoutError, aiohttp.ClientError, OSError):
+    except (TimeoutError, *READ_ERRORS):
         pass
     finally:
         response.close()
