@@ -263,3 +263,104 @@ def test_the_protocol_cases_pass_under_the_pure_python_parser() -> None:
     assert result.returncode == 0, result.stdout[-3000:]
     passed = int(re.search(r"(\d+) passed", result.stdout)[1])  # type: ignore[index]
     assert passed == len(FAULTS) + 3 + 1, result.stdout[-500:]
+
+
+# ------------------------------------------------------------------ rule 3: absolute deadlines
+
+
+def stall_after(head: bytes) -> RawServer:
+    """Read each request, send ``head``, then never another byte."""
+
+    async def handler(conn: Conn) -> None:
+        while await conn.request() is not None:
+            if head:
+                await conn.send(head)
+            await asyncio.sleep(30)
+
+    return RawServer(handler)
+
+
+async def timed(coro: Any) -> tuple[BaseException, float]:
+    started = time.monotonic()
+    try:
+        await coro
+    except BaseException as exc:
+        return exc, time.monotonic() - started
+    raise AssertionError("no error")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"", b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"],
+    ids=["nothing", "half-the-headers"],
+)
+async def test_total_bounds_every_attempt_and_backoff(head: bytes) -> None:
+    async with stall_after(head) as server, client(server, max_retries=2) as c:
+        error, took = await timed(
+            c.chat.completions.create(
+                model="m", messages=MESSAGES, stream=True, timeout=xstream.Timeout(total=1)
+            )
+        )
+    assert type(error) is xstream.TotalTimeoutError and error.deadline == "total"
+    assert 0.9 <= took < 1.5 and len(server.seen) == 1
+
+
+async def test_an_error_body_that_never_arrives_is_bounded_by_the_callers_deadline() -> None:
+    head = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100\r\n\r\n{"
+    async with stall_after(head) as server, client(server, max_retries=2) as c:
+        error, took = await timed(
+            c.chat.completions.create(
+                model="m", messages=MESSAGES, timeout=xstream.Timeout(total=1)
+            )
+        )
+        assert type(error) is xstream.TotalTimeoutError and "HTTP 500" in str(error)
+        assert 0.9 <= took < 1.5
+        # the per-attempt deadline names itself: first_event, then the retries
+        deadlines = xstream.Timeout(first_event=0.3, total=None)
+        error, took = await timed(
+            c.chat.completions.create(model="m", messages=MESSAGES, timeout=deadlines)
+        )
+    assert type(error) is xstream.FirstEventTimeoutError and error.deadline == "first_event"
+    assert took < 3  # three attempts of 0.3 s and two backoffs, not 3 x 10 s
+
+
+async def test_a_backoff_past_the_deadline_is_not_slept() -> None:
+    busy = response(
+        b'{"error": "busy"}', status="503 Service Unavailable", headers={"Retry-After": "5"}
+    )
+
+    async def handler(conn: Conn) -> None:
+        while await conn.request() is not None:
+            await conn.send(busy)
+
+    async with RawServer(handler) as server, client(server, max_retries=2) as c:
+        error, took = await timed(
+            c.chat.completions.create(
+                model="m", messages=MESSAGES, timeout=xstream.Timeout(total=2)
+            )
+        )
+    assert type(error) is xstream.InternalServerError and took < 0.5
+    assert len(server.seen) == 1
+
+
+async def test_total_bounds_a_stream_retried_before_its_first_chunk() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 9999\r\n\r\n"
+    deadlines = xstream.Timeout(first_event=0.4, total=1)
+    async with stall_after(head) as server, client(server, max_retries=5) as c:
+        stream = await c.chat.completions.create(
+            model="m", messages=MESSAGES, stream=True, timeout=deadlines
+        )
+        error, took = await timed(stream.get_final_completion())
+    assert type(error) is xstream.TotalTimeoutError
+    assert took < 1.3 and len(server.seen) >= 2  # retried on first_event, cut by total
+
+
+async def test_a_non_streamed_body_is_bounded_by_total() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"
+    async with stall_after(head) as server, client(server) as c:
+        error, took = await timed(
+            c.chat.completions.create(
+                model="m", messages=MESSAGES, timeout=xstream.Timeout(total=0.8)
+            )
+        )
+    assert type(error) is xstream.TotalTimeoutError and took < 1.2

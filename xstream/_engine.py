@@ -338,6 +338,9 @@ class StreamEngine(Generic[_T]):
         delay = retry_delay(self.stats.retries, headers_of(error))
         if delay is None:  # the server asked to wait longer than we will
             return False
+        total = self._timeout.total
+        if total is not None and self._loop.time() + delay >= self._started + total:
+            return False  # a backoff that would end past the deadline is not slept
         log.debug(
             "retrying %s before its first %s in %.2f s: %s",
             self._request.where,
@@ -354,6 +357,7 @@ class StreamEngine(Generic[_T]):
             retries=self._retries_left - 1,
             last_event_id=self._last_event_id(),
             stream=True,
+            started=self._started,
         )
         self._retries_left = left
         self._use(response, sent)

@@ -76,6 +76,7 @@ __all__ = [
     "TotalTimeoutError",
     "UnprocessableEntityError",
     "XStreamError",
+    "deadline_error",
     "malformed_event",
 ]
 
@@ -425,3 +426,20 @@ def malformed_event(
         )
     error.__cause__ = exc
     return error
+
+
+def deadline_error(
+    name: str, message: str, *, seconds: float | None, events_received: int = 0
+) -> APITimeoutError:
+    """The timeout error for the deadline called ``name`` (``connect``,
+    ``first_event``, ``idle``, ``total``)."""
+    cls = _DEADLINE_CLASSES.get(name, APITimeoutError)
+    return cls(message, deadline=name, seconds=seconds, events_received=events_received)
+
+
+_DEADLINE_CLASSES: dict[str, type[APITimeoutError]] = {
+    "connect": ConnectTimeoutError,
+    "first_event": FirstEventTimeoutError,
+    "idle": IdleTimeoutError,
+    "total": TotalTimeoutError,
+}

@@ -49,7 +49,7 @@ from ._errors import (
 )
 from ._retries import retry_delay, status_is_retryable
 from ._sse import ServerSentEvent, SSEDecoder
-from ._transport import Opened, Request, Transport, earliest, headers_of
+from ._transport import Opened, Request, Transport, headers_of
 
 __all__ = [
     "DEFAULT_MAX_RECONNECTS",
@@ -265,14 +265,13 @@ class EventStream(StreamEngine[_T]):
             await asyncio.sleep(delay)
             self._failures += 1
             stats.reconnects += 1
-            t = self._timeout
-            phase = t.first_event if self._last_event is None else t.idle
+            phase = "first_event" if self._last_event is None else "idle"
             sent = self._loop.time()
             try:
                 response = await self._transport.attempt(
-                    request, stats.last_event_id, earliest(phase, self._remaining())
+                    request, stats.last_event_id, started=self._started, phase=phase
                 )
-                await self._transport.check_event_stream(response, request)
+                await self._transport.check_event_stream(response, request, started=self._started)
             except APIStatusError as exc:
                 if not status_is_retryable(exc.status_code, headers_of(exc) or {}):
                     raise

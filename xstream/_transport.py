@@ -36,11 +36,12 @@ from ._errors import (
     APIError,
     APIStatusError,
     ConnectTimeoutError,
-    FirstEventTimeoutError,
     ProtocolError,
     StreamDisconnectedError,
     StreamError,
+    TotalTimeoutError,
     XStreamError,
+    deadline_error,
     error_message,
     status_error_class,
     stream_error,
@@ -63,6 +64,7 @@ __all__ = [
     "earliest",
     "header_secrets",
     "headers_of",
+    "window",
 ]
 
 log = logging.getLogger("xstream")
@@ -360,6 +362,7 @@ class Transport:
         retries: int,
         last_event_id: str = "",
         stream: bool = False,
+        started: float | None = None,
     ) -> tuple[aiohttp.ClientResponse, int]:
         """Send ``request``, retrying what is safe (nothing was received yet);
         return a 2xx response and the retries left.
@@ -367,15 +370,19 @@ class Transport:
         With ``stream``, a 2xx answer must be an event stream (HTTP 204 passes,
         released: it has no body). Non-2xx answers raise ``APIStatusError``
         subclasses; transport errors ``APIConnectionError``/``APITimeoutError``.
+        ``total`` counts from ``started`` (loop time; default now) and bounds
+        everything: every attempt, every error body, every backoff, which is
+        not slept when it would end past the deadline.
         """
-        t = request.timeout
-        limit = earliest(t.first_event, t.total)
+        loop = asyncio.get_running_loop()
+        started = loop.time() if started is None else started
+        total = request.timeout.total
         attempt = 0
         while True:
             try:
-                response = await self.attempt(request, last_event_id, limit)
+                response = await self.attempt(request, last_event_id, started=started)
                 if stream:
-                    await self.check_event_stream(response, request)
+                    await self.check_event_stream(response, request, started=started)
                 return response, retries - attempt
             except APIStatusError as exc:
                 headers = headers_of(exc) or {}
@@ -383,11 +390,17 @@ class Transport:
                 delay = retry_delay(attempt, headers)
                 error: APIError = exc
             except APIConnectionError as exc:
-                retryable, delay, error = True, retry_delay(attempt), exc
+                retryable = not isinstance(exc, TotalTimeoutError)
+                delay, error = retry_delay(attempt), exc
             except XStreamError as exc:
                 request.scrub(exc)  # in place: the traceback stays
                 raise
             if attempt >= retries or not retryable or delay is None:
+                raise request.scrub(error)
+            if total is not None and loop.time() + delay >= started + total:
+                log.debug(
+                    "not retrying %s: the backoff would end past the total deadline", request.where
+                )
                 raise request.scrub(error)
             log.debug(
                 "retrying %s %s in %.2f s after %s",
@@ -400,16 +413,26 @@ class Transport:
             await asyncio.sleep(delay)
 
     async def attempt(
-        self, request: Request, last_event_id: str = "", limit: float | None = None
+        self,
+        request: Request,
+        last_event_id: str = "",
+        *,
+        started: float | None = None,
+        phase: str = "first_event",
     ) -> aiohttp.ClientResponse:
         """One attempt: a 2xx response (a 204 released), else a mapped error.
 
-        ``limit`` bounds the wait for the response headers, in seconds.
+        The wait for the response (headers, and the body of a refused one) is
+        bounded by the ``phase`` deadline (``first_event``, or ``idle`` for a
+        reconnect) from now, and by ``total`` from ``started``.
         """
         headers = request.headers
         if last_event_id:
             headers = {**headers, "Last-Event-ID": last_event_id}
-        connect = request.timeout.connect
+        t = request.timeout
+        now = asyncio.get_running_loop().time()
+        limit, name, seconds = window(t, now if started is None else started, now, phase)
+        connect = t.connect
         client_timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
         try:
             session = self.session
@@ -423,17 +446,18 @@ class Transport:
                     timeout=client_timeout,
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise self._transport_error(exc, request, limit) from exc
+            raise self._transport_error(exc, request, name, seconds) from exc
         watch(response)
         if response.status == 204:
             response.release()
             return response
         if not 200 <= response.status < 300:
-            raise await self.status_error(response, request)
+            until = None if limit is None else now + limit
+            raise await self.status_error(response, request, until=until, deadline=(name, seconds))
         return response
 
     def _transport_error(
-        self, exc: BaseException, request: Request, limit: float | None
+        self, exc: BaseException, request: Request, name: str, seconds: float | None
     ) -> APIError:
         """The one mapping of aiohttp/OS errors met while sending."""
         if isinstance(exc, aiohttp.ConnectionTimeoutError) or (
@@ -446,10 +470,10 @@ class Transport:
                 seconds=seconds,
             )
         if isinstance(exc, TimeoutError):
-            return FirstEventTimeoutError(
-                f"no response from {request.where} within {limit} s",
-                deadline="first_event",
-                seconds=limit,
+            return deadline_error(
+                name,
+                f"no response from {request.where} within the {name} deadline of {seconds} s",
+                seconds=seconds,
             )
         if isinstance(exc, aiohttp.ClientResponseError) and not isinstance(
             exc, aiohttp.TooManyRedirects
@@ -464,20 +488,22 @@ class Transport:
 
     # ------------------------------------------------------------ reading
 
-    async def read_body(self, response: aiohttp.ClientResponse, request: Request) -> bytes:
-        """A whole non-streamed body, within the first_event/total deadline; the
-        connection goes back to the pool (or is closed on failure)."""
-        t = request.timeout
-        limit = earliest(t.first_event, t.total)
+    async def read_body(self, opened: Opened) -> bytes:
+        """A whole non-streamed body, within the first_event deadline (from now) and
+        the total one; the connection goes back to the pool (or is closed on failure)."""
+        response, request = opened.response, opened.request
+        now = asyncio.get_running_loop().time()
+        limit, name, seconds = window(request.timeout, opened.started, now, "first_event")
         try:
             async with asyncio.timeout(limit):
                 return await response.read()
         except TimeoutError as exc:
             response.close()
-            raise FirstEventTimeoutError(
-                f"the response did not complete within {limit} s",
-                deadline="first_event",
-                seconds=limit,
+            raise deadline_error(
+                name,
+                f"the response from {request.where} did not complete within the {name} "
+                f"deadline of {seconds} s",
+                seconds=seconds,
             ) from exc
         except READ_ERRORS as exc:
             response.close()
@@ -490,7 +516,7 @@ class Transport:
     ) -> _T:
         """A non-streamed answer read whole and decoded by ``decode`` (which raises
         for error bodies); every error it raises has the request's secrets blanked out."""
-        raw = await self.read_body(opened.response, opened.request)
+        raw = await self.read_body(opened)
         try:
             return decode(raw, opened.response)
         except XStreamError as exc:
@@ -498,24 +524,47 @@ class Transport:
             raise
 
     async def status_error(
-        self, response: aiohttp.ClientResponse, request: Request
+        self,
+        response: aiohttp.ClientResponse,
+        request: Request,
+        *,
+        until: float | None = None,
+        deadline: tuple[str, float | None] = ("first_event", None),
     ) -> APIStatusError:
-        """The exception for a non-2xx answer, its body read (bounded) and parsed."""
-        raw = await _read_prefix(response)
-        body = _error_payload(raw)
-        detail = error_message(body) or raw[:200].decode("utf-8", "replace").strip()
-        hint = request.hints.get(response.status, "")
-        message = request.redact(f"HTTP {response.status}: {detail or response.reason or ''}{hint}")
-        cls = status_error_class(response.status)
-        return cls(message, status_code=response.status, response=response, body=body)
+        """The exception for a non-2xx answer, its body read (bounded) and parsed.
 
-    async def check_event_stream(self, response: aiohttp.ClientResponse, request: Request) -> None:
+        The body is waited for until ``until`` (loop time) at the latest: when the
+        caller's ``deadline`` ends that wait, that deadline's error is raised."""
+        raw, cut = await _read_prefix(response, until)
+        status = response.status
+        if cut:
+            name, seconds = deadline
+            raise deadline_error(
+                name,
+                f"{request.where} answered HTTP {status}, but its body did not arrive within "
+                f"the {name} deadline of {seconds} s",
+                seconds=seconds,
+            )
+        body = request.redactor.redact_value(_error_payload(raw))
+        detail = error_message(body) or raw[:200].decode("utf-8", "replace").strip()
+        hint = request.hints.get(status, "")
+        message = request.redact(f"HTTP {status}: {detail or response.reason or ''}{hint}")
+        cls = status_error_class(status)
+        return cls(message, status_code=status, response=response, body=body)
+
+    async def check_event_stream(
+        self, response: aiohttp.ClientResponse, request: Request, *, started: float | None = None
+    ) -> None:
         """Raise if a 2xx answer to a stream request is not an event stream, saying
         what came instead (or the error the body describes)."""
         ctype = response.headers.get("Content-Type", "")
         if response.status == 204 or not ctype or "text/event-stream" in ctype.lower():
             return
-        raw = await _read_prefix(response)
+        now = asyncio.get_running_loop().time()
+        limit, _, _ = window(
+            request.timeout, now if started is None else started, now, "first_event"
+        )
+        raw, _ = await _read_prefix(response, None if limit is None else now + limit)
         body = decode_body(raw)
         if error_message(body) is not None:
             raise stream_error(body, response)
@@ -526,25 +575,48 @@ class Transport:
         )
 
 
-async def _read_prefix(response: aiohttp.ClientResponse) -> bytes:
+def window(
+    timeout: Timeout, started: float, now: float, phase: str
+) -> tuple[float | None, str, float | None]:
+    """How long the next wait may last, which deadline bounds it, and its value:
+    the ``phase`` deadline (``first_event`` or ``idle``) from now, or what is left
+    of ``total`` (counted from ``started``) when that is less."""
+    seconds: float | None = getattr(timeout, phase)
+    limit, name = seconds, phase
+    if timeout.total is not None:
+        left = max(started + timeout.total - now, 0.0)
+        if limit is None or left < limit:
+            limit, name, seconds = left, "total", timeout.total
+    return limit, name, seconds
+
+
+async def _read_prefix(
+    response: aiohttp.ClientResponse, until: float | None = None
+) -> tuple[bytes, bool]:
     """Up to ``ERROR_BODY_LIMIT`` bytes of a body we are about to refuse, waiting at
-    most a few seconds for them (a stalled error body must not hang the caller).
+    most a few seconds for them (a stalled error body must not hang the caller),
+    and never past ``until`` (loop time). Also says whether ``until`` cut the wait.
     The connection is closed afterwards."""
     pieces: list[bytes] = []
     size = 0
+    now = asyncio.get_running_loop().time()
+    cap = earliest(now + _PREFIX_SECONDS, until)
+    cut = False
     try:
-        async with asyncio.timeout(_PREFIX_SECONDS):
+        async with asyncio.timeout_at(cap):
             while size < ERROR_BODY_LIMIT:
                 data = await response.content.read(ERROR_BODY_LIMIT - size)
                 if not data:
                     break
                 pieces.append(data)
                 size += len(data)
-    except (TimeoutError, *READ_ERRORS):
+    except TimeoutError:
+        cut = until is not None and cap == until
+    except READ_ERRORS:
         pass
     finally:
         response.close()
-    return b"".join(pieces)
+    return b"".join(pieces), cut
 
 
 def _error_payload(raw: bytes) -> object:
