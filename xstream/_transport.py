@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import platform
 from collections.abc import Callable, Iterable, Mapping
@@ -173,6 +174,72 @@ def watch(response: aiohttp.ClientResponse) -> None:
     protocol.connection_lost = connection_lost  # type: ignore[method-assign]
 
 
+def _reusable(protocol: Any) -> bool:
+    """An idle pooled connection may carry the next request only when it is clean:
+    still open, its last response read to the end, nothing unread buffered (a
+    response nobody asked for), no error, not closing."""
+    return bool(protocol is not None and protocol.is_connected() and not protocol.should_close)
+
+
+class _CleanConnector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that hands out only clean idle connections.
+
+    aiohttp reuses an idle connection whenever its socket is open, so bytes that
+    arrived on it while idle would be read as the answer to the next request.
+    Here such a connection is closed instead. (``_get`` is private and changed
+    shape in aiohttp 3.11: both are handled; the range is tested at both ends.)
+    """
+
+    # (aiohttp < 3.11 types _get as synchronous: the other class below is for it)
+    async def _get(self, key: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override, unused-ignore]
+        get: Any = super()._get  # Any: its type differs across the supported aiohttp range
+        while True:
+            connection = await get(key, *args, **kwargs)
+            if connection is None or _reusable(connection.protocol):
+                return connection
+            log.debug("closing a pooled connection that is not clean")
+            connection.close()
+
+
+class _CleanConnectorBefore311(aiohttp.TCPConnector):
+    """:class:`_CleanConnector` for aiohttp < 3.11, whose ``_get`` is synchronous and
+    returns a protocol that the caller acquires."""
+
+    def _get(self, key: Any, *args: Any, **kwargs: Any) -> Any:
+        get: Any = super()._get
+        while True:
+            protocol = get(key, *args, **kwargs)
+            if protocol is None or _reusable(protocol):
+                return protocol
+            log.debug("closing a pooled connection that is not clean")
+            protocol.close()
+
+
+def _connector_class() -> type[aiohttp.TCPConnector]:
+    if inspect.iscoroutinefunction(aiohttp.TCPConnector._get):
+        return _CleanConnector
+    return _CleanConnectorBefore311  # pragma: no cover - aiohttp < 3.11
+
+
+async def _on_reuse(session: Any, context: Any, params: Any) -> None:
+    if isinstance(context.trace_request_ctx, dict):
+        context.trace_request_ctx["reused"] = True
+
+
+def _reuse_trace() -> aiohttp.TraceConfig:
+    """Tells a request whether it went out on a pooled (reused) connection."""
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_reuseconn.append(_on_reuse)  # type: ignore[arg-type, unused-ignore]
+    return trace
+
+
+def _stale(exc: BaseException) -> bool:
+    """A failure that a connection the server already closed gives (not a timeout)."""
+    return isinstance(exc, aiohttp.ClientConnectionError | ConnectionError) and not isinstance(
+        exc, aiohttp.ServerTimeoutError
+    )
+
+
 def headers_of(error: BaseException) -> dict[str, str] | None:
     """The (lower-cased) response headers an error carries, if any."""
     response = getattr(error, "response", None)
@@ -280,8 +347,9 @@ class Transport:
             raise APIConnectionError("this client is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                connector=_connector_class()(limit=self._max_connections),
                 timeout=aiohttp.ClientTimeout(total=None),  # deadlines are ours: see _timeouts
+                trace_configs=[_reuse_trace()],
             )
         return self._session
 
@@ -434,17 +502,33 @@ class Transport:
         limit, name, seconds = window(t, now if started is None else started, now, phase)
         connect = t.connect
         client_timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
+        session = self.session
         try:
-            session = self.session
             async with asyncio.timeout(limit):
-                response = await session.request(
-                    request.method,
-                    request.url,
-                    params=request.params,
-                    data=request.body,
-                    headers=headers,
-                    timeout=client_timeout,
-                )
+                while True:
+                    trace: dict[str, bool] = {"reused": False}
+                    try:
+                        response = await session.request(
+                            request.method,
+                            request.url,
+                            params=request.params,
+                            data=request.body,
+                            headers=headers,
+                            timeout=client_timeout,
+                            trace_request_ctx=trace,
+                        )
+                        break
+                    except (aiohttp.ClientError, OSError) as exc:
+                        if not (trace["reused"] and _stale(exc)):
+                            raise
+                        # The server had closed this kept-alive connection: that is no
+                        # server failure. Send again, on another connection, whatever
+                        # max_retries says (each stale one is closed, so this ends).
+                        log.debug(
+                            "%s: a pooled connection was stale (%s); sending again",
+                            request.where,
+                            type(exc).__name__,
+                        )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise self._transport_error(exc, request, name, seconds) from exc
         watch(response)
