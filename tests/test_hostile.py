@@ -439,3 +439,38 @@ async def test_a_stale_keep_alive_is_sent_again_on_a_fresh_connection(
             else:
                 assert result.choices[0].message.content == "right answer"  # type: ignore[union-attr]
     assert len(server.seen) == 3 and server.connections >= 3
+
+
+# ------------------------------------------------------------------ rule 5: the last item at once
+
+
+@pytest.mark.parametrize("kind", ["chat", "responses"])
+async def test_the_last_item_is_handed_out_before_the_rest_of_the_body_is_drained(
+    kind: str,
+) -> None:
+    if kind == "chat":
+        last = sse_chunk(0) + sse_chunk(1) + b"data: [DONE]\n\n"
+    else:
+        last = b'data: {"type": "response.completed", "response": {"id": "r", "status": "completed"}}\n\n'
+    arrived: list[float] = []
+
+    async def handler(conn: Conn) -> None:
+        await conn.request()
+        await conn.send(SSE_HEAD + chunk(last))
+        arrived.append(time.monotonic())
+        await asyncio.sleep(2)  # the body stays open after the end marker
+        await conn.send(b"0\r\n\r\n")
+        await conn.request()
+
+    async with RawServer(handler) as server, client(server) as c:
+        if kind == "chat":
+            stream: Any = await c.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        else:
+            stream = await c.responses.create(model="m", input="hi", stream=True)
+        got = []
+        async for item in stream:
+            got.append((item.id if kind == "chat" else item.type, time.monotonic()))
+        ended = time.monotonic()
+    assert [name for name, _ in got] == (["c0", "c1"] if kind == "chat" else ["response.completed"])
+    assert got[-1][1] - arrived[0] < 0.5 and ended - arrived[0] < 0.5
+    assert stream.stats.done

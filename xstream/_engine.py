@@ -125,6 +125,7 @@ class StreamEngine(Generic[_T]):
         self._ended = False  # the kind saw its end marker
         self._handed_out = False  # an item reached the caller: no retry from now on
         self._finished = False  # no more batches: closed, failed or past the end
+        self._draining = False  # a task reads the rest of the body after the end
         self._events_seen = 0  # events decoded so far, for positions in messages
         self._decoder = self._new_decoder()
 
@@ -235,7 +236,7 @@ class StreamEngine(Generic[_T]):
                 batch = self._decode_events(events, now)
                 self._events_seen += len(events)
                 if self._ended:
-                    await self._finish()
+                    self._finish()
                 if batch:
                     self._handed_out = True
                     return batch
@@ -377,31 +378,77 @@ class StreamEngine(Generic[_T]):
 
     # ------------------------------------------------------------ ending
 
-    async def _finish(self) -> None:
-        """After the end marker: read the (short) rest so the connection can be reused."""
+    def _finish(self) -> None:
+        """After the end marker: the stream is done; give the connection back.
+
+        The rest of the body (usually nothing, or the chunked terminator) is read
+        so that the connection can be reused: at once when it is already here,
+        else by a task of its own, so the caller gets the last items now rather
+        than after a slow server ends the body.
+        """
         self.stats.done = True
         self._finished = True
         response = self.response
-        content = response.content
-        budget = _DRAIN_BYTES
-        try:
-            async with asyncio.timeout(_DRAIN_SECONDS):
-                while budget > 0 and not content.at_eof():
-                    data = await content.readany()
-                    if not data:
-                        break
-                    budget -= len(data)
-        except (TimeoutError, *READ_ERRORS):
-            budget = 0
-        if budget > 0 and content.at_eof():
-            response.release()
-        else:
-            response.close()
+        if _drained(response.content, _DRAIN_BYTES) is not None:
+            _release(response)
+            return
+        task = self._loop.create_task(_drain(response))
+        _DRAINING.add(task)  # a strong reference until it ends
+        task.add_done_callback(_DRAINING.discard)
+        self._draining = True
 
     def _close(self) -> None:
         self._finished = True
-        if not self.response.closed:
+        if not self._draining and not self.response.closed:
             self.response.close()
+
+
+_DRAINING: set[asyncio.Task[None]] = set()
+
+
+def _drained(content: aiohttp.StreamReader, budget: int) -> int | None:
+    """Read what is buffered of the rest of a body without waiting: the budget
+    left when the body is at its end, else ``None``."""
+    try:
+        while budget > 0 and not content.at_eof():
+            data = content.read_nowait(budget)
+            if not data:
+                break
+            budget -= len(data)
+    except READ_ERRORS:
+        return 0
+    return budget if content.at_eof() else None
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read the (short, bounded) rest of a body in the background, then release or
+    close its connection."""
+    content = response.content
+    budget = _DRAIN_BYTES
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            while budget > 0 and not content.at_eof():
+                data = await content.readany()
+                if not data:
+                    break
+                budget -= len(data)
+    except (TimeoutError, *READ_ERRORS):
+        budget = 0
+    except asyncio.CancelledError:  # the loop is closing
+        response.close()
+        raise
+    if budget > 0 and content.at_eof():
+        _release(response)
+    else:
+        response.close()
+
+
+def _release(response: aiohttp.ClientResponse) -> None:
+    """Back to the pool when the body was read to its end and nothing is left over."""
+    if response.content.at_eof():
+        response.release()
+    else:
+        response.close()
 
 
 class BatchIterator(Generic[_T]):
