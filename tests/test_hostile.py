@@ -474,3 +474,41 @@ async def test_the_last_item_is_handed_out_before_the_rest_of_the_body_is_draine
     assert [name for name, _ in got] == (["c0", "c1"] if kind == "chat" else ["response.completed"])
     assert got[-1][1] - arrived[0] < 0.5 and ended - arrived[0] < 0.5
     assert stream.stats.done
+
+
+# ------------------------------------------------------------------ rule 6: messages say what happened
+
+
+@pytest.mark.parametrize("ctype", [None, "application/json", "text/event-stream"])
+async def test_a_whole_completion_instead_of_a_stream_is_kept_on_a_typed_error(
+    ctype: str | None,
+) -> None:
+    async with serve_once(response(COMPLETION, content_type=ctype)) as server, client(server) as c:
+        with pytest.raises(xstream.NotStreamedError) as info:
+            stream = await c.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+            async for _ in stream:
+                pass
+    error = info.value
+    assert isinstance(error.completion, xstream.ChatCompletion)
+    assert error.completion.choices[0].message.content == "right answer"
+    assert error.body["id"] == "cmpl-1"  # type: ignore[index]
+    assert "cut short" not in str(error) and "one whole JSON document" in str(error)
+
+
+async def test_a_whole_response_instead_of_a_stream_is_kept_too() -> None:
+    body = b'{"id": "resp_1", "object": "response", "status": "completed", "output": []}'
+    async with serve_once(response(body, content_type=None)) as server, client(server) as c:
+        with pytest.raises(xstream.NotStreamedError) as info:
+            async for _ in await c.responses.create(model="m", input="hi", stream=True):
+                pass
+    assert isinstance(info.value.completion, xstream.Response)
+    assert info.value.completion.id == "resp_1"
+
+
+async def test_a_json_error_without_a_content_type_is_the_error_it_describes() -> None:
+    body = b'{"error": {"message": "model not found", "type": "invalid_request_error"}}'
+    async with serve_once(response(body, content_type=None)) as server, client(server) as c:
+        stream = await c.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        with pytest.raises(xstream.ServerStreamError, match="model not found"):
+            async for _ in stream:
+                pass

@@ -9,8 +9,8 @@ from typing import Any, Literal, overload
 import aiohttp
 import msgspec
 
-from ._chat_stream import AsyncStream
-from ._errors import APIError, error_message, stream_error
+from ._chat_stream import AsyncStream, completion_or_none
+from ._errors import APIError, NotStreamedError, error_message, stream_error
 from ._timeouts import NOT_GIVEN, TimeoutTypes
 from ._transport import Transport, decode_body
 from ._types import (
@@ -104,7 +104,11 @@ class AsyncCompletions:
             headers=extra_headers,
             timeout=timeout,
         )
-        opened = await transport.open(request, stream=stream)
+        try:
+            opened = await transport.open(request, stream=stream)
+        except NotStreamedError as exc:
+            exc.completion = completion_or_none(exc.raw)
+            raise
         if not stream:
             return await transport.read_json(opened, _completion)
         return AsyncStream(transport, opened)

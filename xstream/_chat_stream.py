@@ -20,9 +20,16 @@ from ._engine import BaseStats, StreamEngine, error_event
 from ._errors import IncompleteStreamError
 from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Opened, Transport
-from ._types import CHUNK_DECODER, ChatCompletion, ChatCompletionChunk, Usage, decode_lenient
+from ._types import (
+    CHUNK_DECODER,
+    COMPLETION_DECODER,
+    ChatCompletion,
+    ChatCompletionChunk,
+    Usage,
+    decode_lenient,
+)
 
-__all__ = ["AsyncStream", "StreamStats"]
+__all__ = ["AsyncStream", "StreamStats", "completion_or_none"]
 
 _T = TypeVar("_T")
 _DONE = b"[DONE]"
@@ -107,6 +114,9 @@ class AsyncStream(StreamEngine[_T]):
     def _restart(self) -> None:
         self._accumulator = ChatCompletionAccumulator()
 
+    def _as_result(self, raw: bytes) -> ChatCompletion | None:
+        return completion_or_none(raw)
+
     def _decode_events(self, events: list[ServerSentEvent], now: float) -> list[_T]:
         """Decode events into chunks, stopping at [DONE] or at a failure."""
         stats = self.stats
@@ -177,6 +187,20 @@ class AsyncStream(StreamEngine[_T]):
                     pass
             self._pending = self._malformed(event, events, exc)
         return None
+
+
+def completion_or_none(raw: bytes) -> ChatCompletion | None:
+    """``raw`` as a ChatCompletion (nulls tolerated), or None when it is not one."""
+    try:
+        completion = COMPLETION_DECODER.decode(raw)
+    except msgspec.ValidationError:
+        try:
+            completion = decode_lenient(raw, ChatCompletion)
+        except ValueError:
+            return None
+    except ValueError:
+        return None
+    return completion if completion.choices else None
 
 
 async def _text_deltas(stream: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[str]:

@@ -48,12 +48,21 @@ from ._errors import (
     StreamRateLimitError,
     TotalTimeoutError,
     XStreamError,
+    error_message,
     malformed_event,
     stream_error,
 )
 from ._retries import retry_delay
 from ._sse import ServerSentEvent, SSEDecoder
-from ._transport import READ_ERRORS, Opened, Transport, body_error, headers_of
+from ._transport import (
+    READ_ERRORS,
+    Opened,
+    Transport,
+    body_error,
+    decode_body,
+    headers_of,
+    not_streamed,
+)
 
 __all__ = ["BaseStats", "BatchIterator", "StreamEngine", "error_event"]
 
@@ -126,6 +135,7 @@ class StreamEngine(Generic[_T]):
         self._handed_out = False  # an item reached the caller: no retry from now on
         self._finished = False  # no more batches: closed, failed or past the end
         self._draining = False  # a task reads the rest of the body after the end
+        self._body_started = False  # the current connection's body sent bytes
         self._events_seen = 0  # events decoded so far, for positions in messages
         self._decoder = self._new_decoder()
 
@@ -188,6 +198,10 @@ class StreamEngine(Generic[_T]):
     def _last_event_id(self) -> str:
         return ""
 
+    def _as_result(self, raw: bytes) -> Any:
+        """A whole JSON answer decoded as what this kind of stream builds, if it is one."""
+        return None
+
     def _new_decoder(self) -> SSEDecoder:
         return SSEDecoder(max_event_bytes=self._max_event_bytes)
 
@@ -221,6 +235,11 @@ class StreamEngine(Generic[_T]):
             if not data:
                 self._end_of_body()
                 continue
+            if not self._body_started:
+                self._body_started = True
+                if data.lstrip()[:1] == b"{":  # one JSON document, not an event stream
+                    self._pending = await self._whole_json(data)
+                    continue
             try:
                 events = self._decoder.feed(data)
             except EventTooLargeError as exc:
@@ -318,6 +337,25 @@ class StreamEngine(Generic[_T]):
             expected=self._expected,
         )
 
+    async def _whole_json(self, first: bytes) -> BaseException:
+        """The body is one JSON document (a server that ignored ``stream``): read it
+        (bounded) and say so, with the document; or the error it describes."""
+        parts, size = [first], len(first)
+        while size <= self._max_event_bytes:
+            data = await self._read()
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+        raw = b"".join(parts)
+        body = decode_body(raw)
+        if error_message(body) is not None:
+            return stream_error(body, self.response)
+        ctype = self.response.headers.get("Content-Type", "")
+        error = not_streamed(self._request, raw, body, ctype)
+        error.completion = self._as_result(raw)
+        return error
+
     def _end_of_body(self) -> None:
         error = self._body_ended(self._decoder)
         if error is not None:
@@ -373,6 +411,7 @@ class StreamEngine(Generic[_T]):
             return
         self.response = response
         self._connected = sent
+        self._body_started = False
         self._broken = None
         self._decoder = self._new_decoder()
 

@@ -25,6 +25,7 @@ changing the import. Everything derives from :class:`XStreamError`::
         │       └── TotalTimeoutError             the whole request
         └── StreamError               the event stream broke its contract
             ├── IncompleteStreamError         the body ended without ``[DONE]``
+            ├── NotStreamedError              one whole JSON answer came instead of a stream
             ├── MalformedEventError           a payload that is not valid JSON for its type
             │   └── InvalidUTF8Error              ... because it is not even UTF-8
             ├── EventTooLargeError            an event over the size limit
@@ -65,6 +66,7 @@ __all__ = [
     "InvalidUTF8Error",
     "MalformedEventError",
     "NotFoundError",
+    "NotStreamedError",
     "OverloadedError",
     "PermissionDeniedError",
     "ProtocolError",
@@ -246,6 +248,23 @@ class IncompleteStreamError(StreamError):
     def __init__(self, message: str, *, events_received: int) -> None:
         super().__init__(message)
         self.events_received = events_received
+
+
+class NotStreamedError(StreamError):
+    """Asked for a stream, the server answered with one whole JSON document instead
+    (some OpenAI-compatible servers ignore ``"stream": true``).
+
+    Nothing is lost: ``body`` is the decoded JSON, and ``completion`` the answer
+    decoded as what the stream would have built (a ``ChatCompletion`` for chat, a
+    ``Response`` for the Responses API), or ``None`` when it is not one.
+    """
+
+    def __init__(
+        self, message: str, *, body: object, raw: bytes = b"", completion: Any = None
+    ) -> None:
+        super().__init__(message, body=body)
+        self.raw = raw
+        self.completion = completion
 
 
 class MalformedEventError(StreamError):

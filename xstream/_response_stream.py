@@ -112,6 +112,12 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
         )
         self._restart()
 
+    def _as_result(self, raw: bytes) -> Response | None:
+        try:
+            return decode_response(raw)
+        except ValueError:
+            return None
+
     def _restart(self) -> None:
         self._final: Response | None = None
         self._done_items: dict[int, ResponseOutputItem] = {}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any, Literal, overload
 
 import aiohttp
 import msgspec
 
-from ._errors import APIError, error_message, stream_error
+from ._errors import APIError, NotStreamedError, error_message, stream_error
 from ._response_stream import ResponseStream, decode_response
 from ._response_types import Response
 from ._timeouts import NOT_GIVEN, TimeoutTypes
@@ -102,7 +103,12 @@ class AsyncResponses:
             headers=extra_headers,
             timeout=timeout,
         )
-        opened = await transport.open(request, stream=stream)
+        try:
+            opened = await transport.open(request, stream=stream)
+        except NotStreamedError as exc:
+            with contextlib.suppress(ValueError):
+                exc.completion = decode_response(exc.raw)
+            raise
         if not stream:
             return await transport.read_json(opened, _response)
         return ResponseStream(transport, opened)

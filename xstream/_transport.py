@@ -37,6 +37,7 @@ from ._errors import (
     APIError,
     APIStatusError,
     ConnectTimeoutError,
+    NotStreamedError,
     ProtocolError,
     StreamDisconnectedError,
     StreamError,
@@ -65,6 +66,7 @@ __all__ = [
     "earliest",
     "header_secrets",
     "headers_of",
+    "not_streamed",
     "window",
 ]
 
@@ -648,10 +650,14 @@ class Transport:
         limit, _, _ = window(
             request.timeout, now if started is None else started, now, "first_event"
         )
-        raw, _ = await _read_prefix(response, None if limit is None else now + limit)
+        json_answer = "json" in ctype.lower()
+        size = self.max_event_bytes if json_answer else ERROR_BODY_LIMIT
+        raw, _ = await _read_prefix(response, None if limit is None else now + limit, size=size)
         body = decode_body(raw)
         if error_message(body) is not None:
             raise stream_error(body, response)
+        if json_answer and isinstance(body, dict | list):
+            raise not_streamed(request, raw, body, ctype)
         start = request.redact(raw[:200].decode("utf-8", "replace"))
         raise StreamError(
             f"asked for a stream but the server answered {ctype!r}, not text/event-stream; "
@@ -674,26 +680,36 @@ def window(
     return limit, name, seconds
 
 
+def not_streamed(request: Request, raw: bytes, body: object, ctype: str) -> NotStreamedError:
+    """The error for a stream request answered with one whole JSON document."""
+    return NotStreamedError(
+        f"asked for a stream, {request.where} answered with one whole JSON document "
+        f"({ctype or 'no content type'}); it is kept on this error's .completion and .body",
+        body=body,
+        raw=raw,
+    )
+
+
 async def _read_prefix(
-    response: aiohttp.ClientResponse, until: float | None = None
+    response: aiohttp.ClientResponse, until: float | None = None, *, size: int = ERROR_BODY_LIMIT
 ) -> tuple[bytes, bool]:
     """Up to ``ERROR_BODY_LIMIT`` bytes of a body we are about to refuse, waiting at
     most a few seconds for them (a stalled error body must not hang the caller),
     and never past ``until`` (loop time). Also says whether ``until`` cut the wait.
     The connection is closed afterwards."""
     pieces: list[bytes] = []
-    size = 0
+    received = 0
     now = asyncio.get_running_loop().time()
     cap = earliest(now + _PREFIX_SECONDS, until)
     cut = False
     try:
         async with asyncio.timeout_at(cap):
-            while size < ERROR_BODY_LIMIT:
-                data = await response.content.read(ERROR_BODY_LIMIT - size)
+            while received < size:
+                data = await response.content.read(size - received)
                 if not data:
                     break
                 pieces.append(data)
-                size += len(data)
+                received += len(data)
     except TimeoutError:
         cut = until is not None and cap == until
     except READ_ERRORS:
