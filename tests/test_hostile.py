@@ -512,3 +512,26 @@ async def test_a_json_error_without_a_content_type_is_the_error_it_describes() -
         with pytest.raises(xstream.ServerStreamError, match="model not found"):
             async for _ in stream:
                 pass
+
+
+# ------------------------------------------------------------------ rule 7: generic SSE stats
+
+
+async def test_reconnection_time_is_the_last_retry_seen_even_without_an_event() -> None:
+    async def handler(conn: Conn) -> None:
+        await conn.request()
+        await conn.send(SSE_HEAD + chunk(b"retry: 1500\nid: 7\ndata: a\n\n"))
+        await asyncio.sleep(0.2)
+        await conn.send(chunk(b"retry: 2500\n\n"))  # a block with no event at all
+        await asyncio.sleep(5)
+
+    async with RawServer(handler) as server, client(server) as c:
+        stream = await c.sse("GET", "events", timeout=SLOW)
+        events = aiter(stream)
+        first = await anext(events)
+        assert first.data == "a" and stream.stats.reconnection_time == 1500
+        waiting = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0.5)
+        assert stream.stats.reconnection_time == 2500 and stream.stats.last_event_id == "7"
+        waiting.cancel()
+        await stream.aclose()

@@ -112,7 +112,7 @@ class EventStream(StreamEngine[_T]):
     ...         print(event.id, event.event, event.data)
     """
 
-    stats: EventStreamStats
+    _stats: EventStreamStats
     _observes = False  # a subclass that sets this sees every item in _see()
 
     def __init__(
@@ -135,6 +135,21 @@ class EventStream(StreamEngine[_T]):
         if opened.response.status == 204:  # "no content": nothing to read, nothing to resume
             self.stats.done = True
             self._finished = True
+
+    @property  # type: ignore[override]
+    def stats(self) -> EventStreamStats:
+        """Live numbers; ``last_event_id`` and ``reconnection_time`` are the decoder's
+        as of the last byte read (a ``retry:`` block with no event counts too)."""
+        stats = self._stats
+        decoder: SSEDecoder | None = getattr(self, "_decoder", None)
+        if decoder is not None:
+            stats.last_event_id = decoder.last_event_id
+            stats.reconnection_time = decoder.reconnection_time
+        return stats
+
+    @stats.setter
+    def stats(self, value: EventStreamStats) -> None:
+        self._stats = value
 
     def _see(self, item: _T) -> bool:
         """A subclass's look at each item (when ``_observes``); True ends the stream.
@@ -171,9 +186,6 @@ class EventStream(StreamEngine[_T]):
         if stats.time_to_first_event is None:
             stats.time_to_first_event = now - self._started
         self._failures = 0
-        decoder = self._decoder
-        stats.last_event_id = decoder.last_event_id
-        stats.reconnection_time = decoder.reconnection_time
         decode, observe = self._decode, self._observes
         if decode is None and not observe:
             out = cast("list[_T]", events)
