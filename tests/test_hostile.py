@@ -535,3 +535,15 @@ async def test_reconnection_time_is_the_last_retry_seen_even_without_an_event() 
         assert stream.stats.reconnection_time == 2500 and stream.stats.last_event_id == "7"
         waiting.cancel()
         await stream.aclose()
+
+
+async def test_secret_headers_the_user_passed_are_redacted_too() -> None:
+    secret = "user-header-secret-42"
+    body = b'{"error": {"message": "header ' + secret.encode() + b' refused"}}'
+    async with serve_once(response(body, status="403 Forbidden")) as server, client(server) as c:
+        with pytest.raises(xstream.PermissionDeniedError) as info:
+            await c.chat.completions.create(
+                model="m", messages=MESSAGES, extra_headers={"X-Api-Key": secret}
+            )
+    assert secret not in str(info.value) and secret not in repr(info.value.body)
+    assert server.seen[0].headers["x-api-key"] == secret  # it was sent, just never shown
