@@ -29,6 +29,7 @@ from xstream._types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    encode_request,
 )
 
 
@@ -531,3 +532,35 @@ def test_parse_accumulated_tool_call() -> None:
     calls = accumulate(chunks).choices[0].message.tool_calls
     assert calls is not None
     assert parse_tool_arguments(calls[0], Weather) == Weather(city="Oslo", days=2)
+
+
+def _decoded(*deltas: dict[str, Any]) -> list[ChatCompletionChunk]:
+    return [
+        msgspec.json.decode(
+            json.dumps({"id": "c", "choices": [{"index": 0, "delta": d}]}), type=ChatCompletionChunk
+        )
+        for d in deltas
+    ]
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_lands_in_one_place_whatever_the_servers_field(field: str) -> None:
+    acc = ChatCompletionAccumulator()
+    for chunk in _decoded({field: "Let me "}, {field: "think."}, {"content": "42"}):
+        acc.add(chunk)
+    message = acc.result().choices[0].message
+    assert message.reasoning_content == "Let me think." and message.content == "42"
+    assert message.reasoning == ("Let me think." if field == "reasoning" else None)
+
+
+def test_reasoning_details_are_kept_and_sent_back_as_they_came() -> None:
+    details = [{"type": "reasoning.encrypted", "data": "opaque", "id": "r1", "index": 0}]
+    acc = ChatCompletionAccumulator()
+    for chunk in _decoded({"reasoning": "hm", "reasoning_details": details}, {"content": "ok"}):
+        acc.add(chunk)
+    message = acc.result().choices[0].message
+    assert message.reasoning_details == tuple(details)
+    body = json.loads(encode_request("m", [message], stream=False, params={}))
+    assert body["messages"] == [
+        {"role": "assistant", "content": "ok", "reasoning_details": details}
+    ]

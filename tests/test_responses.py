@@ -245,13 +245,22 @@ async def test_unknown_event_types_are_handed_out_not_fatal(
         "output_index": 0,
         "item_id": "ws_1",
     }
+    novel: dict[str, Any] = {"type": "response.something_new", "sequence_number": 3, "x": [1]}
     events.insert(2, search)
+    events.insert(3, novel)
     fake.stream_body = sse(events, named=named)
     stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
     received = [event async for event in stream]
     unknown = [e for e in received if isinstance(e, UnknownResponseEvent)]
-    assert unknown == [UnknownResponseEvent(type=search["type"], data=search)]
-    assert unknown[0].sequence_number is None
+    assert unknown == [UnknownResponseEvent(type=novel["type"], data=novel)]
+    assert unknown[0].sequence_number == 3
+    # a server-side tool's progress is typed, whatever the tool
+    tools = [e for e in received if isinstance(e, xstream.ResponseToolCallEvent)]
+    assert tools == [
+        xstream.ResponseToolCallEvent(
+            type=search["type"], tool="web_search", phase="searching", item_id="ws_1", data=search
+        )
+    ]
     assert (await stream.get_final_response()).output_text == TEXT
 
 
@@ -430,3 +439,185 @@ async def test_invalid_utf8_in_an_event_is_invalid_utf8_after_the_events_before_
             received.append(event)
     assert [e.sequence_number for e in received] == [0, 1, 2, 3, 4]
     assert info.value.position == 5 and b"\xc3\x28" in info.value.payload
+
+
+# ------------------------------------------------------------------ lossless round trip
+
+# Items as a server sends them: fields this version does not model, parts without the
+# fields a typed view would add (no "refusal"), a tool call with its action and sources.
+SENT_OUTPUT: list[dict[str, Any]] = [
+    {
+        "type": "reasoning",
+        "id": "rs_1",
+        "summary": [{"type": "summary_text", "text": "Thinking about it."}],
+        "encrypted_content": "gAAAAB-opaque-blob==",
+        "status": "completed",
+        "x_future_field": {"nested": [1, 2, {"deep": True}]},
+    },
+    {
+        "type": "web_search_call",
+        "id": "ws_1",
+        "status": "completed",
+        "action": {
+            "type": "search",
+            "query": "meaning of life",
+            "sources": [{"type": "url", "url": "https://example.org/42"}],
+        },
+    },
+    {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [
+            {
+                "type": "output_text",
+                "text": "It is 42.",
+                "annotations": [
+                    {
+                        "type": "url_citation",
+                        "url": "https://example.org/42",
+                        "title": "42",
+                        "start_index": 6,
+                        "end_index": 8,
+                        "x_extra": "kept",
+                    }
+                ],
+                "logprobs": [],
+            }
+        ],
+    },
+]
+
+
+def conversation_events() -> list[dict[str, Any]]:
+    base = {"id": "resp_rt", "object": "response", "model": "grok-4", "x_server_only": 7}
+    created = {**base, "status": "in_progress", "output": []}
+    completed = {
+        **base,
+        "status": "completed",
+        "output": SENT_OUTPUT,
+        "usage": {
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "total_tokens": 15,
+            "input_tokens_details": {"cached_tokens": 4},
+            "output_tokens_details": {"reasoning_tokens": 3},
+            "server_side_tool_usage": {"web_search": 1},
+            "cost_in_usd_ticks": 37756000,
+        },
+    }
+    annotation = SENT_OUTPUT[2]["content"][0]["annotations"][0]
+    return [
+        {"type": "response.created", "sequence_number": 0, "response": created},
+        {
+            "type": "response.output_item.added",
+            "sequence_number": 1,
+            "output_index": 0,
+            "item": SENT_OUTPUT[0],
+        },
+        {
+            "type": "response.output_item.done",
+            "sequence_number": 2,
+            "output_index": 0,
+            "item": SENT_OUTPUT[0],
+        },
+        {
+            "type": "response.web_search_call.in_progress",
+            "sequence_number": 3,
+            "output_index": 1,
+            "item_id": "ws_1",
+        },
+        {
+            "type": "response.web_search_call.completed",
+            "sequence_number": 4,
+            "output_index": 1,
+            "item_id": "ws_1",
+        },
+        {
+            "type": "response.output_item.done",
+            "sequence_number": 5,
+            "output_index": 1,
+            "item": SENT_OUTPUT[1],
+        },
+        {
+            "type": "response.output_text.delta",
+            "sequence_number": 6,
+            "output_index": 2,
+            "content_index": 0,
+            "item_id": "msg_1",
+            "delta": "It is 42.",
+        },
+        {
+            "type": "response.output_text.annotation.added",
+            "sequence_number": 7,
+            "output_index": 2,
+            "content_index": 0,
+            "item_id": "msg_1",
+            "annotation_index": 0,
+            "annotation": annotation,
+        },
+        {
+            "type": "response.output_item.done",
+            "sequence_number": 8,
+            "output_index": 2,
+            "item": SENT_OUTPUT[2],
+        },
+        {"type": "response.completed", "sequence_number": 9, "response": completed},
+    ]
+
+
+@pytest.mark.parametrize("named", [True, False])
+async def test_a_two_turn_conversation_sends_every_item_back_unchanged(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str], named: bool
+) -> None:
+    fake, _ = api
+    fake.stream_body = sse(conversation_events(), named=named)
+    stream = await client.responses.create(
+        model="grok-4", input="Why 42?", stream=True, include=["reasoning.encrypted_content"]
+    )
+    events = [event async for event in stream]
+    final = await stream.get_final_response()
+
+    # typed where known
+    reasoning, search, message = final.output
+    assert reasoning.encrypted_content == "gAAAAB-opaque-blob=="
+    assert reasoning.summary is not None and reasoning.summary[0].text == "Thinking about it."
+    assert search.action["query"] == "meaning of life"
+    citation = message.content[0].annotations[0]  # type: ignore[index]
+    assert (citation.url, citation.start_index, citation.end_index) == (
+        "https://example.org/42",
+        6,
+        8,
+    )
+    added = [e for e in events if isinstance(e, xstream.ResponseOutputTextAnnotationAddedEvent)]
+    assert added[0].annotation == citation
+    phases = [e.phase for e in events if isinstance(e, xstream.ResponseToolCallEvent)]
+    assert phases == ["in_progress", "completed"]
+    assert final.usage is not None and final.usage.input_tokens_details is not None
+    assert final.usage.input_tokens_details.cached_tokens == 4
+    assert final.usage.cost_usd == pytest.approx(0.0037756)
+    assert msgspec.json.decode(final.raw)["x_server_only"] == 7  # type: ignore[arg-type]
+
+    # turn 2: every item goes back exactly as it came (no field lost, none added, no nulls)
+    fake.stream_body = sse(conversation_events(), named=named)
+    turn = [*final.output, {"role": "user", "content": "And 43?"}]
+    await (
+        await client.responses.create(model="grok-4", input=turn, stream=True)
+    ).get_final_response()
+    assert fake.requests[1]["input"] == [*SENT_OUTPUT, {"role": "user", "content": "And 43?"}]
+
+
+async def test_a_non_streamed_response_round_trips_too(
+    client: xstream.AsyncClient, api: tuple[FakeResponsesAPI, str]
+) -> None:
+    fake, _ = api
+    fake.json_body = conversation_events()[-1]["response"]
+    first = await client.responses.create(model="grok-4", input="Why 42?")
+    await client.responses.create(model="grok-4", input=first.output, previous_response_id=first.id)
+    assert fake.requests[1]["input"] == SENT_OUTPUT
+    assert fake.requests[1]["previous_response_id"] == "resp_rt"
+    # a changed item is sent from its fields, without nulls for what is unset
+    changed = msgspec.structs.replace(first.output[1], status="in_progress")
+    await client.responses.create(model="grok-4", input=[changed])
+    assert fake.requests[2]["input"] == [{**SENT_OUTPUT[1], "status": "in_progress"}]

@@ -139,8 +139,9 @@ class _Printer:
             if choice.index != 0:
                 continue
             delta = choice.delta
-            if self.reasoning and delta.reasoning_content:
-                self._reasoning(delta.reasoning_content)
+            thought = delta.reasoning_content or delta.reasoning
+            if self.reasoning and thought:
+                self._reasoning(thought)
             if delta.content:
                 self._content(delta.content)
 

@@ -90,6 +90,8 @@ class _ChoiceParts:
         "logprobs_content",
         "logprobs_refusal",
         "reasoning",
+        "reasoning_details",
+        "reasoning_named",
         "refusal",
         "role",
     )
@@ -99,7 +101,9 @@ class _ChoiceParts:
         self.role: str | None = None
         self.finish_reason: str | None = None
         self.content: list[str] = []
-        self.reasoning: list[str] = []
+        self.reasoning: list[str] = []  # whichever field it came in
+        self.reasoning_named: list[str] = []  # the servers that call it "reasoning"
+        self.reasoning_details: list[Any] | None = None
         self.refusal: list[str] = []
         self.logprobs_content: list[tuple[TokenLogprob, ...]] | None = None
         self.logprobs_refusal: list[tuple[TokenLogprob, ...]] | None = None
@@ -114,6 +118,14 @@ class _ChoiceParts:
             self.content.append(delta.content)
         if delta.reasoning_content:
             self.reasoning.append(delta.reasoning_content)
+        elif delta.reasoning:
+            self.reasoning.append(delta.reasoning)
+        if delta.reasoning is not None:
+            self.reasoning_named.append(delta.reasoning)
+        if delta.reasoning_details:
+            if self.reasoning_details is None:
+                self.reasoning_details = []
+            self.reasoning_details.extend(delta.reasoning_details)
         if delta.refusal:
             self.refusal.append(delta.refusal)
         if delta.tool_calls:
@@ -150,6 +162,10 @@ class _ChoiceParts:
             reasoning_content=_join(self.reasoning),
             refusal=_join(self.refusal),
             tool_calls=tuple(c.result() for c in calls) if calls else None,
+            reasoning=_join(self.reasoning_named),
+            reasoning_details=(
+                tuple(self.reasoning_details) if self.reasoning_details is not None else None
+            ),
         )
         logprobs = None
         if self.logprobs_content is not None or self.logprobs_refusal is not None:

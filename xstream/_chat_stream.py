@@ -217,6 +217,6 @@ def _has_text(chunks: list[ChatCompletionChunk]) -> bool:
     for chunk in chunks:
         for choice in chunk.choices:
             delta = choice.delta
-            if delta.content or delta.reasoning_content or delta.refusal:
+            if delta.content or delta.reasoning_content or delta.reasoning or delta.refusal:
                 return True
     return False

@@ -471,11 +471,11 @@ async def _drain(response: aiohttp.ClientResponse) -> None:
                 if not data:
                     break
                 budget -= len(data)
-    except (TimeoutError, *READ_ERRORS):
-        budget = 0
     except asyncio.CancelledError:  # the loop is closing
         response.close()
         raise
+    except Exception:  # best effort, in the background: a timeout, a broken or closed connection
+        budget = 0
     if budget > 0 and content.at_eof():
         _release(response)
     else:

@@ -11,6 +11,7 @@ before it was delivered.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,12 +26,18 @@ from ._response_types import (
     KnownEvent,
     Response,
     ResponseContentPart,
+    ResponseCreatedEvent,
     ResponseError,
+    ResponseInProgressEvent,
     ResponseOutputItem,
+    ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
     ResponseOutputTextDeltaEvent,
+    ResponseQueuedEvent,
     ResponseStreamEvent,
+    ResponseToolCallEvent,
     UnknownResponseEvent,
+    keep_raw,
 )
 from ._sse import ServerSentEvent
 from ._transport import Opened, Transport
@@ -49,6 +56,9 @@ class _Decoders:
         }
         self.object = msgspec.json.Decoder(dict[str, Any])
         self.response = msgspec.json.Decoder(Response)
+        self.raw_response = msgspec.json.Decoder(_RawResponse)
+        self.raw_lifecycle = msgspec.json.Decoder(_RawLifecycle)
+        self.raw_item = msgspec.json.Decoder(_RawItemEvent)
 
 
 @functools.cache
@@ -57,35 +67,106 @@ def _decoders() -> _Decoders:
 
 
 def decode_response(raw: bytes) -> Response:
-    """A whole (non-streamed) response object."""
-    return _decoders().response.decode(raw)
+    """A whole (non-streamed) response object, keeping the server's JSON."""
+    return attach_raw(_decoders().response.decode(raw), raw)
 
 
 def decode_response_event(
     event: ServerSentEvent, response: aiohttp.ClientResponse
 ) -> ResponseStreamEvent:
-    """One Responses API event, by its SSE name, else by the ``type`` in its JSON."""
+    """One Responses API event, by its SSE name, else by the ``type`` in its JSON.
+
+    Lifecycle events and output items keep the server's JSON beside the typed view
+    (see ``ResponseOutputItem.raw``): one more decode, for those few events only.
+    """
     decoders = _decoders()
     name = event.event
     decoder = decoders.by_name.get(name)
     if decoder is not None:
         result: ResponseStreamEvent = decoder.decode(event.raw)
-        return result
-    if name == "message":  # the server sent no event: line
+    elif name == "message":  # the server sent no event: line
         try:
             result = decoders.union.decode(event.raw)
-            return result
         except msgspec.ValidationError:
             data = decoders.object.decode(event.raw)  # not even an object: raises, malformed
             kind = data.get("type")
             if not isinstance(kind, str) or kind in decoders.by_name:
                 raise  # a known event that does not fit its type: malformed
+            return _other_event(kind, data, event, response)
     else:
-        data = decoders.object.decode(event.raw)
-        kind = name
+        return _other_event(name, decoders.object.decode(event.raw), event, response)
+    if isinstance(result, _KEEPS_RAW):
+        _keep_raw(result, event.raw, decoders)
+    return result
+
+
+_KEEPS_RAW = (
+    *TERMINAL_EVENTS,
+    ResponseCreatedEvent,
+    ResponseInProgressEvent,
+    ResponseQueuedEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+)
+
+
+class _RawResponse(msgspec.Struct):
+    output: tuple[msgspec.Raw, ...] = ()
+
+
+# (msgspec cannot decode ``Raw | None``: an empty Raw stands for "absent")
+class _RawLifecycle(msgspec.Struct):
+    response: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+
+
+class _RawItemEvent(msgspec.Struct):
+    item: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+
+
+def attach_raw(response: Response, raw: msgspec.Raw | bytes) -> Response:
+    """``response`` and each of its output items keep the JSON they came from."""
+    keep_raw(response, raw)
+    raw_items = _decoders().raw_response.decode(raw).output
+    for item, item_raw in zip(response.output, raw_items, strict=False):
+        keep_raw(item, item_raw)
+    return response
+
+
+def _keep_raw(event: Any, raw: bytes, decoders: _Decoders) -> None:
+    if isinstance(event, ResponseOutputItemAddedEvent | ResponseOutputItemDoneEvent):
+        item = decoders.raw_item.decode(raw).item
+        if len(item):
+            keep_raw(event.item, item)
+        return
+    whole = decoders.raw_lifecycle.decode(raw).response
+    if len(whole):
+        attach_raw(event.response, whole)
+
+
+def _other_event(
+    kind: str, data: dict[str, Any], event: ServerSentEvent, response: aiohttp.ClientResponse
+) -> ResponseStreamEvent:
+    """An event no class models: an error, a tool call's progress, or unknown (kept)."""
     if kind == "error":
         raise error_event(event, response)
+    match = _TOOL_PROGRESS.fullmatch(kind)
+    if match is not None:
+        number = data.get("sequence_number")
+        index = data.get("output_index")
+        item_id = data.get("item_id")
+        return ResponseToolCallEvent(
+            type=kind,
+            tool=match[1],
+            phase=match[2],
+            item_id=item_id if isinstance(item_id, str) else None,
+            output_index=index if isinstance(index, int) else 0,
+            sequence_number=number if isinstance(number, int) else None,
+            data=data,
+        )
     return UnknownResponseEvent(type=kind, data=data)
+
+
+_TOOL_PROGRESS = re.compile(r"response\.([a-z0-9_]+)_call\.([a-z_]+)")
 
 
 # ---------------------------------------------------------------- the stream

@@ -22,6 +22,7 @@ __all__ = [
     "KnownEvent",
     "OutputTokensDetails",
     "Response",
+    "ResponseAnnotation",
     "ResponseCompletedEvent",
     "ResponseContentPart",
     "ResponseContentPartAddedEvent",
@@ -36,6 +37,7 @@ __all__ = [
     "ResponseOutputItem",
     "ResponseOutputItemAddedEvent",
     "ResponseOutputItemDoneEvent",
+    "ResponseOutputTextAnnotationAddedEvent",
     "ResponseOutputTextDeltaEvent",
     "ResponseOutputTextDoneEvent",
     "ResponseQueuedEvent",
@@ -49,11 +51,73 @@ __all__ = [
     "ResponseRefusalDoneEvent",
     "ResponseStreamEvent",
     "ResponseSummaryPart",
+    "ResponseToolCallEvent",
     "ResponseUsage",
     "UnknownResponseEvent",
+    "as_input",
+    "keep_raw",
 ]
 
 # ---------------------------------------------------------------- the response
+
+
+class _Lossless(_Payload, gc=True, dict=True):
+    """An object the server sent that the user may send back: it keeps the exact
+    JSON it was decoded from (``raw``), unknown fields included, and that JSON is
+    what goes back when it is passed as ``input`` (no field lost, none added, no
+    ``null`` for what was absent). ``msgspec.structs.replace`` gives a copy without
+    it: a changed object is sent from its fields."""
+
+    @property
+    def raw(self) -> msgspec.Raw | None:
+        """The JSON this object was decoded from, when it came from the server."""
+        raw: msgspec.Raw | None = self.__dict__.get("_raw")
+        return raw
+
+    def to_input(self) -> Any:
+        """What to send back: the server's own JSON, else the fields that are set."""
+        raw = self.raw
+        if raw is not None:
+            return raw
+        return _set_fields(msgspec.to_builtins(self))
+
+
+def _set_fields(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _set_fields(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_set_fields(v) for v in value]
+    return value
+
+
+def as_input(value: Any) -> Any:
+    """``input`` as it goes on the wire: every object the server sent (output items,
+    at any depth of a list) as its own JSON, everything else as given."""
+    if isinstance(value, _Lossless):
+        return value.to_input()
+    if isinstance(value, list | tuple):
+        return [as_input(v) for v in value]
+    return value
+
+
+def keep_raw(obj: _Lossless, raw: msgspec.Raw | bytes) -> None:
+    """Remember the JSON ``obj`` was decoded from."""
+    obj.__dict__["_raw"] = raw if isinstance(raw, msgspec.Raw) else msgspec.Raw(raw)
+
+
+class ResponseAnnotation(_Payload):
+    """An annotation on output text: ``url_citation`` (``url``, ``title``,
+    ``start_index``, ``end_index``: where in the text it applies), ``file_citation``
+    (``file_id``, ``filename``, ``index``), or a kind named by ``type``."""
+
+    type: str = "url_citation"
+    url: str | None = None
+    title: str | None = None
+    start_index: int | None = None
+    end_index: int | None = None
+    file_id: str | None = None
+    filename: str | None = None
+    index: int | None = None
 
 
 class ResponseContentPart(_Payload):
@@ -62,7 +126,7 @@ class ResponseContentPart(_Payload):
 
     type: str = "output_text"
     text: str | None = None
-    annotations: tuple[Any, ...] | None = None
+    annotations: tuple[ResponseAnnotation, ...] | None = None
     logprobs: tuple[Any, ...] | None = None
     refusal: str | None = None
 
@@ -74,13 +138,22 @@ class ResponseSummaryPart(_Payload):
     text: str | None = None
 
 
-class ResponseOutputItem(_Payload):
+class ResponseOutputItem(_Lossless):
     """One output item; ``type`` says which kind, and which fields it fills:
 
     * ``message``: ``role``, ``content`` (parts);
     * ``function_call``: ``call_id``, ``name``, ``arguments`` (a JSON string);
-    * ``reasoning``: ``summary``, ``content``, ``encrypted_content``;
-    * any other kind (server-side tools, ...): ``id``, ``status`` and ``type``.
+    * ``reasoning``: ``summary``, ``content``, ``encrypted_content`` (send it back
+      every turn: ``include=["reasoning.encrypted_content"]`` asks for it);
+    * server-side tool calls (``web_search_call``, ``x_search_call``,
+      ``code_interpreter_call``, ``mcp_call``, ``file_search_call``, ...): ``id``,
+      ``status``, and as the kind has them ``action`` (a web search's query and
+      sources), ``queries``, ``results``, ``code``, ``outputs``, ``server_label``,
+      ``output``, ``error``;
+    * any other kind: ``id``, ``status`` and ``type``.
+
+    Every item keeps the server's JSON (``raw``), so passing it back as ``input``
+    sends exactly that, fields this version does not model included.
     """
 
     type: str = "message"
@@ -93,10 +166,19 @@ class ResponseOutputItem(_Payload):
     arguments: str | None = None
     summary: tuple[ResponseSummaryPart, ...] | None = None
     encrypted_content: str | None = None
+    action: Any = None
+    queries: tuple[str, ...] | None = None
+    results: Any = None
+    code: str | None = None
+    container_id: str | None = None
+    outputs: Any = None
+    server_label: str | None = None
+    output: Any = None
+    error: Any = None
 
 
 class InputTokensDetails(_Payload):
-    """How the input tokens break down."""
+    """How the input tokens break down (``cached_tokens``: read from the prompt cache)."""
 
     cached_tokens: int | None = None
 
@@ -115,6 +197,15 @@ class ResponseUsage(_Payload):
     total_tokens: int = 0
     input_tokens_details: InputTokensDetails | None = None
     output_tokens_details: OutputTokensDetails | None = None
+    # xAI: the tools that ran server-side ({tool: calls}), and the exact cost billed
+    server_side_tool_usage: Any = None
+    cost_in_usd_ticks: int | None = None
+
+    @property
+    def cost_usd(self) -> float | None:
+        """``cost_in_usd_ticks`` in dollars (1 USD = 10^10 ticks), when the server sent it."""
+        ticks = self.cost_in_usd_ticks
+        return None if ticks is None else ticks / 1e10
 
 
 class ResponseError(_Payload):
@@ -130,7 +221,7 @@ class IncompleteDetails(_Payload):
     reason: str | None = None
 
 
-class Response(_Payload):
+class Response(_Lossless):
     """A model response. ``output_text`` joins the text of every message part.
 
     >>> Response(output=(ResponseOutputItem(content=(ResponseContentPart(text="Hi"),)),)).output_text
@@ -355,6 +446,33 @@ class ResponseReasoningTextDoneEvent(_Event, tag="response.reasoning_text.done")
     text: str = ""
 
 
+class ResponseOutputTextAnnotationAddedEvent(_Event, tag="response.output_text.annotation.added"):
+    """An annotation (a ``url_citation``, ...) added to a content part's text."""
+
+    item_id: str | None = None
+    output_index: int = 0
+    content_index: int = 0
+    annotation_index: int = 0
+    annotation: ResponseAnnotation = msgspec.field(default_factory=ResponseAnnotation)
+
+
+class ResponseToolCallEvent(_Payload):
+    """Progress of a server-side tool call, for every tool and server alike: an
+    event named ``response.<tool>_call.<phase>`` (``response.web_search_call.searching``,
+    ``response.x_search_call.completed``, ``response.code_interpreter_call.interpreting``,
+    ``response.mcp_call.failed``, ...). ``tool`` is ``web_search``, ``x_search``, ...;
+    ``phase`` is ``in_progress``, ``searching``, ``completed``, ...; ``data`` is the
+    whole JSON object."""
+
+    type: str
+    tool: str
+    phase: str
+    item_id: str | None = None
+    output_index: int = 0
+    sequence_number: int | None = None
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class UnknownResponseEvent(_Payload):
     """An event type this version does not model: its ``type`` and its JSON object."""
 
@@ -390,9 +508,10 @@ KnownEvent = (
     | ResponseReasoningSummaryTextDoneEvent
     | ResponseReasoningTextDeltaEvent
     | ResponseReasoningTextDoneEvent
+    | ResponseOutputTextAnnotationAddedEvent
 )
 
-ResponseStreamEvent = KnownEvent | UnknownResponseEvent
+ResponseStreamEvent = KnownEvent | ResponseToolCallEvent | UnknownResponseEvent
 """What a response stream hands out: match on the class (or on ``.type``)."""
 
 TERMINAL_EVENTS = (ResponseCompletedEvent, ResponseFailedEvent, ResponseIncompleteEvent)

@@ -11,7 +11,7 @@ import msgspec
 
 from ._errors import APIError, NotStreamedError, error_message, stream_error
 from ._response_stream import ResponseStream, decode_response
-from ._response_types import Response
+from ._response_types import Response, as_input
 from ._timeouts import NOT_GIVEN, TimeoutTypes
 from ._transport import Transport, decode_body
 
@@ -89,7 +89,7 @@ class AsyncResponses:
         ...     print(delta, end="")
         """
         transport = self._transport
-        body: dict[str, Any] = {"model": model, "input": input}
+        body: dict[str, Any] = {"model": model, "input": as_input(input)}
         if stream:
             body["stream"] = True
         body.update((name, value) for name, value in params.items() if value is not None)

@@ -106,7 +106,14 @@ class Usage(_Payload):
     total_tokens: int = 0
     prompt_tokens_details: PromptTokensDetails | None = None
     completion_tokens_details: CompletionTokensDetails | None = None
-    num_sources_used: int | None = None  # xAI live search
+    num_sources_used: int | None = None  # xAI
+    cost_in_usd_ticks: int | None = None  # xAI: the exact cost billed, 1 USD = 10^10 ticks
+
+    @property
+    def cost_usd(self) -> float | None:
+        """``cost_in_usd_ticks`` in dollars, when the server sent it."""
+        ticks = self.cost_in_usd_ticks
+        return None if ticks is None else ticks / 1e10
 
 
 # -- streaming ------------------------------------------------------------------------
@@ -134,6 +141,8 @@ class ChoiceDelta(_Payload):
     role: str | None = None
     content: str | None = None
     reasoning_content: str | None = None  # xAI (and other) reasoning models
+    reasoning: str | None = None  # vLLM >= 0.16, OpenRouter: the same, by another name
+    reasoning_details: tuple[Any, ...] | None = None  # OpenRouter: structured reasoning
     refusal: str | None = None
     tool_calls: tuple[ToolCallDelta, ...] | None = None
 
@@ -165,7 +174,7 @@ class ChatCompletionChunk(_Payload):
     choices: tuple[ChunkChoice, ...] = ()
     usage: Usage | None = None
     system_fingerprint: str | None = None
-    citations: tuple[str, ...] | None = None  # xAI live search
+    citations: tuple[str, ...] | None = None  # sources some servers list with the answer
     service_tier: str | None = None
     # ``Any``, not ``msgspec.Raw``: msgspec cannot decode ``Raw | None`` and would
     # turn ``"error": null`` into a Raw ``null``. Absent or null costs nothing.
@@ -195,7 +204,13 @@ class ChatCompletionMessage(_Payload):
     """The assistant's message. Fields it did not produce are ``None``.
 
     It can be put back into ``messages`` for the next turn: it is then sent
-    without its ``None`` fields and without ``reasoning_content``.
+    without its ``None`` fields and without ``reasoning_content`` / ``reasoning``
+    (which some servers refuse as input); ``reasoning_details``, which servers
+    that send it want back, goes back as it came.
+
+    ``reasoning_content`` holds the reasoning whichever field the server streamed
+    it in (``reasoning_content`` or ``reasoning``); ``reasoning`` and
+    ``reasoning_details`` are the server's own fields, kept as sent.
     """
 
     role: str = "assistant"
@@ -203,6 +218,8 @@ class ChatCompletionMessage(_Payload):
     reasoning_content: str | None = None
     refusal: str | None = None
     tool_calls: tuple[ToolCall, ...] | None = None
+    reasoning: str | None = None
+    reasoning_details: tuple[Any, ...] | None = None
 
 
 class Choice(_Payload):
@@ -286,7 +303,6 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True, omit_defaults=True, gc
     response_format: dict[str, Any] | None = None
     stream_options: dict[str, Any] | None = None
     reasoning_effort: str | None = None
-    search_parameters: dict[str, Any] | None = None  # xAI live search
     service_tier: str | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
@@ -374,6 +390,8 @@ def _message(message: Any) -> Any:
             out["refusal"] = message.refusal
         if message.tool_calls:
             out["tool_calls"] = message.tool_calls
+        if message.reasoning_details:
+            out["reasoning_details"] = message.reasoning_details
         return out
     return message
 
