@@ -125,7 +125,8 @@ def _sends(tree: ast.Module) -> list[str]:
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
         receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else ""
-        if name in SENDS or name in POOL or (name == "get" and "session" in receiver.lower()):
+        on_a_session = "session" in receiver.lower() or receiver == "aiohttp"
+        if name in POOL or (on_a_session and (name in SENDS or name == "get")):
             calls.append(f"line {node.lineno}: {ast.unparse(func)}(...)")
     return calls
 

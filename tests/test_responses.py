@@ -621,3 +621,209 @@ async def test_a_non_streamed_response_round_trips_too(
     changed = msgspec.structs.replace(first.output[1], status="in_progress")
     await client.responses.create(model="grok-4", input=[changed])
     assert fake.requests[2]["input"] == [{**SENT_OUTPUT[1], "status": "in_progress"}]
+
+
+# ------------------------------------------------------------------ background responses, resumed
+
+
+class BackgroundAPI:
+    """A background response whose stream the server cuts, twice; ``GET
+    /responses/{id}?stream=true&starting_after=N`` goes on after N (and, to be
+    hostile, sends event N again)."""
+
+    def __init__(self, cuts: list[int], *, resumable: bool = True) -> None:
+        self.events = response_events(["a", "b", "c", "d", "e", "f", "g", "h"])
+        for event in self.events[:3]:
+            if "response" in event:
+                event["response"] = {**event["response"], "background": True}
+        self.cuts = list(cuts)  # cut each connection after this many events
+        self.resumable = resumable
+        self.gets: list[dict[str, str]] = []
+
+    async def _stream(self, request: web.Request, start: int) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        stop = self.cuts.pop(0) if self.cuts else len(self.events)
+        await response.write(sse(self.events[start:stop]))
+        if stop < len(self.events):
+            assert request.transport is not None
+            request.transport.close()  # cut, mid-stream
+            return response
+        await response.write_eof()
+        return response
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        assert body["background"] is True
+        return await self._stream(request, 0)
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        self.gets.append(dict(request.query))
+        if not self.resumable:
+            return web.json_response({"error": {"message": "cannot resume"}}, status=400)
+        after = int(request.query["starting_after"])
+        return await self._stream(request, max(after, 0))  # event `after` sent again
+
+
+@pytest.mark.parametrize("resumable", [True, False])
+async def test_a_background_stream_cut_twice_delivers_every_event_exactly_once(
+    resumable: bool,
+) -> None:
+    fake = BackgroundAPI(cuts=[4, 8], resumable=resumable)
+    app = web.Application()
+    app.router.add_post("/v1/responses", fake.post)
+    app.router.add_get("/v1/responses/{id}", fake.get)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    try:
+        async with xstream.AsyncClient(KEY, base_url=base, max_retries=0) as client:
+            stream = await client.responses.create(
+                model="grok-4", input="Hi", stream=True, background=True
+            )
+            got: list[Any] = []
+            if resumable:
+                async for event in stream:
+                    got.append(event)
+            else:
+                with pytest.raises(
+                    xstream.IncompleteStreamError, match="could not be resumed"
+                ) as info:
+                    async for event in stream:
+                        got.append(event)
+    finally:
+        await runner.cleanup()
+    numbers = [e.sequence_number for e in got]
+    if resumable:
+        assert numbers == list(range(len(fake.events)))  # every event once, in order
+        final = await stream.get_final_response()
+        assert final.output_text == "abcdefgh"
+        assert fake.gets == [
+            {"stream": "true", "starting_after": "3"},
+            {"stream": "true", "starting_after": "7"},
+        ]
+    else:
+        assert numbers == [0, 1, 2, 3]  # what arrived was delivered, then the typed error
+        assert isinstance(info.value.partial, xstream.Response)
+        assert info.value.partial.id == "resp_0123"
+
+
+# ------------------------------------------------------------------ stored responses, deferred chat
+
+
+def stored_app(seen: dict[str, Any]) -> web.Application:
+    """Stored responses (GET / DELETE /v1/responses/{id}) and xAI's deferred chat."""
+    response_json = conversation_events()[-1]["response"]
+
+    async def get(request: web.Request) -> web.StreamResponse:
+        if request.match_info["id"] != "resp_rt":
+            return web.json_response({"error": {"message": "no such response"}}, status=404)
+        return web.json_response(response_json)
+
+    async def delete(request: web.Request) -> web.StreamResponse:
+        seen["deleted"].append(request.match_info["id"])
+        return web.json_response({"id": request.match_info["id"], "deleted": True})
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        seen["headers"].append(dict(request.headers))
+        body = await request.json()
+        assert body["deferred"] is True
+        return web.json_response({"request_id": "req/42"})
+
+    async def poll(request: web.Request) -> web.StreamResponse:
+        assert request.match_info["id"] == "req/42"
+        seen["polls"] += 1
+        if seen["polls"] % 3:
+            return web.Response(status=202)
+        completion = {"id": "c", "object": "chat.completion", "model": "m",
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "later"}}]}  # fmt: skip
+        return web.json_response(completion)
+
+    app = web.Application()
+    app.router.add_get("/v1/responses/{id}", get)
+    app.router.add_delete("/v1/responses/{id}", delete)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/v1/chat/deferred-completion/{id:.+}", poll)
+    return app
+
+
+def new_seen() -> dict[str, Any]:
+    return {"deleted": [], "polls": 0, "headers": []}
+
+
+@pytest.fixture
+async def stored() -> AsyncIterator[tuple[dict[str, Any], str]]:
+    seen = new_seen()
+    runner = web.AppRunner(stored_app(seen))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield seen, f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    await runner.cleanup()
+
+
+async def test_stored_responses_are_retrieved_and_deleted(
+    stored: tuple[dict[str, Any], str],
+) -> None:
+    seen, base = stored
+    async with xstream.AsyncClient(KEY, base_url=base) as client:
+        response = await client.responses.retrieve("resp_rt")
+        assert response.id == "resp_rt"
+        assert [msgspec.json.decode(i.to_input()) for i in response.output] == SENT_OUTPUT
+        with pytest.raises(xstream.NotFoundError, match="no such response"):
+            await client.responses.retrieve("nope/../../etc")
+        assert await client.responses.delete("resp_rt") == {"id": "resp_rt", "deleted": True}
+    assert seen["deleted"] == ["resp_rt"]
+
+
+async def test_a_deferred_completion_is_polled_until_ready(
+    stored: tuple[dict[str, Any], str],
+) -> None:
+    seen, base = stored
+    async with xstream.AsyncClient(KEY, base_url=base, conversation_id="conv-1") as client:
+        handle = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], deferred=True
+        )
+        assert isinstance(handle, xstream.DeferredCompletion) and handle.request_id == "req/42"
+        completion = await handle.result(poll_interval=0.01)
+    assert completion.choices[0].message.content == "later" and seen["polls"] == 3
+    assert seen["headers"][0]["x-grok-conv-id"] == "conv-1"  # the conversation's cache key
+
+
+async def test_a_deferred_completion_not_ready_in_time_is_a_total_timeout(
+    stored: tuple[dict[str, Any], str],
+) -> None:
+    _, base = stored
+    async with xstream.AsyncClient(KEY, base_url=base) as client:
+        handle = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], deferred=True,
+            conversation_id="per-call",
+        )  # fmt: skip
+        with pytest.raises(xstream.TotalTimeoutError):
+            await handle.result(timeout=0.05, poll_interval=0.03)
+
+
+def test_the_sync_client_retrieves_and_collects_deferred_completions() -> None:
+    seen = new_seen()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner = web.AppRunner(stored_app(seen))
+
+    async def start() -> str:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+
+    try:
+        base = asyncio.run_coroutine_threadsafe(start(), loop).result(5)
+        with xstream.Client(api_key=KEY, base_url=base) as client:
+            assert client.responses.retrieve("resp_rt").id == "resp_rt"
+            handle = client.chat.completions.create(model="m", messages=[], deferred=True)
+            assert isinstance(handle, xstream.SyncDeferredCompletion)
+            assert handle.result(poll_interval=0.01).choices[0].message.content == "later"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

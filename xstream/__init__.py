@@ -80,6 +80,7 @@ from ._types import (
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._chat import DeferredCompletion
     from ._chat_stream import AsyncStream, StreamStats
     from ._client import AsyncClient
     from ._event_stream import EventStream, EventStreamStats
@@ -123,7 +124,7 @@ if TYPE_CHECKING:
         UnknownResponseEvent,
     )
     from ._sse_api import open_sse
-    from ._sync import Client
+    from ._sync import Client, SyncDeferredCompletion
     from ._sync_stream import Stream, SyncEventStream, SyncResponseStream
 
 # name -> the private module that defines it, imported on first access (PEP 562)
@@ -131,6 +132,7 @@ _LAZY = {
     "AsyncClient": "._client",
     "AsyncStream": "._chat_stream",
     "Client": "._sync",
+    "DeferredCompletion": "._chat",
     "EventStream": "._event_stream",
     "EventStreamStats": "._event_stream",
     "IncompleteDetails": "._response_types",
@@ -171,6 +173,7 @@ _LAZY = {
     "ResponseUsage": "._response_types",
     "Stream": "._sync_stream",
     "StreamStats": "._chat_stream",
+    "SyncDeferredCompletion": "._sync",
     "SyncEventStream": "._sync_stream",
     "SyncResponseStream": "._sync_stream",
     "UnknownResponseEvent": "._response_types",
@@ -213,6 +216,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectTimeoutError",
+    "DeferredCompletion",
     "EventStream",
     "EventStreamStats",
     "EventTooLargeError",
@@ -275,6 +279,7 @@ __all__ = [
     "StreamError",
     "StreamRateLimitError",
     "StreamStats",
+    "SyncDeferredCompletion",
     "SyncEventStream",
     "SyncResponseStream",
     "Timeout",

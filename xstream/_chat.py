@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, overload
 
@@ -10,9 +12,9 @@ import aiohttp
 import msgspec
 
 from ._chat_stream import AsyncStream, completion_or_none
-from ._errors import APIError, NotStreamedError, error_message, stream_error
-from ._timeouts import NOT_GIVEN, TimeoutTypes
-from ._transport import Transport, decode_body
+from ._errors import APIError, NotStreamedError, TotalTimeoutError, error_message, stream_error
+from ._timeouts import NOT_GIVEN, Timeout, TimeoutTypes
+from ._transport import Opened, Transport, decode_body
 from ._types import (
     COMPLETION_DECODER,
     ChatCompletion,
@@ -21,21 +23,37 @@ from ._types import (
     encode_request,
 )
 
-__all__ = ["AsyncChat", "AsyncCompletions"]
+__all__ = ["AsyncChat", "AsyncCompletions", "DeferredCompletion"]
 
 
 class AsyncChat:
     """``client.chat``: holds ``completions``."""
 
-    def __init__(self, transport: Transport) -> None:
-        self.completions = AsyncCompletions(transport)
+    def __init__(self, transport: Transport, *, conversation_id: str | None = None) -> None:
+        self.completions = AsyncCompletions(transport, conversation_id=conversation_id)
 
 
 class AsyncCompletions:
     """``client.chat.completions``: ``create``."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, *, conversation_id: str | None = None) -> None:
         self._transport = transport
+        self.conversation_id = conversation_id
+
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        deferred: Literal[True],
+        stream: Literal[False] = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        conversation_id: str | None = None,
+        **params: Any,
+    ) -> DeferredCompletion: ...
 
     @overload
     async def create(
@@ -47,6 +65,7 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        conversation_id: str | None = None,
         **params: Any,
     ) -> ChatCompletion: ...
 
@@ -60,6 +79,7 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        conversation_id: str | None = None,
         **params: Any,
     ) -> AsyncStream[ChatCompletionChunk]: ...
 
@@ -73,6 +93,7 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        conversation_id: str | None = None,
         **params: Any,
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]: ...
 
@@ -85,17 +106,24 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        conversation_id: str | None = None,
         **params: Any,
-    ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
-        """Create a chat completion; with ``stream=True``, an ``AsyncStream`` of chunks.
+    ) -> ChatCompletion | AsyncStream[ChatCompletionChunk] | DeferredCompletion:
+        """Create a chat completion; with ``stream=True``, an ``AsyncStream`` of chunks;
+        with xAI's ``deferred=True``, a :class:`DeferredCompletion` to collect later.
 
         API parameters (``temperature``, ``tools``, ``stream_options``, ...)
         pass through as keyword arguments; unset ones are not sent. Per call:
-        ``extra_headers``, ``extra_body`` (merged into the JSON last) and
-        ``timeout`` (a number of seconds or a :class:`Timeout`).
+        ``extra_headers``, ``extra_body`` (merged into the JSON last),
+        ``timeout`` (a number of seconds or a :class:`Timeout`) and
+        ``conversation_id``: sent as xAI's ``x-grok-conv-id`` header, which keeps the
+        turns of one conversation on the same prompt cache (default: the client's).
         """
         transport = self._transport
         body = encode_request(model, messages, stream=stream, params=params, extra_body=extra_body)
+        conversation = conversation_id or self.conversation_id
+        if conversation:
+            extra_headers = {"x-grok-conv-id": conversation, **(extra_headers or {})}
         request = transport.build(
             "POST",
             "chat/completions",
@@ -109,9 +137,60 @@ class AsyncCompletions:
         except NotStreamedError as exc:
             exc.completion = completion_or_none(exc.raw)
             raise
+        if params.get("deferred") and not stream:
+            answer = await transport.read_json(opened, lambda raw, _: decode_body(raw))
+            request_id = answer.get("request_id") if isinstance(answer, dict) else None
+            if not isinstance(request_id, str) or not request_id:
+                raise APIError(
+                    f"a deferred completion was asked for; the answer has no request_id: {str(answer)[:200]}",
+                    body=answer,
+                )
+            return DeferredCompletion(transport, request_id, timeout=request.timeout)
         if not stream:
             return await transport.read_json(opened, _completion)
         return AsyncStream(transport, opened)
+
+
+class DeferredCompletion:
+    """A chat completion the server works on in the background (xAI's
+    ``deferred=True``): ``await handle.result()`` polls
+    ``GET /chat/deferred-completion/{request_id}``, which answers 202 until it is
+    ready, and returns the ``ChatCompletion`` (the server hands it out once)."""
+
+    def __init__(self, transport: Transport, request_id: str, *, timeout: Timeout) -> None:
+        self._transport = transport
+        self.request_id = request_id
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"<DeferredCompletion {self.request_id}>"
+
+    async def result(
+        self, *, timeout: float | None = 900.0, poll_interval: float = 1.0
+    ) -> ChatCompletion:
+        """Wait for the completion, polling every ``poll_interval`` seconds, for at
+        most ``timeout`` seconds in all (:class:`TotalTimeoutError` after that)."""
+        transport = self._transport
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        path = f"chat/deferred-completion/{urllib.parse.quote(self.request_id, safe='')}"
+        deadlines = msgspec.structs.replace(self._timeout, total=timeout)
+        request = transport.build("GET", path, stream=False, timeout=deadlines)
+        while True:
+            response, _ = await transport.send(
+                request, retries=transport.max_retries, started=started
+            )
+            if response.status != 202:
+                opened = Opened(request, response, started, 0)
+                return await transport.read_json(opened, _completion)
+            response.release()
+            if timeout is not None and loop.time() + poll_interval >= started + timeout:
+                raise TotalTimeoutError(
+                    f"deferred completion {self.request_id} was not ready within {timeout} s",
+                    deadline="total",
+                    seconds=timeout,
+                )
+            await asyncio.sleep(poll_interval)
 
 
 def _completion(raw: bytes, response: aiohttp.ClientResponse) -> ChatCompletion:

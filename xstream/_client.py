@@ -44,7 +44,8 @@ class AsyncClient:
     ``api_key`` defaults to ``$XAI_API_KEY``, ``base_url`` to ``$XAI_BASE_URL``
     or ``https://api.x.ai/v1``. Pass your own ``session`` to share a connection
     pool; xstream then never closes it. Its own session is created on first
-    use and closed by ``aclose()`` / ``async with``.
+    use and closed by ``aclose()`` / ``async with``. ``conversation_id`` is sent
+    with every chat completion as xAI's ``x-grok-conv-id`` (prompt caching).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class AsyncClient:
         session: aiohttp.ClientSession | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_connections: int = 1000,
+        conversation_id: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("XAI_API_KEY")
         if not key:
@@ -80,7 +82,7 @@ class AsyncClient:
             max_event_bytes=max_event_bytes,
             hints=_STATUS_HINTS,
         )
-        self.chat = AsyncChat(self._transport)
+        self.chat = AsyncChat(self._transport, conversation_id=conversation_id)
         self.responses = AsyncResponses(self._transport)
         self.sse = AsyncSSE(self._transport)
 

@@ -242,12 +242,15 @@ class StreamError(APIError):
 class IncompleteStreamError(StreamError):
     """The body ended before ``data: [DONE]``: the answer may be cut short.
 
-    Every chunk received before the end was delivered first.
+    Every chunk received before the end was delivered first. ``partial`` holds
+    what arrived, as an object, when the stream builds one (a background
+    Responses stream that could not be resumed: a ``Response`` of its items).
     """
 
-    def __init__(self, message: str, *, events_received: int) -> None:
+    def __init__(self, message: str, *, events_received: int, partial: Any = None) -> None:
         super().__init__(message)
         self.events_received = events_received
+        self.partial = partial
 
 
 class NotStreamedError(StreamError):

@@ -151,8 +151,9 @@ class EventStream(StreamEngine[_T]):
     def stats(self, value: EventStreamStats) -> None:
         self._stats = value
 
-    def _see(self, item: _T) -> bool:
-        """A subclass's look at each item (when ``_observes``); True ends the stream.
+    def _see(self, item: _T) -> bool | None:
+        """A subclass's look at each item (when ``_observes``): True ends the stream
+        (the item is the last), None drops the item (one already handed out).
 
         A method, not a callback attribute: a bound method stored on the stream
         would make a reference cycle, and only the cyclic GC could then release
@@ -206,8 +207,12 @@ class EventStream(StreamEngine[_T]):
                 if item is None:
                     stats.skipped += 1
                     continue
+                verdict = self._see(item) if observe else False
+                if verdict is None:
+                    stats.skipped += 1
+                    continue
                 out.append(item)
-                if observe and self._see(item):
+                if verdict:
                     self._ended = True
                     break
         stats.events += len(out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +20,13 @@ import aiohttp
 import msgspec
 
 from ._engine import error_event
-from ._errors import IncompleteStreamError, stream_error
+from ._errors import (
+    APIError,
+    IncompleteStreamError,
+    ProtocolError,
+    StreamDisconnectedError,
+    stream_error,
+)
 from ._event_stream import EventStream
 from ._response_types import (
     TERMINAL_EVENTS,
@@ -42,7 +49,9 @@ from ._response_types import (
 from ._sse import ServerSentEvent
 from ._transport import Opened, Transport
 
-__all__ = ["ResponseStream", "decode_response", "decode_response_event"]
+__all__ = ["MAX_RESUMES", "ResponseStream", "decode_response", "decode_response_event"]
+
+MAX_RESUMES = 5  # resumes of one background stream, in all
 
 
 class _Decoders:
@@ -187,10 +196,14 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
 
     _observes = True
 
-    def __init__(self, transport: Transport, opened: Opened) -> None:
+    def __init__(self, transport: Transport, opened: Opened, *, background: bool = False) -> None:
         super().__init__(
             transport, opened, decode=decode_response_event, needs_final=True, reconnect=False
         )
+        self._background = background  # the server keeps running it: a cut stream resumes
+        self._response_id: str | None = None
+        self._last_sequence = -1  # the last sequence_number handed out
+        self._resumes = 0
         self._restart()
 
     def _as_result(self, raw: bytes) -> Response | None:
@@ -204,8 +217,14 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
         self._done_items: dict[int, ResponseOutputItem] = {}
         self._texts: dict[tuple[int, int], list[str]] = {}
 
-    def _see(self, event: ResponseStreamEvent) -> bool:
-        """Keep what the final response may need; True at the terminal event."""
+    def _see(self, event: ResponseStreamEvent) -> bool | None:
+        """Keep what the final response may need; True at the terminal event; None for
+        an event already handed out (a resumed stream may send it again)."""
+        number = event.sequence_number
+        if number is not None:
+            if number <= self._last_sequence:
+                return None
+            self._last_sequence = number
         if isinstance(event, ResponseOutputTextDeltaEvent):
             self._texts.setdefault((event.output_index, event.content_index), []).append(
                 event.delta
@@ -215,7 +234,57 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
         elif isinstance(event, TERMINAL_EVENTS):
             self._final = event.response
             return True
+        elif isinstance(
+            event, ResponseCreatedEvent | ResponseQueuedEvent | ResponseInProgressEvent
+        ):
+            self._response_id = event.response.id or self._response_id
+            if event.response.background:
+                self._background = True
         return False
+
+    async def _resume(self, error: BaseException) -> bool:
+        """A background response whose stream was cut goes on from the last event
+        handed out (``GET /responses/{id}?stream=true&starting_after=N``): every
+        event exactly once. Where the server cannot resume, the error says so and
+        carries what arrived (``partial``)."""
+        if not (
+            self._background
+            and self._response_id
+            and isinstance(error, StreamDisconnectedError | ProtocolError | IncompleteStreamError)
+        ):
+            return False
+        if self._resumes >= MAX_RESUMES:
+            return False
+        self._resumes += 1
+        request = self._transport.build(
+            "GET",
+            f"responses/{urllib.parse.quote(self._response_id, safe='')}",
+            stream=True,
+            params={"stream": "true", "starting_after": str(self._last_sequence)},
+            timeout=self._timeout,
+        )
+        self.response.close()
+        sent = self._loop.time()
+        try:
+            response = await self._transport.attempt(request, started=self._started)
+            await self._transport.check_event_stream(response, request, started=self._started)
+        except APIError as exc:
+            partial = self._partial()
+            raise IncompleteStreamError(
+                f"the stream of background response {self._response_id} was cut after "
+                f"sequence number {self._last_sequence} and could not be resumed: {exc}",
+                events_received=self.stats.events,
+                partial=partial,
+            ) from exc
+        self._request = request
+        self._use(response, sent)
+        return True
+
+    def _partial(self) -> Response:
+        """What arrived so far, as a response (its items and text)."""
+        return Response(
+            id=self._response_id or "", status="incomplete", output=self._streamed_output()
+        )
 
     @property
     def text_stream(self) -> AsyncIterator[str]:

@@ -248,6 +248,7 @@ class Response(_Lossless):
     tool_choice: Any = None
     parallel_tool_calls: bool | None = None
     store: bool | None = None
+    background: bool | None = None
     metadata: dict[str, Any] | None = None
     user: str | None = None
 

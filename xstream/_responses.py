@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Literal, overload
 
@@ -19,7 +20,7 @@ __all__ = ["AsyncResponses"]
 
 
 class AsyncResponses:
-    """``client.responses``: ``create``."""
+    """``client.responses``: ``create``, ``retrieve``, ``delete``."""
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
@@ -111,7 +112,83 @@ class AsyncResponses:
             raise
         if not stream:
             return await transport.read_json(opened, _response)
-        return ResponseStream(transport, opened)
+        return ResponseStream(transport, opened, background=bool(params.get("background")))
+
+    @overload
+    async def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: Literal[False] = False,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+    ) -> Response: ...
+
+    @overload
+    async def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: Literal[True],
+        starting_after: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+    ) -> ResponseStream: ...
+
+    async def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: bool = False,
+        starting_after: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+    ) -> Response | ResponseStream:
+        """A stored response (``GET /responses/{id}``); with ``stream=True``, its events
+        again (a ``background=True`` response while it runs), after sequence number
+        ``starting_after`` when given."""
+        params = {"stream": "true"} if stream else {}
+        if starting_after is not None:
+            params["starting_after"] = str(starting_after)
+        transport = self._transport
+        request = transport.build(
+            "GET",
+            f"responses/{_path_id(response_id)}",
+            stream=stream,
+            headers=extra_headers,
+            params=params or None,
+            timeout=timeout,
+        )
+        opened = await transport.open(request, stream=stream)
+        if not stream:
+            return await transport.read_json(opened, _response)
+        return ResponseStream(transport, opened, background=True)
+
+    async def delete(
+        self,
+        response_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+    ) -> Any:
+        """Delete a stored response (``DELETE /responses/{id}``); the server's answer."""
+        transport = self._transport
+        request = transport.build(
+            "DELETE",
+            f"responses/{_path_id(response_id)}",
+            stream=False,
+            headers=extra_headers,
+            timeout=timeout,
+        )
+        opened = await transport.open(request, stream=False)
+        return await transport.read_json(opened, lambda raw, _: decode_body(raw))
+
+
+def _path_id(response_id: str) -> str:
+    """An id as one path segment (an id with ``/`` or ``?`` must not change the URL)."""
+    if not response_id or not isinstance(response_id, str):
+        raise ValueError(f"response_id must be a non-empty string, got {response_id!r}")
+    return urllib.parse.quote(response_id, safe="")
 
 
 def _response(raw: bytes, response: aiohttp.ClientResponse) -> Response:

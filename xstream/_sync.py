@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Any, Literal, TypeVar, overload
 
+from ._chat import DeferredCompletion
 from ._chat_stream import AsyncStream
 from ._client import AsyncClient
 from ._event_stream import DEFAULT_MAX_RECONNECTS, EventStream
@@ -58,6 +59,7 @@ class Client:
         default_headers: Mapping[str, str] | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_connections: int = 1000,
+        conversation_id: str | None = None,
     ) -> None:
         self._async = AsyncClient(
             api_key,
@@ -67,6 +69,7 @@ class Client:
             default_headers=default_headers,
             max_event_bytes=max_event_bytes,
             max_connections=max_connections,
+            conversation_id=conversation_id,
         )
         self._loop = LoopThread()
         self._finalizer = weakref.finalize(self, _stop_unclosed, self._loop, self._async)
@@ -132,6 +135,20 @@ class Completions:
         *,
         model: str,
         messages: Iterable[Any],
+        deferred: Literal[True],
+        stream: Literal[False] = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> SyncDeferredCompletion: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
         stream: Literal[False] = False,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -175,14 +192,16 @@ class Completions:
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
         **params: Any,
-    ) -> ChatCompletion | Stream[ChatCompletionChunk]:
+    ) -> ChatCompletion | Stream[ChatCompletionChunk] | SyncDeferredCompletion:
         """Like :meth:`AsyncCompletions.create`, blocking; ``stream=True`` gives a :class:`Stream`."""
         aclient, loop = self._async, self._loop
         # Checked here, before anything else, as the async client checks it; a list
         # also keeps an iterator from being consumed on another thread.
         messages = message_list(messages)
 
-        async def create() -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
+        async def create() -> (
+            ChatCompletion | AsyncStream[ChatCompletionChunk] | DeferredCompletion
+        ):
             return await aclient.chat.completions.create(
                 model=model,
                 messages=messages,
@@ -196,7 +215,33 @@ class Completions:
         result = loop.run(create)
         if isinstance(result, AsyncStream):
             return Stream(loop, result)
+        if isinstance(result, DeferredCompletion):
+            return SyncDeferredCompletion(loop, result)
         return result
+
+
+class SyncDeferredCompletion:
+    """A deferred chat completion, blocking: ``handle.result()``; see
+    :class:`DeferredCompletion`."""
+
+    def __init__(self, loop: LoopThread, deferred: DeferredCompletion) -> None:
+        self._loop = loop
+        self._deferred = deferred
+        self.request_id = deferred.request_id
+
+    def __repr__(self) -> str:
+        return f"<SyncDeferredCompletion {self.request_id}>"
+
+    def result(
+        self, *, timeout: float | None = 900.0, poll_interval: float = 1.0
+    ) -> ChatCompletion:
+        """Wait for the completion (at most ``timeout`` seconds) and return it."""
+        deferred = self._deferred
+
+        async def result() -> ChatCompletion:
+            return await deferred.result(timeout=timeout, poll_interval=poll_interval)
+
+        return self._loop.run(result)
 
 
 class SSE:
@@ -374,3 +419,71 @@ class Responses:
         if isinstance(result, ResponseStream):
             return SyncResponseStream(loop, result)
         return result
+
+    @overload
+    def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: Literal[False] = False,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+    ) -> Response: ...
+
+    @overload
+    def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: Literal[True],
+        starting_after: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+    ) -> SyncResponseStream: ...
+
+    def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: bool = False,
+        starting_after: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+    ) -> Response | SyncResponseStream:
+        """A stored response, or its events again; see :meth:`AsyncResponses.retrieve`."""
+        aclient, loop = self._async, self._loop
+
+        async def retrieve() -> Response | ResponseStream:
+            if stream:
+                return await aclient.responses.retrieve(
+                    response_id,
+                    stream=True,
+                    starting_after=starting_after,
+                    extra_headers=extra_headers,
+                    timeout=timeout,
+                )
+            return await aclient.responses.retrieve(
+                response_id, extra_headers=extra_headers, timeout=timeout
+            )
+
+        result = loop.run(retrieve)
+        if isinstance(result, ResponseStream):
+            return SyncResponseStream(loop, result)
+        return result
+
+    def delete(
+        self,
+        response_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+    ) -> Any:
+        """Delete a stored response; the server's answer."""
+        aclient = self._async
+
+        async def delete() -> Any:
+            return await aclient.responses.delete(
+                response_id, extra_headers=extra_headers, timeout=timeout
+            )
+
+        return self._loop.run(delete)
