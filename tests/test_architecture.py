@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "_portal": 9,
     "_sync_stream": 10,
     "_sync": 11,
+    "_mock_responses": 12,
     "testing": 12,
     "__main__": 13,
     "__init__": 14,

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -285,3 +286,26 @@ async def test_serve_on_a_taken_port_is_one_line_exit_1() -> None:
     async with MockServer() as srv:
         code, out, err = await run_cli("serve", "--port", str(srv.port))
     assert_one_line_error(code, out, err, "cannot serve", str(srv.port))
+
+
+async def test_the_responses_api_streams_offline_too() -> None:
+    code, out, err = await run_cli("chat", "--api", "responses", "Hi", env=cli_env(None))
+    assert code == 0, err
+    assert out == DEFAULT_TEXT + "\n"
+    assert "offline demo" in err and "events" in err and "output tokens" in err
+
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+async def test_the_readme_responses_example_runs_offline_as_pasted() -> None:
+    readme = README
+    section = readme[readme.index("## The Responses API") :]
+    code_block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code_block, env=cli_env(None),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert DEFAULT_TEXT in out.decode() and "turn 2:" in out.decode()

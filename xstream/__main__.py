@@ -27,6 +27,7 @@ from ._chat_stream import StreamStats
 from ._client import AsyncClient
 from ._errors import XStreamError
 from ._redact import Redactor
+from ._response_types import ResponseOutputTextDeltaEvent
 from ._types import ChatCompletionChunk
 from ._version import __version__
 from .testing import MockServer, Reply, serve
@@ -84,6 +85,12 @@ def _add_chat(commands: Any) -> None:
     )
     chat.add_argument(
         "--reasoning", action="store_true", help="also print reasoning deltas to stderr"
+    )
+    chat.add_argument(
+        "--api",
+        choices=("chat", "responses"),
+        default="chat",
+        help="chat completions (default), or the Responses API that xAI recommends",
     )
 
 
@@ -246,6 +253,8 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         key, base_url = await _endpoint(stack, args.base_url, err)
         client = AsyncClient(key, base_url=base_url, max_retries=args.max_retries)
         await stack.enter_async_context(client)
+        if args.api == "responses":
+            return await _respond(client, args, out, err)
         stream = await client.chat.completions.create(
             model=args.model, messages=_messages(args), stream=True, **_params(args)
         )
@@ -256,6 +265,36 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             finally:
                 printer.end()
         _note(err, _summary(stream.stats))
+    return 0
+
+
+async def _respond(client: AsyncClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``--api responses``: stream the text deltas; the summary from the final response."""
+    params: dict[str, Any] = {"instructions": args.system, "temperature": args.temperature}
+    params["max_output_tokens"] = args.max_tokens
+    stream = await client.responses.create(
+        model=args.model, input=args.prompt, stream=True, **params
+    )
+    async with stream:
+        try:
+            async for event in stream:
+                if args.json:
+                    out.write(msgspec.json.encode(event).decode() + "\n")
+                elif isinstance(event, ResponseOutputTextDeltaEvent):
+                    out.write(event.delta)
+                    out.flush()
+        finally:
+            if not args.json:
+                out.write("\n")
+                out.flush()
+        final = await stream.get_final_response()
+    usage = final.usage
+    counts = (
+        f"{usage.input_tokens} input + {usage.output_tokens} output tokens"
+        if usage is not None
+        else "usage: not reported"
+    )
+    _note(err, f"{stream.stats.events} events, {counts}, {_seconds(stream.stats.elapsed)} in all")
     return 0
 
 

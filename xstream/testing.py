@@ -48,6 +48,8 @@ import msgspec
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._mock_responses import MockResponses
+
 __all__ = [
     "DEFAULT_TEXT",
     "MockServer",
@@ -610,7 +612,8 @@ class _Writer:
 
 
 class MockServer:
-    """An OpenAI-compatible chat completions server on a real socket.
+    """An OpenAI-compatible server on a real socket: chat completions, and the
+    Responses API (``responses``: see :class:`MockResponses`).
 
     >>> async def demo() -> None:
     ...     async with MockServer() as srv:
@@ -632,6 +635,8 @@ class MockServer:
         self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._runner: web.AppRunner | None = None
         self._closing = False
+        # The Responses API: stored responses, scripted cuts, what came back changed.
+        self.responses = MockResponses()
 
     @property
     def base_url(self) -> str:
@@ -711,6 +716,13 @@ class MockServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         record = await self._record(request)
+        if "/responses" in request.path and request.path.startswith(
+            ("/v1/responses", "/responses")
+        ):
+            reply = self._queue.popleft() if self._queue else self.default
+            if reply.status != 200 or reply.body is not None:
+                return _plain_response(reply)
+            return await self.responses.handle(request, record.json, reply.text, reply.chunk_size)
         if request.path not in _CHAT_PATHS:
             return _error_response(404, f"No route for {request.method} {request.path}")
         if request.method != "POST":
