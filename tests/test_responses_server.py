@@ -88,3 +88,44 @@ async def test_a_background_stream_the_server_cannot_resume_keeps_what_arrived(
             got.append(event)
     assert [e.sequence_number for e in got] == list(range(6))
     assert isinstance(info.value.partial, xstream.Response) and info.value.partial.output
+
+
+# ------------------------------------------------------------------ chat over the built-in server
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+async def test_chat_reasoning_lands_in_one_place_over_the_wire(
+    client: xstream.AsyncClient, server: MockServer, field: str
+) -> None:
+    server.enqueue(Reply(text="42.", reasoning="Let me think about it.", reasoning_field=field))
+    stream = await client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "?"}], stream=True
+    )
+    final = await stream.get_final_completion()
+    message = final.choices[0].message
+    assert message.reasoning_content == "Let me think about it." and message.content == "42."
+    assert message.reasoning == ("Let me think about it." if field == "reasoning" else None)
+    # and the message goes back as the next turn's assistant message, reasoning left out
+    await client.chat.completions.create(
+        model="m", messages=[message, {"role": "user", "content": "ok"}]
+    )
+    assert server.requests[-1].json["messages"][0] == {"role": "assistant", "content": "42."}
+
+
+async def test_deferred_completions_and_the_conversation_header_over_the_wire(
+    server: MockServer,
+) -> None:
+    server.deferred_polls = 2
+    async with xstream.AsyncClient(
+        "k", base_url=server.base_url, conversation_id="conv-7"
+    ) as client:
+        handle = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "Hi"}], deferred=True
+        )
+        completion = await handle.result(poll_interval=0.01)
+        assert completion.choices[0].message.content == xstream.testing.DEFAULT_TEXT
+        with pytest.raises(xstream.NotFoundError):  # handed out once
+            await handle.result(poll_interval=0.01)
+    polls = [r for r in server.requests if r.method == "GET"]
+    assert len(polls) == 4  # 202, 202, the completion; then 404
+    assert server.requests[0].headers["x-grok-conv-id"] == "conv-7"

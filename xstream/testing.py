@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     mock_server: Any  # built lazily by __getattr__ below
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+_DEFERRED_PATHS = ("/v1/chat/deferred-completion/", "/chat/deferred-completion/")
 _FINGERPRINT = "fp_xstream"
 _BATCH_BYTES = 64 * 1024  # join events up to this size per write when nothing is timed
 _POLL_SECONDS = 0.02  # how often a stall checks whether the client left
@@ -133,6 +134,7 @@ class Reply:
     # What the assistant says.
     text: str = DEFAULT_TEXT
     reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"  # vLLM >= 0.16 and OpenRouter: "reasoning"
     tool_calls: Sequence[ToolCallScript] = ()
     model: str | None = None  # default: the request's model
     n_choices: int | None = None  # default: the request's ``n``
@@ -212,6 +214,7 @@ class _Script:
     n: int
     content: list[str]
     reasoning: list[str]
+    reasoning_field: str
     calls: list[list[_Call]]  # per choice
     finish_reason: str
     include_usage: bool
@@ -268,6 +271,7 @@ def _resolve(reply: Reply, request: Mapping[str, Any]) -> _Script:
         n=n,
         content=_content_pieces(reply),
         reasoning=_split(reply.reasoning or "", reply.chunk_size),
+        reasoning_field=reply.reasoning_field,
         calls=calls,
         finish_reason=reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop"),
         include_usage=reply.usage or asked,
@@ -304,7 +308,7 @@ def _build_completion(script: _Script) -> dict[str, Any]:
     for index in range(script.n):
         message: dict[str, Any] = {"role": "assistant", "content": _content_value(script)}
         if script.reasoning:
-            message["reasoning_content"] = "".join(script.reasoning)
+            message[script.reasoning_field] = "".join(script.reasoning)
         if script.calls[index]:
             message["tool_calls"] = [
                 {
@@ -332,7 +336,7 @@ def _build_completion(script: _Script) -> dict[str, Any]:
 def _deltas(script: _Script, index: int) -> list[dict[str, Any]]:
     """One choice's deltas in order: reasoning, content, tool calls; role on the first."""
     shared: dict[str, dict[str, Any]] = {}  # one dict per distinct piece: see _encode_events
-    deltas: list[dict[str, Any]] = [{"reasoning_content": p} for p in script.reasoning]
+    deltas: list[dict[str, Any]] = [{script.reasoning_field: p} for p in script.reasoning]
     deltas += [shared.setdefault(p, {"content": p}) for p in script.content]
     if not script.content and not script.calls[index]:
         deltas.append({"content": ""})
@@ -637,6 +641,9 @@ class MockServer:
         self._closing = False
         # The Responses API: stored responses, scripted cuts, what came back changed.
         self.responses = MockResponses()
+        # xAI's deferred chat completions: how many polls answer 202 before the result.
+        self.deferred_polls = 1
+        self._deferred: dict[str, list[Any]] = {}
 
     @property
     def base_url(self) -> str:
@@ -723,6 +730,8 @@ class MockServer:
             if reply.status != 200 or reply.body is not None:
                 return _plain_response(reply)
             return await self.responses.handle(request, record.json, reply.text, reply.chunk_size)
+        if request.path.startswith(_DEFERRED_PATHS):
+            return self._deferred_result(request.path.rsplit("/", 1)[-1])
         if request.path not in _CHAT_PATHS:
             return _error_response(404, f"No route for {request.method} {request.path}")
         if request.method != "POST":
@@ -736,10 +745,25 @@ class MockServer:
         if reply.status != 200 or reply.body is not None:
             return _plain_response(reply)
         script = _resolve(reply, record.json)
+        if record.json.get("deferred") and not streaming:
+            request_id = f"deferred-{uuid.uuid4().hex[:12]}"
+            self._deferred[request_id] = [self.deferred_polls, _build_completion(script)]
+            return web.json_response({"request_id": request_id})
         if streaming:
             return await self._stream(request, reply, script)
         body = _dumps_for(reply)(_build_completion(script))
         return web.Response(body=body, headers=_headers(reply, "application/json"))
+
+    def _deferred_result(self, request_id: str) -> web.Response:
+        """202 while "working", then the completion, once (as xAI hands it out once)."""
+        pending = self._deferred.get(request_id)
+        if pending is None:
+            return _error_response(404, f"No deferred completion {request_id!r}")
+        if pending[0] > 0:
+            pending[0] -= 1
+            return web.Response(status=202)
+        del self._deferred[request_id]
+        return web.json_response(pending[1])
 
     async def _record(self, request: web.Request) -> RecordedRequest:
         transport = request.transport
