@@ -40,14 +40,13 @@ from ._errors import (
     APITimeoutError,
     EventTooLargeError,
     FirstEventTimeoutError,
-    IdleTimeoutError,
     MalformedEventError,
     OverloadedError,
     ProtocolError,
     StreamDisconnectedError,
     StreamRateLimitError,
-    TotalTimeoutError,
     XStreamError,
+    deadline_error,
     error_message,
     malformed_event,
     stream_error,
@@ -62,6 +61,7 @@ from ._transport import (
     decode_body,
     headers_of,
     not_streamed,
+    window,
 )
 
 __all__ = ["BaseStats", "BatchIterator", "StreamEngine", "error_event"]
@@ -265,7 +265,7 @@ class StreamEngine(Generic[_T]):
         """One network read, bounded by the deadline in force; errors mapped."""
         if self._broken is not None:
             self._disconnected(self._broken)
-        deadline, error_class, seconds = self._deadline()
+        deadline, name, seconds = self._deadline()
         content = self.response.content
         try:
             if deadline is None:
@@ -274,12 +274,10 @@ class StreamEngine(Generic[_T]):
                 async with asyncio.timeout_at(deadline):
                     data = await content.read(_READ_BYTES)
         except TimeoutError as exc:
-            assert error_class is not None
-            name = _DEADLINE_NAMES[error_class]
-            raise error_class(
+            raise deadline_error(
+                name,
                 f"the {name} deadline of {seconds:g} s passed; {self._delivered} {self._noun} "
                 f"({self.stats.bytes} bytes) had arrived from {self._request.where}",
-                deadline=name,
                 seconds=seconds,
                 events_received=self._delivered,
             ) from exc
@@ -296,24 +294,16 @@ class StreamEngine(Generic[_T]):
         stats.bytes += len(data)
         return data
 
-    def _deadline(self) -> tuple[float | None, type[APITimeoutError] | None, float]:
-        """The read deadline: first_event until an event came, then idle since the
-        last event; both restart with each new connection; total from the start."""
-        t = self._timeout
-        deadline: float | None = None
-        error_class: type[APITimeoutError] | None = None
-        seconds = 0.0
-        cls: type[APITimeoutError]
+    def _deadline(self) -> tuple[float | None, str, float | None]:
+        """The read deadline (loop time), its name and value: first_event until an
+        event came, then idle since the last event, both restarting with each new
+        connection; or total from the start, when that ends first."""
         if self._last_event is None:
-            phase, cls, anchor = t.first_event, FirstEventTimeoutError, self._connected
+            phase, anchor = "first_event", self._connected
         else:
-            phase, cls = t.idle, IdleTimeoutError
-            anchor = max(self._last_event, self._connected)
-        if phase is not None:
-            deadline, error_class, seconds = anchor + phase, cls, phase
-        if t.total is not None and (deadline is None or self._started + t.total < deadline):
-            deadline, error_class, seconds = self._started + t.total, TotalTimeoutError, t.total
-        return deadline, error_class, seconds
+            phase, anchor = "idle", max(self._last_event, self._connected)
+        limit, name, seconds = window(self._timeout, self._started, anchor, phase)
+        return (None if limit is None else anchor + limit), name, seconds
 
     def _disconnected(self, exc: BaseException) -> NoReturn:
         raise body_error(
@@ -546,10 +536,3 @@ def _received_before_error(content: aiohttp.StreamReader) -> bytes:
     except Exception:
         pass
     return b""
-
-
-_DEADLINE_NAMES: dict[type[APITimeoutError], str] = {
-    FirstEventTimeoutError: "first_event",
-    IdleTimeoutError: "idle",
-    TotalTimeoutError: "total",
-}

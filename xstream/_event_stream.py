@@ -245,10 +245,7 @@ class EventStream(StreamEngine[_T]):
 
     async def _reconnect_after(self, error: APIError) -> None:
         """The standard's "reestablish the connection", with backoff and a cap."""
-        stats = self.stats
-        decoder = self._decoder
-        stats.last_event_id = decoder.last_event_id  # also set by id-only blocks
-        stats.reconnection_time = decoder.reconnection_time
+        stats = self.stats  # last_event_id and retry: as the decoder has them (also id-only blocks)
         self.response.close()
         request = self._request
         while True:
