@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "_response_types": 2,
     "_accumulate": 2,
     # one request path, one read loop
+    "_pool": 3,
     "_transport": 3,
     "_engine": 4,
     # the stream kinds
