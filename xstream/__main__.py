@@ -98,7 +98,8 @@ def _add_serve(commands: Any) -> None:
     srv = commands.add_parser(
         "serve",
         help="run the built-in local OpenAI-compatible server",
-        description="Serve POST /v1/chat/completions on a local port until Ctrl-C.",
+        description="Serve POST /v1/chat/completions and the Responses API (/v1/responses) "
+        "on a local port until Ctrl-C.",
     )
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     srv.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
