@@ -135,7 +135,7 @@ class AsyncCompletions:
         try:
             opened = await transport.open(request, stream=stream)
         except NotStreamedError as exc:
-            exc.completion = completion_or_none(exc.raw)
+            exc.completion = completion_or_none(exc.raw)  # as the stream kind does
             raise
         if params.get("deferred") and not stream:
             answer = await transport.read_json(opened, lambda raw, _: decode_body(raw))

@@ -49,7 +49,13 @@ from ._response_types import (
 from ._sse import ServerSentEvent
 from ._transport import Opened, Transport
 
-__all__ = ["MAX_RESUMES", "ResponseStream", "decode_response", "decode_response_event"]
+__all__ = [
+    "MAX_RESUMES",
+    "ResponseStream",
+    "decode_response",
+    "decode_response_event",
+    "response_or_none",
+]
 
 MAX_RESUMES = 5  # resumes of one background stream, in all
 
@@ -78,6 +84,14 @@ def _decoders() -> _Decoders:
 def decode_response(raw: bytes) -> Response:
     """A whole (non-streamed) response object, keeping the server's JSON."""
     return attach_raw(_decoders().response.decode(raw), raw)
+
+
+def response_or_none(raw: bytes) -> Response | None:
+    """``raw`` as a Response, or None when it is not one."""
+    try:
+        return decode_response(raw)
+    except ValueError:
+        return None
 
 
 def decode_response_event(
@@ -207,10 +221,7 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
         self._restart()
 
     def _as_result(self, raw: bytes) -> Response | None:
-        try:
-            return decode_response(raw)
-        except ValueError:
-            return None
+        return response_or_none(raw)
 
     def _restart(self) -> None:
         self._final: Response | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Literal, overload
@@ -11,7 +10,7 @@ import aiohttp
 import msgspec
 
 from ._errors import APIError, NotStreamedError, error_message, stream_error
-from ._response_stream import ResponseStream, decode_response
+from ._response_stream import ResponseStream, decode_response, response_or_none
 from ._response_types import Response, as_input
 from ._timeouts import NOT_GIVEN, TimeoutTypes
 from ._transport import Transport, decode_body
@@ -107,8 +106,7 @@ class AsyncResponses:
         try:
             opened = await transport.open(request, stream=stream)
         except NotStreamedError as exc:
-            with contextlib.suppress(ValueError):
-                exc.completion = decode_response(exc.raw)
+            exc.completion = response_or_none(exc.raw)  # as the stream kind does
             raise
         if not stream:
             return await transport.read_json(opened, _response)
