@@ -26,8 +26,10 @@ LAYERS: dict[str, int] = {
     "_timeouts": 0,
     "_retries": 0,
     "_types": 1,
+    "_partial": 1,
     "_response_types": 2,
     "_accumulate": 2,
+    "_schema": 2,
     # one request path, one read loop
     "_pool": 3,
     "_transport": 3,
@@ -36,8 +38,10 @@ LAYERS: dict[str, int] = {
     "_chat_stream": 5,
     "_event_stream": 5,
     "_response_stream": 6,
+    "_chat_events": 6,
     # the client and its resources
     "_chat": 7,
+    "_tool_runner": 7,
     "_responses": 7,
     "_sse_api": 7,
     "_client": 8,

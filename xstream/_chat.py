@@ -5,25 +5,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal, overload
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, TypeVar, overload
 
 import aiohttp
 import msgspec
 
+from ._chat_events import (
+    AsyncChatCompletionStreamManager,
+    ChatCompletionStreamState,
+    parse_completion,
+)
 from ._chat_stream import AsyncStream, completion_or_none
 from ._errors import APIError, NotStreamedError, TotalTimeoutError, error_message, stream_error
+from ._schema import is_type, tools_param
+from ._schema import response_format as schema_response_format
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutTypes
+from ._tool_runner import AsyncToolRunner
 from ._transport import Opened, Transport, decode_body
 from ._types import (
     COMPLETION_DECODER,
     ChatCompletion,
     ChatCompletionChunk,
+    ParsedChatCompletion,
     decode_lenient,
     encode_request,
+    message_list,
 )
 
 __all__ = ["AsyncChat", "AsyncCompletions", "DeferredCompletion"]
+
+T = TypeVar("T")
 
 
 class AsyncChat:
@@ -34,7 +46,7 @@ class AsyncChat:
 
 
 class AsyncCompletions:
-    """``client.chat.completions``: ``create``."""
+    """``client.chat.completions``: ``create``, ``stream``, ``parse``, ``run_tools``."""
 
     def __init__(self, transport: Transport, *, conversation_id: str | None = None) -> None:
         self._transport = transport
@@ -107,6 +119,7 @@ class AsyncCompletions:
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
         conversation_id: str | None = None,
+        _accumulate: bool = True,
         **params: Any,
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk] | DeferredCompletion:
         """Create a chat completion; with ``stream=True``, an ``AsyncStream`` of chunks;
@@ -148,7 +161,133 @@ class AsyncCompletions:
             return DeferredCompletion(transport, request_id, timeout=request.timeout)
         if not stream:
             return await transport.read_json(opened, _completion)
-        return AsyncStream(transport, opened)
+        return AsyncStream(transport, opened, accumulate=_accumulate)
+
+    def stream(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        response_format: type[T] | Mapping[str, Any] | None = None,
+        tools: Iterable[Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        conversation_id: str | None = None,
+        **params: Any,
+    ) -> AsyncChatCompletionStreamManager[T]:
+        """Stream typed events (``content.delta``, ``tool_calls.function.arguments.done``...)::
+
+            async with client.chat.completions.stream(model=..., messages=...) as stream:
+                async for event in stream:
+                    if event.type == "content.delta":
+                        print(event.delta, end="")
+            completion = await stream.get_final_completion()
+
+        The parameters are :meth:`create`'s. ``response_format`` may be a type (a
+        msgspec Struct, dataclass, TypedDict or pydantic model): a strict JSON schema
+        is sent, ``content.delta`` events carry the object so far as ``parsed`` and
+        the completion's ``message.parsed`` is a ``T``. ``tools`` may hold types,
+        whose calls' arguments are parsed into them.
+        """
+        structured = _structured(params, response_format, tools)
+        messages = message_list(messages)
+
+        async def request() -> AsyncStream[ChatCompletionChunk]:
+            return await self.create(
+                model=model,
+                messages=messages,
+                stream=True,
+                extra_headers=extra_headers,
+                extra_body=extra_body,
+                timeout=timeout,
+                conversation_id=conversation_id,
+                _accumulate=False,
+                **params,
+            )
+
+        return AsyncChatCompletionStreamManager(request, structured)
+
+    async def parse(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        response_format: type[T] | Mapping[str, Any] | None = None,
+        tools: Iterable[Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        conversation_id: str | None = None,
+        **params: Any,
+    ) -> ParsedChatCompletion[T]:
+        """:meth:`create` without streaming, the answer parsed: ``message.parsed`` is
+        a ``response_format`` type's instance, tool calls carry ``parsed_arguments``.
+
+        Raises :class:`RefusalError` when the model refused, :class:`OutputValidationError`
+        when the content does not fit the type, :class:`LengthFinishReasonError` when
+        it was cut at the token limit (each keeps the text and the completion).
+        """
+        structured = _structured(params, response_format, tools)
+        completion = await self.create(
+            model=model,
+            messages=messages,
+            stream=False,
+            extra_headers=extra_headers,
+            extra_body=extra_body,
+            timeout=timeout,
+            conversation_id=conversation_id,
+            **params,
+        )
+        return parse_completion(completion, structured())
+
+    def run_tools(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        tools: Iterable[Callable[..., Any]],
+        max_rounds: int = 10,
+        **params: Any,
+    ) -> AsyncToolRunner:
+        """Stream, run the tools the model calls, send their results back, and go on
+        until the model answers (at most ``max_rounds`` requests).
+
+        ``tools`` are plain or ``async`` functions; each is declared from its
+        signature and docstring, and is called as soon as its call's arguments are
+        complete (a plain function in a worker thread), while the model goes on::
+
+            runner = client.chat.completions.run_tools(model=..., messages=..., tools=[get_weather])
+            async for event in runner:
+                ...
+            completion = await runner.get_final_completion()
+        """
+        return AsyncToolRunner(
+            self.stream,
+            model=model,
+            messages=messages,
+            tools=tools,
+            max_rounds=max_rounds,
+            **params,
+        )
+
+
+def _structured(
+    params: dict[str, Any], response_format: Any, tools: Iterable[Any] | None
+) -> Callable[[], ChatCompletionStreamState[Any]]:
+    """Put ``response_format`` / ``tools`` into ``params`` as sent; return what makes
+    the state that parses the answer with them."""
+    kind = None
+    if response_format is not None:
+        if is_type(response_format):
+            kind = response_format
+            params["response_format"] = schema_response_format(response_format)
+        else:
+            params["response_format"] = response_format
+    declared = list(tools) if tools is not None else None
+    if declared is not None:
+        params["tools"] = tools_param(declared)
+    return lambda: ChatCompletionStreamState(response_format=kind, tools=declared)
 
 
 class DeferredCompletion:

@@ -80,10 +80,12 @@ class AsyncStream(StreamEngine[_T]):
     _noun = "chunks"
     _expected = "a valid chunk"
 
-    def __init__(self, transport: Transport, opened: Opened) -> None:
+    def __init__(self, transport: Transport, opened: Opened, *, accumulate: bool = True) -> None:
         super().__init__(transport, opened, stats=StreamStats())
         self._decode = CHUNK_DECODER.decode
-        self._accumulator = ChatCompletionAccumulator()
+        # Off when the typed events merge the chunks themselves, as the user reaches them.
+        self._accumulate = accumulate
+        self._accumulator = ChatCompletionAccumulator() if accumulate else _UsageOnly()
 
     # ------------------------------------------------------------ public API
 
@@ -112,7 +114,7 @@ class AsyncStream(StreamEngine[_T]):
         return self.stats.chunks
 
     def _restart(self) -> None:
-        self._accumulator = ChatCompletionAccumulator()
+        self._accumulator = ChatCompletionAccumulator() if self._accumulate else _UsageOnly()
 
     def _as_result(self, raw: bytes) -> ChatCompletion | None:
         return completion_or_none(raw)
@@ -187,6 +189,16 @@ class AsyncStream(StreamEngine[_T]):
                     pass
             self._pending = self._malformed(event, events, exc)
         return None
+
+
+class _UsageOnly(ChatCompletionAccumulator):
+    """Keeps only the last usage (for ``stats``), when another layer merges the chunks."""
+
+    __slots__ = ()
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        if chunk.usage is not None:
+            self._usage = chunk.usage
 
 
 def completion_or_none(raw: bytes) -> ChatCompletion | None:

@@ -5,6 +5,13 @@ changing the import. Everything derives from :class:`XStreamError`::
 
     XStreamError
     ├── ConfigurationError            no API key, bad base URL, bad option
+    ├── ToolArgumentsError            a tool call's arguments are not JSON / not its type
+    ├── StructuredOutputError         an answer asked for as a type did not come as one
+    │   ├── RefusalError                  the model refused (``refusal``)
+    │   ├── OutputValidationError         not JSON, or not the type
+    │   ├── LengthFinishReasonError       cut at the token limit
+    │   └── ContentFilterFinishReasonError  stopped by the content filter
+    ├── ToolRoundsExceededError       run_tools hit max_rounds
     └── APIError                      the API, the wire or the stream failed
         ├── APIStatusError            a non-2xx answer: status_code, response, body
         │   ├── BadRequestError               400
@@ -75,6 +82,7 @@ __all__ = [
     "StreamDisconnectedError",
     "StreamError",
     "StreamRateLimitError",
+    "ToolRoundsExceededError",
     "TotalTimeoutError",
     "UnprocessableEntityError",
     "XStreamError",
@@ -89,6 +97,16 @@ class XStreamError(Exception):
 
 class ConfigurationError(XStreamError, ValueError):
     """The client was set up wrongly (for instance: no API key was found)."""
+
+
+class ToolRoundsExceededError(XStreamError):
+    """``run_tools`` reached ``max_rounds`` requests and the model still called
+    tools; ``messages`` holds the conversation so far (tool results included)."""
+
+    def __init__(self, max_rounds: int, messages: list[Any]) -> None:
+        super().__init__(f"the model was still calling tools after {max_rounds} rounds")
+        self.max_rounds = max_rounds
+        self.messages = messages
 
 
 class APIError(XStreamError):

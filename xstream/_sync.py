@@ -15,10 +15,11 @@ from __future__ import annotations
 import builtins
 import warnings
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Any, Literal, TypeVar, overload
 
 from ._chat import DeferredCompletion
+from ._chat_events import ChatCompletionStreamEvent
 from ._chat_stream import AsyncStream
 from ._client import AsyncClient
 from ._event_stream import DEFAULT_MAX_RECONNECTS, EventStream
@@ -26,11 +27,18 @@ from ._portal import LoopThread
 from ._response_stream import ResponseStream
 from ._response_types import Response
 from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent
-from ._sync_stream import Stream, SyncEventStream, SyncResponseStream
+from ._sync_stream import (
+    ChatCompletionStream,
+    ChatCompletionStreamManager,
+    Stream,
+    SyncEventStream,
+    SyncResponseStream,
+)
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutTypes
-from ._types import ChatCompletion, ChatCompletionChunk, message_list
+from ._tool_runner import AsyncToolRunner, ToolResultEvent
+from ._types import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion, message_list
 
-__all__ = ["Client", "Stream"]
+__all__ = ["Client", "Stream", "ToolRunner"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -218,6 +226,123 @@ class Completions:
         if isinstance(result, DeferredCompletion):
             return SyncDeferredCompletion(loop, result)
         return result
+
+    def stream(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        response_format: type[_R] | Mapping[str, Any] | None = None,
+        tools: Iterable[Any] | None = None,
+        **params: Any,
+    ) -> ChatCompletionStreamManager[_R]:
+        """Like :meth:`AsyncCompletions.stream`, blocking: ``with ... as stream: for event in stream``."""
+        aclient, loop = self._async, self._loop
+        messages = message_list(messages)
+
+        def open() -> ChatCompletionStream[_R]:
+            manager = aclient.chat.completions.stream(
+                model=model,
+                messages=messages,
+                response_format=response_format,
+                tools=tools,
+                **params,
+            )
+            events = loop.run(manager._open)
+            return ChatCompletionStream(loop, events._raw, events._state)
+
+        return ChatCompletionStreamManager(open)
+
+    def parse(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        response_format: type[_R] | Mapping[str, Any] | None = None,
+        tools: Iterable[Any] | None = None,
+        **params: Any,
+    ) -> ParsedChatCompletion[_R]:
+        """Like :meth:`AsyncCompletions.parse`, blocking."""
+        aclient = self._async
+        messages = message_list(messages)
+
+        async def parse() -> ParsedChatCompletion[_R]:
+            return await aclient.chat.completions.parse(
+                model=model,
+                messages=messages,
+                response_format=response_format,
+                tools=tools,
+                **params,
+            )
+
+        return self._loop.run(parse)
+
+    def run_tools(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        tools: Iterable[Callable[..., Any]],
+        max_rounds: int = 10,
+        **params: Any,
+    ) -> ToolRunner:
+        """Like :meth:`AsyncCompletions.run_tools`, blocking: ``for event in runner``.
+        Plain functions run in worker threads, ``async`` ones on the client's loop."""
+        runner = self._async.chat.completions.run_tools(
+            model=model,
+            messages=message_list(messages),
+            tools=list(tools),
+            max_rounds=max_rounds,
+            **params,
+        )
+        return ToolRunner(self._loop, runner)
+
+
+class ToolRunner:
+    """:class:`AsyncToolRunner`, blocking: ``for event in runner``;
+    ``runner.get_final_completion()``; ``runner.messages``."""
+
+    def __init__(self, loop: LoopThread, runner: AsyncToolRunner) -> None:
+        self._loop = loop
+        self._runner = runner
+        self._events = aiter(runner)
+
+    @property
+    def messages(self) -> list[Any]:
+        return self._runner.messages
+
+    @property
+    def rounds(self) -> int:
+        return self._runner.rounds
+
+    def __iter__(self) -> Iterator[ChatCompletionStreamEvent[Any] | ToolResultEvent]:
+        events = self._events
+        try:
+            while True:
+                try:
+                    yield self._loop.run(_next, events)
+                except StopAsyncIteration:
+                    return
+        finally:
+            self.close()
+
+    def __enter__(self) -> ToolRunner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop: the current stream is closed, running tools are cancelled."""
+        self._loop.run(self._runner.aclose)
+
+    def get_final_completion(self) -> ParsedChatCompletion[Any]:
+        """Run to the end; the completion of the last round."""
+        return self._loop.run(self._runner.get_final_completion)
+
+
+async def _next(events: AsyncIterator[_T]) -> _T:
+    return await anext(events)
 
 
 class SyncDeferredCompletion:

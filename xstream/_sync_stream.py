@@ -10,20 +10,28 @@ helpers of the async stream they wrap.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, Self, TypeVar
 
 import aiohttp
 
+from ._chat_events import ChatCompletionStreamEvent, ChatCompletionStreamState
 from ._chat_stream import AsyncStream, StreamStats
 from ._engine import StreamEngine
 from ._event_stream import EventStream, EventStreamStats
 from ._portal import LoopThread
 from ._response_stream import ResponseStream
 from ._response_types import Response, ResponseOutputTextDeltaEvent, ResponseStreamEvent
-from ._types import ChatCompletion, ChatCompletionChunk
+from ._types import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 
-__all__ = ["BlockingStream", "Stream", "SyncEventStream", "SyncResponseStream"]
+__all__ = [
+    "BlockingStream",
+    "ChatCompletionStream",
+    "ChatCompletionStreamManager",
+    "Stream",
+    "SyncEventStream",
+    "SyncResponseStream",
+]
 
 _T = TypeVar("_T")
 
@@ -184,3 +192,105 @@ class SyncResponseStream(SyncEventStream[ResponseStreamEvent]):
                     yield event.delta
         finally:
             self._close_soon()
+
+
+class ChatCompletionStream(Generic[_T]):
+    """The typed events of a streamed chat completion, blocking: ``for event in stream``.
+
+    The same events as :class:`~xstream.AsyncChatCompletionStream`, made in this
+    thread from the chunks the loop thread hands over a network read at a time.
+    """
+
+    def __init__(
+        self,
+        loop: LoopThread,
+        raw: AsyncStream[ChatCompletionChunk],
+        state: ChatCompletionStreamState[_T],
+    ) -> None:
+        self._chunks = Stream(loop, raw)
+        self._state = state
+        self._iterator = _SyncEventIterator(iter(self._chunks), state)
+
+    def __iter__(self) -> Iterator[ChatCompletionStreamEvent[_T]]:
+        return self._iterator
+
+    def __next__(self) -> ChatCompletionStreamEvent[_T]:
+        return next(self._iterator)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        self._chunks.close()
+
+    @property
+    def response(self) -> aiohttp.ClientResponse:
+        return self._chunks.response
+
+    @property
+    def stats(self) -> StreamStats:
+        return self._chunks.stats
+
+    @property
+    def current_completion_snapshot(self) -> ParsedChatCompletion[_T]:
+        return self._state.current_completion_snapshot
+
+    def until_done(self) -> Self:
+        """Read the rest of the stream (its events are dropped)."""
+        for _ in self._iterator:
+            pass
+        return self
+
+    def get_final_completion(self) -> ParsedChatCompletion[_T]:
+        """Read the rest; the whole completion, ``parsed`` set."""
+        self.until_done()
+        return self._state.get_final_completion()
+
+
+class _SyncEventIterator(Generic[_T]):
+    __slots__ = ("_chunks", "_events", "_index", "_state")
+
+    def __init__(
+        self, chunks: Iterator[ChatCompletionChunk], state: ChatCompletionStreamState[_T]
+    ) -> None:
+        self._chunks = chunks
+        self._state = state
+        self._events: list[ChatCompletionStreamEvent[_T]] = []
+        self._index = 0
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> ChatCompletionStreamEvent[_T]:
+        index = self._index
+        if index < len(self._events):
+            self._index = index + 1
+            return self._events[index]
+        for chunk in self._chunks:
+            if chunk.object:
+                self._events = self._state.handle_chunk(chunk)
+                self._index = 1
+                return self._events[0]
+        raise StopIteration
+
+
+class ChatCompletionStreamManager(Generic[_T]):
+    """What ``Client.chat.completions.stream(...)`` returns: ``with`` it to send the
+    request and get the :class:`ChatCompletionStream`; leaving the block releases
+    the connection."""
+
+    def __init__(self, open: Callable[[], ChatCompletionStream[_T]]) -> None:
+        self._open = open
+        self._stream: ChatCompletionStream[_T] | None = None
+
+    def __enter__(self) -> ChatCompletionStream[_T]:
+        self._stream = self._open()
+        return self._stream
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._stream is not None:
+            self._stream.close()

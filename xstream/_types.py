@@ -17,7 +17,7 @@ Decoding is tolerant: unknown fields are ignored, optional fields default to
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -35,6 +35,11 @@ __all__ = [
     "CompletionTokensDetails",
     "Function",
     "FunctionDelta",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
+    "ParsedFunction",
+    "ParsedToolCall",
     "PromptTokensDetails",
     "TokenLogprob",
     "ToolCall",
@@ -245,6 +250,48 @@ class ChatCompletion(_Payload):
     service_tier: str | None = None
 
 
+# -- parsed: structured output and typed tool arguments ------------------------------------
+
+_T = TypeVar("_T")
+
+
+class ParsedFunction(Function):
+    """A function call whose ``arguments`` were parsed: into the type of the tool
+    declared from a type, as JSON for a strict tool declared as a dict, else ``None``."""
+
+    parsed_arguments: Any = None
+
+
+class ParsedToolCall(ToolCall):
+    """A tool call with :class:`ParsedFunction`."""
+
+    function: ParsedFunction = msgspec.field(default_factory=ParsedFunction)
+
+
+class ParsedChatCompletionMessage(ChatCompletionMessage, Generic[_T]):
+    """The assistant's message with ``parsed``: the content decoded into the
+    ``response_format`` type (``None`` without one, or before the content is complete
+    in a snapshot). Put back into ``messages`` it is sent like any assistant message."""
+
+    tool_calls: tuple[ParsedToolCall, ...] | None = None
+    parsed: _T | None = None
+
+
+class ParsedChoice(Choice, Generic[_T]):
+    """A choice of a :class:`ParsedChatCompletion`."""
+
+    message: ParsedChatCompletionMessage[_T] = msgspec.field(
+        default_factory=ParsedChatCompletionMessage
+    )
+
+
+class ParsedChatCompletion(ChatCompletion, Generic[_T]):
+    """A chat completion whose messages carry ``parsed`` (and tool calls
+    ``parsed_arguments``): what ``parse()`` and ``stream().get_final_completion()`` give."""
+
+    choices: tuple[ParsedChoice[_T], ...] = ()
+
+
 CHUNK_DECODER = msgspec.json.Decoder(ChatCompletionChunk)
 COMPLETION_DECODER = msgspec.json.Decoder(ChatCompletion)
 
@@ -388,8 +435,15 @@ def _message(message: Any) -> Any:
             out["content"] = message.content
         if message.refusal is not None:
             out["refusal"] = message.refusal
-        if message.tool_calls:
-            out["tool_calls"] = message.tool_calls
+        if message.tool_calls:  # as sent: no parsed_arguments
+            out["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": c.type,
+                    "function": {"name": c.function.name, "arguments": c.function.arguments},
+                }
+                for c in message.tool_calls
+            ]
         if message.reasoning_details:
             out["reasoning_details"] = message.reasoning_details
         return out

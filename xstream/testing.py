@@ -136,6 +136,7 @@ class Reply:
     reasoning: str | None = None
     reasoning_field: str = "reasoning_content"  # vLLM >= 0.16 and OpenRouter: "reasoning"
     tool_calls: Sequence[ToolCallScript] = ()
+    refusal: str | None = None  # refuse with this text (refusal deltas) instead of ``text``
     model: str | None = None  # default: the request's model
     n_choices: int | None = None  # default: the request's ``n``
     finish_reason: str | None = None  # default: "tool_calls" if tool_calls else "stop"
@@ -213,6 +214,7 @@ class _Script:
     model: str
     n: int
     content: list[str]
+    refusal: list[str]
     reasoning: list[str]
     reasoning_field: str
     calls: list[list[_Call]]  # per choice
@@ -269,7 +271,8 @@ def _resolve(reply: Reply, request: Mapping[str, Any]) -> _Script:
         created=int(time.time()),
         model=reply.model or str(request.get("model") or "xstream-mock"),
         n=n,
-        content=_content_pieces(reply),
+        content=_content_pieces(reply) if reply.refusal is None else [],
+        refusal=_split(reply.refusal, reply.chunk_size) if reply.refusal is not None else [],
         reasoning=_split(reply.reasoning or "", reply.chunk_size),
         reasoning_field=reply.reasoning_field,
         calls=calls,
@@ -284,7 +287,7 @@ def _usage(script: _Script) -> dict[str, Any]:
     """Token counts: one token per delta, the same for a stream and a completion."""
     arguments = sum(len(c.pieces) for c in script.calls[0]) if script.calls else 0
     reasoning = len(script.reasoning) * script.n
-    completion = (len(script.content) + arguments) * script.n + reasoning
+    completion = (len(script.content) + len(script.refusal) + arguments) * script.n + reasoning
     return {
         "prompt_tokens": script.prompt_tokens,
         "completion_tokens": completion,
@@ -297,7 +300,7 @@ def _usage(script: _Script) -> dict[str, Any]:
 def _content_value(script: _Script) -> str | None:
     # A stream with no content deltas merges to None; it sends an empty one
     # only when there is nothing else to say (see _deltas).
-    if script.content or not script.calls[0]:
+    if script.content or not (script.calls[0] or script.refusal):
         return "".join(script.content)
     return None
 
@@ -307,6 +310,8 @@ def _build_completion(script: _Script) -> dict[str, Any]:
     choices = []
     for index in range(script.n):
         message: dict[str, Any] = {"role": "assistant", "content": _content_value(script)}
+        if script.refusal:
+            message["refusal"] = "".join(script.refusal)
         if script.reasoning:
             message[script.reasoning_field] = "".join(script.reasoning)
         if script.calls[index]:
@@ -338,7 +343,8 @@ def _deltas(script: _Script, index: int) -> list[dict[str, Any]]:
     shared: dict[str, dict[str, Any]] = {}  # one dict per distinct piece: see _encode_events
     deltas: list[dict[str, Any]] = [{script.reasoning_field: p} for p in script.reasoning]
     deltas += [shared.setdefault(p, {"content": p}) for p in script.content]
-    if not script.content and not script.calls[index]:
+    deltas += [{"refusal": p} for p in script.refusal]
+    if not script.content and not script.refusal and not script.calls[index]:
         deltas.append({"content": ""})
     for i, call in enumerate(script.calls[index]):
         deltas.append(

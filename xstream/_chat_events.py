@@ -1,0 +1,853 @@
+"""Typed events over a chat stream: what the chunks mean, as they arrive.
+
+``client.chat.completions.stream(...)`` gives these events, with the OpenAI
+SDK's names, fields and order, so code ports by changing the import:
+
+* ``chunk`` for every chunk, with the completion so far (``snapshot``);
+* ``content.delta`` / ``content.done``, ``refusal.delta`` / ``refusal.done``;
+* ``tool_calls.function.arguments.delta`` / ``.done``: ``done`` as soon as the
+  call is complete (the next call, content or the end of the choice begins),
+  not at the end of the stream, so a tool can start while the model goes on;
+* ``logprobs.content.delta`` / ``.done``, ``logprobs.refusal.delta`` / ``.done``;
+* and what the OpenAI SDK lacks: ``reasoning.delta`` / ``reasoning.done``.
+
+With ``response_format=T``, ``content.delta`` carries ``parsed``: the object
+so far, from :class:`~xstream._partial.PartialJSON` (each character read
+once: linear in the length of the answer, where re-parsing the whole text per
+delta is quadratic); ``content.done`` carries the ``T``.
+
+The state machine (:class:`ChatCompletionStreamState`) is sans-IO: chunks in,
+events out. The async stream and the sync facade drive the same one.
+
+Text snapshots (``snapshot`` of a delta, ``arguments`` so far) are built when
+read, from the text already kept for the final completion, so a stream whose
+snapshots nobody reads costs no string copies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, Union
+
+import aiohttp
+
+from ._accumulate import ChatCompletionAccumulator, _ChoiceParts, _join, _ToolCallParts
+from ._chat_stream import AsyncStream, StreamStats
+from ._partial import PartialJSON
+from ._schema import (
+    ContentFilterFinishReasonError,
+    LengthFinishReasonError,
+    RefusalError,
+    ToolArgumentsTypes,
+    parse_output,
+)
+from ._types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChunkChoice,
+    ParsedChatCompletion,
+    ParsedChatCompletionMessage,
+    ParsedChoice,
+    ParsedFunction,
+    ParsedToolCall,
+    TokenLogprob,
+)
+
+__all__ = [
+    "AsyncChatCompletionStream",
+    "AsyncChatCompletionStreamManager",
+    "ChatCompletionStreamEvent",
+    "ChatCompletionStreamState",
+    "ChunkEvent",
+    "ContentDeltaEvent",
+    "ContentDoneEvent",
+    "FunctionToolCallArgumentsDeltaEvent",
+    "FunctionToolCallArgumentsDoneEvent",
+    "LogprobsContentDeltaEvent",
+    "LogprobsContentDoneEvent",
+    "LogprobsRefusalDeltaEvent",
+    "LogprobsRefusalDoneEvent",
+    "ReasoningDeltaEvent",
+    "ReasoningDoneEvent",
+    "RefusalDeltaEvent",
+    "RefusalDoneEvent",
+    "parse_completion",
+]
+
+T = TypeVar("T")
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+class _Event:
+    """Base of the events: ``type`` names the kind; ``to_dict()`` gives the fields."""
+
+    __slots__ = ()
+    type: ClassVar[str]
+    _fields: ClassVar[tuple[str, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event's fields (``type`` first), as the OpenAI SDK's ``model_dump()`` has them."""
+        return {"type": self.type, **{name: getattr(self, name) for name in self._fields}}
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "type")
+        return f"{type(self).__name__}({fields})"
+
+
+class _Text:
+    """Where a snapshot of a growing text is read from: its pieces, joined on demand."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+
+    def upto(self, length: int) -> str:
+        text = _join(self.pieces) or ""
+        return text if len(text) == length else text[:length]
+
+
+class ChunkEvent(_Event):
+    """Every chunk, with ``snapshot``: the completion so far (``ParsedChatCompletion``).
+
+    The snapshot is built when first read, from the stream's state at that time:
+    read it while handling the event (a later read shows the stream as it is then,
+    as the OpenAI SDK's snapshot, which it updates in place, does)."""
+
+    __slots__ = ("_snapshot", "_state", "chunk")
+    type: ClassVar[Literal["chunk"]] = "chunk"
+    _fields = ("chunk", "snapshot")
+
+    def __init__(self, chunk: ChatCompletionChunk, state: ChatCompletionStreamState[Any]) -> None:
+        self.chunk = chunk
+        self._state = state
+        self._snapshot: ParsedChatCompletion[Any] | None = None
+
+    @property
+    def snapshot(self) -> ParsedChatCompletion[Any]:
+        if self._snapshot is None:
+            self._snapshot = self._state.current_completion_snapshot
+        return self._snapshot
+
+
+class ContentDeltaEvent(_Event):
+    """New content: ``delta``, ``snapshot`` (the content so far) and, with a
+    ``response_format`` type, ``parsed``: the object so far (closed values complete,
+    an open string as far as it arrived; closed objects typed where the type says)."""
+
+    __slots__ = ("_length", "_text", "delta", "parsed")
+    type: ClassVar[Literal["content.delta"]] = "content.delta"
+    _fields = ("delta", "snapshot", "parsed")
+
+    def __init__(self, delta: str, text: _Text, length: int, parsed: Any) -> None:
+        self.delta = delta
+        self._text = text
+        self._length = length
+        self.parsed = parsed
+
+    @property
+    def snapshot(self) -> str:
+        return self._text.upto(self._length)
+
+
+class ContentDoneEvent(_Event, Generic[T]):
+    """The content is complete: ``content`` and ``parsed`` (the ``T``, or ``None``)."""
+
+    __slots__ = ("content", "parsed")
+    type: ClassVar[Literal["content.done"]] = "content.done"
+    _fields = ("content", "parsed")
+
+    def __init__(self, content: str, parsed: T | None) -> None:
+        self.content = content
+        self.parsed = parsed
+
+
+class RefusalDeltaEvent(_Event):
+    """New refusal text: ``delta`` and ``snapshot`` (the refusal so far)."""
+
+    __slots__ = ("_length", "_text", "delta")
+    type: ClassVar[Literal["refusal.delta"]] = "refusal.delta"
+    _fields = ("delta", "snapshot")
+
+    def __init__(self, delta: str, text: _Text, length: int) -> None:
+        self.delta = delta
+        self._text = text
+        self._length = length
+
+    @property
+    def snapshot(self) -> str:
+        return self._text.upto(self._length)
+
+
+class RefusalDoneEvent(_Event):
+    """The refusal is complete: ``refusal``."""
+
+    __slots__ = ("refusal",)
+    type: ClassVar[Literal["refusal.done"]] = "refusal.done"
+    _fields = ("refusal",)
+
+    def __init__(self, refusal: str) -> None:
+        self.refusal = refusal
+
+
+class ReasoningDeltaEvent(_Event):
+    """New reasoning text (xAI's ``reasoning_content``, or ``reasoning``):
+    ``delta`` and ``snapshot`` (the reasoning so far). Not in the OpenAI SDK."""
+
+    __slots__ = ("_length", "_text", "delta")
+    type: ClassVar[Literal["reasoning.delta"]] = "reasoning.delta"
+    _fields = ("delta", "snapshot")
+
+    def __init__(self, delta: str, text: _Text, length: int) -> None:
+        self.delta = delta
+        self._text = text
+        self._length = length
+
+    @property
+    def snapshot(self) -> str:
+        return self._text.upto(self._length)
+
+
+class ReasoningDoneEvent(_Event):
+    """The reasoning is complete (content, a refusal or a tool call began, or the
+    choice finished): ``reasoning``."""
+
+    __slots__ = ("reasoning",)
+    type: ClassVar[Literal["reasoning.done"]] = "reasoning.done"
+    _fields = ("reasoning",)
+
+    def __init__(self, reasoning: str) -> None:
+        self.reasoning = reasoning
+
+
+class FunctionToolCallArgumentsDeltaEvent(_Event):
+    """A piece of tool call ``index``'s arguments: ``arguments_delta``, ``arguments``
+    (the JSON text so far), ``name``, and ``parsed_arguments`` (the object so far,
+    for a tool declared from a type or as strict; else ``None``)."""
+
+    __slots__ = ("_length", "_text", "arguments_delta", "index", "name", "parsed_arguments")
+    type: ClassVar[Literal["tool_calls.function.arguments.delta"]] = (
+        "tool_calls.function.arguments.delta"
+    )
+    _fields = ("name", "index", "arguments", "parsed_arguments", "arguments_delta")
+
+    def __init__(
+        self, name: str, index: int, text: _Text, length: int, parsed: Any, delta: str
+    ) -> None:
+        self.name = name
+        self.index = index
+        self._text = text
+        self._length = length
+        self.parsed_arguments = parsed
+        self.arguments_delta = delta
+
+    @property
+    def arguments(self) -> str:
+        return self._text.upto(self._length)
+
+
+class FunctionToolCallArgumentsDoneEvent(_Event):
+    """Tool call ``index`` is complete: ``name``, ``arguments`` (the JSON text) and
+    ``parsed_arguments`` (into the tool's type, as JSON for a strict dict tool, else
+    ``None``). ``id`` is the call's id, to send its result back with."""
+
+    __slots__ = ("arguments", "id", "index", "name", "parsed_arguments")
+    type: ClassVar[Literal["tool_calls.function.arguments.done"]] = (
+        "tool_calls.function.arguments.done"
+    )
+    _fields = ("name", "index", "arguments", "parsed_arguments")
+
+    def __init__(self, name: str, index: int, arguments: str, parsed: Any, id: str) -> None:
+        self.name = name
+        self.index = index
+        self.arguments = arguments
+        self.parsed_arguments = parsed
+        self.id = id
+
+
+class LogprobsContentDeltaEvent(_Event):
+    """Log probabilities of new content tokens: ``content``, ``snapshot`` (all so far)."""
+
+    __slots__ = ("_length", "_parts", "content")
+    type: ClassVar[Literal["logprobs.content.delta"]] = "logprobs.content.delta"
+    _fields = ("content", "snapshot")
+
+    def __init__(
+        self, content: tuple[TokenLogprob, ...], parts: list[tuple[TokenLogprob, ...]]
+    ) -> None:
+        self.content = list(content)
+        self._parts = parts
+        self._length = sum(map(len, parts))
+
+    @property
+    def snapshot(self) -> list[TokenLogprob]:
+        return _logprobs(self._parts)[: self._length]
+
+
+class LogprobsContentDoneEvent(_Event):
+    """All content token log probabilities: ``content``."""
+
+    __slots__ = ("content",)
+    type: ClassVar[Literal["logprobs.content.done"]] = "logprobs.content.done"
+    _fields = ("content",)
+
+    def __init__(self, content: list[TokenLogprob]) -> None:
+        self.content = content
+
+
+class LogprobsRefusalDeltaEvent(_Event):
+    """Log probabilities of new refusal tokens: ``refusal``, ``snapshot`` (all so far)."""
+
+    __slots__ = ("_length", "_parts", "refusal")
+    type: ClassVar[Literal["logprobs.refusal.delta"]] = "logprobs.refusal.delta"
+    _fields = ("refusal", "snapshot")
+
+    def __init__(
+        self, refusal: tuple[TokenLogprob, ...], parts: list[tuple[TokenLogprob, ...]]
+    ) -> None:
+        self.refusal = list(refusal)
+        self._parts = parts
+        self._length = sum(map(len, parts))
+
+    @property
+    def snapshot(self) -> list[TokenLogprob]:
+        return _logprobs(self._parts)[: self._length]
+
+
+class LogprobsRefusalDoneEvent(_Event):
+    """All refusal token log probabilities: ``refusal``."""
+
+    __slots__ = ("refusal",)
+    type: ClassVar[Literal["logprobs.refusal.done"]] = "logprobs.refusal.done"
+    _fields = ("refusal",)
+
+    def __init__(self, refusal: list[TokenLogprob]) -> None:
+        self.refusal = refusal
+
+
+ChatCompletionStreamEvent = Union[  # noqa: UP007 - a type alias users import
+    ChunkEvent,
+    ContentDeltaEvent,
+    ContentDoneEvent[T],
+    RefusalDeltaEvent,
+    RefusalDoneEvent,
+    ReasoningDeltaEvent,
+    ReasoningDoneEvent,
+    FunctionToolCallArgumentsDeltaEvent,
+    FunctionToolCallArgumentsDoneEvent,
+    LogprobsContentDeltaEvent,
+    LogprobsContentDoneEvent,
+    LogprobsRefusalDeltaEvent,
+    LogprobsRefusalDoneEvent,
+]
+
+
+def _partial_value(parser: PartialJSON | None) -> Any:
+    return parser.value if parser is not None else None
+
+
+def _logprobs(parts: list[tuple[TokenLogprob, ...]]) -> list[TokenLogprob]:
+    if len(parts) > 1:
+        parts[:] = [tuple(token for part in parts for token in part)]
+    return list(parts[0]) if parts else []
+
+
+# -- the state machine ----------------------------------------------------------------------
+
+
+class _ChoiceState:
+    """What one choice has announced so far, and what its text lengths are."""
+
+    __slots__ = (
+        "call",
+        "calls_done",
+        "content_done",
+        "content_length",
+        "content_text",
+        "logprobs_content_done",
+        "logprobs_refusal_done",
+        "parsed",
+        "parser",
+        "parsers",
+        "reasoning_done",
+        "reasoning_length",
+        "reasoning_text",
+        "refusal_done",
+        "refusal_length",
+        "refusal_text",
+        "tool_parsed",
+    )
+
+    def __init__(self, parts: _ChoiceParts, response_type: Any) -> None:
+        self.content_text = _Text(parts.content)
+        self.refusal_text = _Text(parts.refusal)
+        self.reasoning_text = _Text(parts.reasoning)
+        self.content_length = self.refusal_length = self.reasoning_length = 0
+        self.content_done = self.refusal_done = self.reasoning_done = False
+        self.logprobs_content_done = self.logprobs_refusal_done = False
+        self.call: _ToolCallParts | None = None  # the call being streamed
+        self.calls_done: set[int] = set()  # id() of the calls announced done
+        self.parser = PartialJSON(response_type) if response_type is not None else None
+        self.parsed: Any = None  # the T, once content.done parsed it
+        self.parsers: dict[int, PartialJSON] = {}  # id(call) -> its arguments' parser
+        self.tool_parsed: dict[int, Any] = {}  # id(call) -> parsed_arguments when done
+
+
+class ChatCompletionStreamState(Generic[T]):
+    """Turn chunks into events, and keep the completion they add up to.
+
+    Sans-IO: ``handle_chunk(chunk)`` returns the chunk's events. Useful on its own
+    with chunks from ``create(stream=True)``::
+
+        state = ChatCompletionStreamState(response_format=Weather)
+        async for chunk in await client.chat.completions.create(..., stream=True):
+            for event in state.handle_chunk(chunk):
+                ...
+        completion = state.get_final_completion()
+
+    ``response_format``: a type (for ``parsed``), or ``None``; ``tools``: the
+    ``tools`` sent (types or dicts), to parse their calls' arguments.
+    """
+
+    def __init__(
+        self,
+        *,
+        response_format: type[T] | None = None,
+        tools: Iterable[Any] | None = None,
+    ) -> None:
+        self._accumulator = ChatCompletionAccumulator()
+        self._type = response_format
+        self._tools = ToolArgumentsTypes(tools)
+        self._choices: dict[int, _ChoiceState] = {}
+
+    # ------------------------------------------------------------ results
+
+    @property
+    def current_completion_snapshot(self) -> ParsedChatCompletion[T]:
+        """The completion so far (``parsed`` set once the content is complete)."""
+        return self._parsed(self._accumulator.result(), final=False)
+
+    def get_final_completion(self) -> ParsedChatCompletion[T]:
+        """The completion, every message's ``parsed`` a ``T`` (with a
+        ``response_format`` type). Raises :class:`RefusalError` when the model
+        refused, :class:`LengthFinishReasonError` / :class:`ContentFilterFinishReasonError`
+        when it stopped before the answer was whole, :class:`OutputValidationError`
+        when the content does not fit."""
+        return self._parsed(self._accumulator.result(), final=True)
+
+    def _parsed(self, completion: ChatCompletion, *, final: bool) -> ParsedChatCompletion[T]:
+        choices: list[ParsedChoice[T]] = []
+        for choice in completion.choices:
+            state = self._choices.get(choice.index)
+            message = choice.message
+            parsed = None
+            if final and self._type is not None:
+                parsed = self._final_parsed(choice, state, completion)
+            elif state is not None:
+                parsed = state.parsed if state.content_done else _partial_value(state.parser)
+            calls = None
+            parts = self._accumulator._choices.get(choice.index)
+            if message.tool_calls is not None and parts is None:  # not streamed: parse()
+                calls = tuple(
+                    ParsedToolCall(
+                        id=c.id,
+                        type=c.type,
+                        function=ParsedFunction(
+                            name=c.function.name,
+                            arguments=c.function.arguments,
+                            parsed_arguments=self._tools.parse(
+                                c.function.name, c.function.arguments, c.id
+                            ),
+                        ),
+                    )
+                    for c in message.tool_calls
+                )
+            elif message.tool_calls is not None and parts is not None:
+                ordered = sorted(
+                    parts.calls, key=lambda c: (c.index, c.seq)
+                )  # as result() has them
+                calls = tuple(
+                    ParsedToolCall(
+                        id=c.id,
+                        type=c.type,
+                        function=ParsedFunction(
+                            name=c.function.name,
+                            arguments=c.function.arguments,
+                            parsed_arguments=self._call_parsed(
+                                state, p, c.function.arguments, final
+                            ),
+                        ),
+                    )
+                    for c, p in zip(message.tool_calls, ordered, strict=True)
+                )
+            choices.append(
+                ParsedChoice[T](
+                    index=choice.index,
+                    message=ParsedChatCompletionMessage[T](
+                        role=message.role,
+                        content=message.content,
+                        reasoning_content=message.reasoning_content,
+                        refusal=message.refusal,
+                        tool_calls=calls,
+                        reasoning=message.reasoning,
+                        reasoning_details=message.reasoning_details,
+                        parsed=parsed,
+                    ),
+                    finish_reason=choice.finish_reason,
+                    logprobs=choice.logprobs,
+                )
+            )
+        return ParsedChatCompletion[T](
+            id=completion.id,
+            created=completion.created,
+            model=completion.model,
+            choices=tuple(choices),
+            usage=completion.usage,
+            system_fingerprint=completion.system_fingerprint,
+            citations=completion.citations,
+            service_tier=completion.service_tier,
+        )
+
+    def _final_parsed(self, choice: Any, state: _ChoiceState | None, completion: Any) -> Any:
+        message = choice.message
+        if message.refusal is not None:
+            raise RefusalError(message.refusal, completion=completion)
+        if state is not None and state.parsed is not None:
+            return state.parsed
+        assert self._type is not None
+        reason = choice.finish_reason
+        if reason == "length":
+            raise LengthFinishReasonError(
+                "the answer stopped at the token limit before the structured output was "
+                "complete (finish_reason='length')",
+                content=message.content or "",
+                completion=completion,
+            )
+        if reason == "content_filter":
+            raise ContentFilterFinishReasonError(
+                "the server's content filter stopped the answer (finish_reason='content_filter')",
+                content=message.content or "",
+                completion=completion,
+            )
+        if message.content is None:
+            return None
+        return parse_output(self._type, message.content, completion=completion)
+
+    def _call_parsed(
+        self, state: _ChoiceState | None, call: _ToolCallParts, arguments: str, final: bool
+    ) -> Any:
+        if state is not None and id(call) in state.calls_done:
+            return state.tool_parsed.get(id(call))
+        if final:
+            return self._tools.parse(call.name, arguments, call.id)
+        return _partial_value(state.parsers.get(id(call)) if state is not None else None)
+
+    # ------------------------------------------------------------ chunks to events
+
+    def handle_chunk(self, chunk: ChatCompletionChunk) -> list[ChatCompletionStreamEvent[T]]:
+        """Add one chunk; return its events, in the OpenAI SDK's order."""
+        self._accumulator.add(chunk)
+        events: list[ChatCompletionStreamEvent[T]] = [ChunkEvent(chunk, self)]
+        for choice in chunk.choices:
+            state = self._choices.get(choice.index)
+            if state is None:
+                parts = self._accumulator._choices[choice.index]
+                state = self._choices[choice.index] = _ChoiceState(parts, self._type)
+            self._choice_events(choice, state, events)
+        return events
+
+    def _choice_events(self, choice: ChunkChoice, state: _ChoiceState, events: list[Any]) -> None:
+        delta = choice.delta
+        content = delta.content
+        reasoning = delta.reasoning_content or delta.reasoning
+        if reasoning:
+            state.reasoning_length += len(reasoning)
+            events.append(
+                ReasoningDeltaEvent(reasoning, state.reasoning_text, state.reasoning_length)
+            )
+        elif (
+            not state.reasoning_done
+            and state.reasoning_length
+            and (content or delta.refusal or delta.tool_calls or choice.finish_reason)
+        ):
+            self._reasoning_done(state, events)
+        if content is not None:
+            if content and state.call is not None:  # content after a call: the call is done
+                self._call_done(state, state.call, events)
+            state.content_length += len(content)
+            parsed = None
+            parser = state.parser
+            if parser is not None and parser.error is None and state.refusal_length == 0:
+                with contextlib.suppress(ValueError):  # not JSON: content.done says why
+                    parser.feed(content)
+                parsed = parser.value
+            events.append(
+                ContentDeltaEvent(content, state.content_text, state.content_length, parsed)
+            )
+        refusal = delta.refusal
+        if refusal is not None:
+            state.refusal_length += len(refusal)
+            events.append(RefusalDeltaEvent(refusal, state.refusal_text, state.refusal_length))
+        calls = delta.tool_calls
+        if calls:
+            self._call_deltas(choice, state, events)
+        logprobs = choice.logprobs
+        if logprobs is not None:
+            parts = self._accumulator._choices[choice.index]
+            if logprobs.content and parts.logprobs_content:
+                events.append(LogprobsContentDeltaEvent(logprobs.content, parts.logprobs_content))
+            if logprobs.refusal and parts.logprobs_refusal:
+                events.append(LogprobsRefusalDeltaEvent(logprobs.refusal, parts.logprobs_refusal))
+        # Done events come after the deltas of the chunk, as the OpenAI SDK orders them.
+        finished = self._accumulator._choices[choice.index].finish_reason is not None
+        if finished:
+            self._text_done(choice.index, state, events)
+            if state.call is not None:
+                self._call_done(state, state.call, events)
+        if calls:
+            self._calls_started(choice, state, events)
+
+    # The tool calls of one delta: their argument deltas now, their dones after.
+    def _call_deltas(self, choice: ChunkChoice, state: _ChoiceState, events: list[Any]) -> None:
+        parts = self._accumulator._choices[choice.index]
+        for delta in choice.delta.tool_calls or ():
+            call = parts.calls_by_index[delta.index]
+            piece = delta.function.arguments if delta.function is not None else None
+            parser = self._parser_for(state, call)
+            parsed = None
+            if parser is not None:
+                if piece and parser.error is None:
+                    with contextlib.suppress(ValueError):
+                        parser.feed(piece)
+                parsed = parser.value
+            events.append(
+                FunctionToolCallArgumentsDeltaEvent(
+                    call.name,
+                    delta.index,
+                    _Text(call.arguments),
+                    sum(map(len, call.arguments)),
+                    parsed,
+                    piece or "",
+                )
+            )
+
+    def _calls_started(self, choice: ChunkChoice, state: _ChoiceState, events: list[Any]) -> None:
+        parts = self._accumulator._choices[choice.index]
+        for delta in choice.delta.tool_calls or ():
+            call = parts.calls_by_index[delta.index]
+            if call is not state.call:
+                self._text_done(choice.index, state, events)
+                if state.call is not None:
+                    self._call_done(state, state.call, events)
+                state.call = call
+
+    def _parser_for(self, state: _ChoiceState, call: _ToolCallParts) -> PartialJSON | None:
+        parser = state.parsers.get(id(call))
+        if parser is None and call.name and self._tools.knows(call.name):
+            parser = state.parsers[id(call)] = PartialJSON(self._tools.partial_type(call.name))
+        return parser
+
+    def _call_done(self, state: _ChoiceState, call: _ToolCallParts, events: list[Any]) -> None:
+        if id(call) in state.calls_done:
+            return
+        state.calls_done.add(id(call))
+        arguments = _join(call.arguments) or ""
+        parsed = self._tools.parse(call.name, arguments, call.id)
+        state.tool_parsed[id(call)] = parsed
+        events.append(
+            FunctionToolCallArgumentsDoneEvent(call.name, call.index, arguments, parsed, call.id)
+        )
+
+    def _reasoning_done(self, state: _ChoiceState, events: list[Any]) -> None:
+        state.reasoning_done = True
+        events.append(ReasoningDoneEvent(state.reasoning_text.upto(state.reasoning_length)))
+
+    def _text_done(self, index: int, state: _ChoiceState, events: list[Any]) -> None:
+        if state.reasoning_length and not state.reasoning_done:
+            self._reasoning_done(state, events)
+        if state.content_length and not state.content_done:
+            state.content_done = True
+            content = state.content_text.upto(state.content_length)
+            parsed = None
+            if self._type is not None and state.refusal_length == 0:
+                parsed = parse_output(
+                    self._type, content, completion=self.current_completion_snapshot
+                )
+                state.parsed = parsed
+            events.append(ContentDoneEvent(content, parsed))
+        if state.refusal_length and not state.refusal_done:
+            state.refusal_done = True
+            events.append(RefusalDoneEvent(state.refusal_text.upto(state.refusal_length)))
+        parts = self._accumulator._choices[index]
+        if parts.logprobs_content is not None and not state.logprobs_content_done:
+            state.logprobs_content_done = True
+            events.append(LogprobsContentDoneEvent(_logprobs(parts.logprobs_content)))
+        if parts.logprobs_refusal is not None and not state.logprobs_refusal_done:
+            state.logprobs_refusal_done = True
+            events.append(LogprobsRefusalDoneEvent(_logprobs(parts.logprobs_refusal)))
+
+
+def parse_completion(
+    completion: ChatCompletion, state: ChatCompletionStreamState[T]
+) -> ParsedChatCompletion[T]:
+    """A non-streamed completion parsed as ``state`` would parse a stream's."""
+    return state._parsed(completion, final=True)
+
+
+# -- the streams ----------------------------------------------------------------------------
+
+
+class AsyncChatCompletionStream(Generic[T]):
+    """The typed events of a streamed chat completion: ``async for event in stream``.
+
+    ``event.type`` names each event (see the module docstring). The stream is read
+    once; leaving the ``async with`` block releases the connection, read or not.
+    ``await stream.get_final_completion()`` reads the rest and returns the
+    :class:`~xstream.ParsedChatCompletion`; ``current_completion_snapshot`` is the
+    completion so far; ``stats`` and ``response`` are the chunk stream's.
+    """
+
+    def __init__(
+        self, raw: AsyncStream[ChatCompletionChunk], state: ChatCompletionStreamState[T]
+    ) -> None:
+        self._raw = raw
+        self._state = state
+        self._iterator = _EventIterator(self)
+
+    def __aiter__(self) -> _EventIterator[T]:
+        return self._iterator
+
+    async def __anext__(self) -> ChatCompletionStreamEvent[T]:
+        return await self._iterator.__anext__()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        await self._raw.aclose()
+
+    close = aclose  # the OpenAI SDK's name
+
+    @property
+    def response(self) -> aiohttp.ClientResponse:
+        """The HTTP response (status, headers)."""
+        return self._raw.response
+
+    @property
+    def stats(self) -> StreamStats:
+        """Latency and throughput of the chunk stream (see :class:`StreamStats`)."""
+        return self._raw.stats
+
+    @property
+    def current_completion_snapshot(self) -> ParsedChatCompletion[T]:
+        """The completion as far as the events handed out so far."""
+        return self._state.current_completion_snapshot
+
+    async def until_done(self) -> Self:
+        """Read the rest of the stream (its events are dropped)."""
+        async for _ in self._iterator:
+            pass
+        return self
+
+    async def get_final_completion(self) -> ParsedChatCompletion[T]:
+        """Read the rest; return the whole completion, ``parsed`` set (see
+        :meth:`ChatCompletionStreamState.get_final_completion` for what it raises)."""
+        await self.until_done()
+        return self._state.get_final_completion()
+
+    def __repr__(self) -> str:
+        return f"<AsyncChatCompletionStream of {self._raw!r}>"
+
+
+class _EventIterator(Generic[T]):
+    """Events one at a time, made from one chunk at a time, the chunks taken a
+    network read at a time: the state never runs ahead of what was handed out."""
+
+    __slots__ = ("_chunk", "_chunks", "_events", "_index", "_stream")
+
+    def __init__(self, stream: AsyncChatCompletionStream[T]) -> None:
+        self._stream = stream
+        self._chunks: list[ChatCompletionChunk] = []
+        self._chunk = 0
+        self._events: list[ChatCompletionStreamEvent[T]] = []
+        self._index = 0
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ChatCompletionStreamEvent[T]:
+        index = self._index
+        if index < len(self._events):
+            self._index = index + 1
+            return self._events[index]
+        stream = self._stream
+        handle = stream._state.handle_chunk
+        while True:
+            position = self._chunk
+            if position < len(self._chunks):
+                self._chunk = position + 1
+                chunk = self._chunks[position]
+                if not chunk.object:  # Azure's content-filter notices are not chunks
+                    continue
+                try:
+                    events = handle(chunk)
+                except BaseException:
+                    stream._raw._close()
+                    raise
+                self._events = events
+                self._index = 1
+                return events[0]
+            raw = stream._raw
+            try:
+                batch = await raw._next_batch()
+            except BaseException:
+                raw._close()
+                raise
+            if not batch:
+                raise StopAsyncIteration
+            self._chunks = batch
+            self._chunk = 0
+
+
+class AsyncChatCompletionStreamManager(Generic[T]):
+    """What ``client.chat.completions.stream(...)`` returns: ``async with`` it to
+    send the request and get the :class:`AsyncChatCompletionStream`; leaving the
+    block releases the connection. (``await`` it, too, for the stream itself.)"""
+
+    def __init__(
+        self,
+        request: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]],
+        state: Callable[[], ChatCompletionStreamState[T]],
+    ) -> None:
+        self._request = request
+        self._state = state
+        self._stream: AsyncChatCompletionStream[T] | None = None
+
+    async def _open(self) -> AsyncChatCompletionStream[T]:
+        raw = await self._request()
+        self._stream = AsyncChatCompletionStream(raw, self._state())
+        return self._stream
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> AsyncChatCompletionStream[T]:
+        return await self._open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
