@@ -124,6 +124,7 @@ if TYPE_CHECKING:
         IncompleteDetails,
         InputTokensDetails,
         OutputTokensDetails,
+        ParsedResponse,
         Response,
         ResponseAnnotation,
         ResponseCompletedEvent,
@@ -158,6 +159,7 @@ if TYPE_CHECKING:
         ResponseUsage,
         UnknownResponseEvent,
     )
+    from ._responses import AsyncResponseStream, AsyncResponseStreamManager
     from ._sse_api import open_sse
     from ._sync import Client, SyncDeferredCompletion, ToolRunner
     from ._sync_stream import (
@@ -165,12 +167,19 @@ if TYPE_CHECKING:
         ChatCompletionStreamManager,
         Stream,
         SyncEventStream,
+        SyncParsedResponseStream,
         SyncResponseStream,
+        SyncResponseStreamManager,
     )
     from ._tool_runner import AsyncToolRunner, ToolResultEvent, tool_from_function
 
 # name -> the private module that defines it, imported on first access (PEP 562)
 _LAZY = {
+    "ParsedResponse": "._response_types",
+    "AsyncResponseStream": "._responses",
+    "AsyncResponseStreamManager": "._responses",
+    "SyncParsedResponseStream": "._sync_stream",
+    "SyncResponseStreamManager": "._sync_stream",
     "AsyncChatCompletionStream": "._chat_events",
     "AsyncChatCompletionStreamManager": "._chat_events",
     "ChatCompletionStreamEvent": "._chat_events",
@@ -267,6 +276,8 @@ __all__ = [
     "AsyncChatCompletionStream",
     "AsyncChatCompletionStreamManager",
     "AsyncClient",
+    "AsyncResponseStream",
+    "AsyncResponseStreamManager",
     "AsyncStream",
     "AsyncToolRunner",
     "AuthenticationError",
@@ -323,6 +334,7 @@ __all__ = [
     "ParsedChatCompletionMessage",
     "ParsedChoice",
     "ParsedFunction",
+    "ParsedResponse",
     "ParsedToolCall",
     "PartialJSON",
     "PermissionDeniedError",
@@ -378,7 +390,9 @@ __all__ = [
     "StructuredOutputError",
     "SyncDeferredCompletion",
     "SyncEventStream",
+    "SyncParsedResponseStream",
     "SyncResponseStream",
+    "SyncResponseStreamManager",
     "Timeout",
     "TokenLogprob",
     "ToolArgumentsError",

@@ -10,6 +10,7 @@ body's last line without its blank line); a body that ends before it raises
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import TypeVar, cast
 
@@ -85,7 +86,8 @@ class AsyncStream(StreamEngine[_T]):
         self._decode = CHUNK_DECODER.decode
         # Off when the typed events merge the chunks themselves, as the user reaches them.
         self._accumulate = accumulate
-        self._accumulator = ChatCompletionAccumulator() if accumulate else _UsageOnly()
+        self._accumulator = ChatCompletionAccumulator()
+        self._add = self._accumulator.add if accumulate else _LAST.append
 
     # ------------------------------------------------------------ public API
 
@@ -114,7 +116,8 @@ class AsyncStream(StreamEngine[_T]):
         return self.stats.chunks
 
     def _restart(self) -> None:
-        self._accumulator = ChatCompletionAccumulator() if self._accumulate else _UsageOnly()
+        self._accumulator = ChatCompletionAccumulator()
+        self._add = self._accumulator.add if self._accumulate else _LAST.append
 
     def _as_result(self, raw: bytes) -> ChatCompletion | None:
         return completion_or_none(raw)
@@ -125,7 +128,7 @@ class AsyncStream(StreamEngine[_T]):
         if stats.time_to_first_chunk is None:
             stats.time_to_first_chunk = now - self._started
         decode = self._decode
-        add = self._accumulator.add
+        add = self._add
         out: list[ChatCompletionChunk] = []
         append = out.append
         for event in events:
@@ -153,7 +156,7 @@ class AsyncStream(StreamEngine[_T]):
             append(chunk)
         stats.chunks += len(out)
         if out:
-            stats.usage = self._accumulator.usage
+            stats.usage = self._accumulator.usage if self._accumulate else _usage(out, stats.usage)
             if stats.time_to_first_content is None and _has_text(out):
                 stats.time_to_first_content = now - self._started
         return cast("list[_T]", out)
@@ -191,14 +194,16 @@ class AsyncStream(StreamEngine[_T]):
         return None
 
 
-class _UsageOnly(ChatCompletionAccumulator):
-    """Keeps only the last usage (for ``stats``), when another layer merges the chunks."""
+# What ``add`` is when another layer merges the chunks: a C call that keeps nothing
+# (a deque of length 0 drops what it is given).
+_LAST: deque[ChatCompletionChunk] = deque(maxlen=0)
 
-    __slots__ = ()
 
-    def add(self, chunk: ChatCompletionChunk) -> None:
+def _usage(chunks: list[ChatCompletionChunk], usage: Usage | None) -> Usage | None:
+    for chunk in reversed(chunks):
         if chunk.usage is not None:
-            self._usage = chunk.usage
+            return chunk.usage
+    return usage
 
 
 def completion_or_none(raw: bytes) -> ChatCompletion | None:

@@ -9,7 +9,7 @@ still decode. An event type it does not model is handed out as an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -21,6 +21,7 @@ __all__ = [
     "InputTokensDetails",
     "KnownEvent",
     "OutputTokensDetails",
+    "ParsedResponse",
     "Response",
     "ResponseAnnotation",
     "ResponseCompletedEvent",
@@ -57,6 +58,8 @@ __all__ = [
     "as_input",
     "keep_raw",
 ]
+
+_T = TypeVar("_T")
 
 # ---------------------------------------------------------------- the response
 
@@ -261,6 +264,14 @@ class Response(_Lossless):
             for part in item.content
             if part.type == "output_text"
         )
+
+
+class ParsedResponse(Response, Generic[_T]):
+    """A response whose output text was asked for as a type (``text_format=T``):
+    ``output_parsed`` is the ``T``. Everything else is the :class:`Response`, and
+    it keeps the server's JSON as a Response does."""
+
+    output_parsed: _T | None = None
 
 
 # ---------------------------------------------------------------- events

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping
-from typing import Any, Literal, overload
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Generic, Literal, Self, TypeVar, overload
 
 import aiohttp
 import msgspec
 
 from ._errors import APIError, NotStreamedError, error_message, stream_error
+from ._event_stream import EventStreamStats
 from ._response_stream import ResponseStream, decode_response, response_or_none
-from ._response_types import Response, as_input
+from ._response_types import ParsedResponse, Response, ResponseStreamEvent, as_input
+from ._schema import (
+    ContentFilterFinishReasonError,
+    LengthFinishReasonError,
+    RefusalError,
+    parse_output,
+    response_format,
+)
 from ._timeouts import NOT_GIVEN, TimeoutTypes
 from ._transport import Transport, decode_body
 
-__all__ = ["AsyncResponses"]
+__all__ = ["AsyncResponseStream", "AsyncResponseStreamManager", "AsyncResponses", "parse_response"]
+
+T = TypeVar("T")
 
 
 class AsyncResponses:
-    """``client.responses``: ``create``, ``retrieve``, ``delete``."""
+    """``client.responses``: ``create``, ``stream``, ``parse``, ``retrieve``, ``delete``."""
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
@@ -180,6 +190,184 @@ class AsyncResponses:
         )
         opened = await transport.open(request, stream=False)
         return await transport.read_json(opened, lambda raw, _: decode_body(raw))
+
+    def stream(
+        self,
+        *,
+        model: str,
+        input: Any,
+        text_format: type[T] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> AsyncResponseStreamManager[T]:
+        """Stream a response's events as the API sends them (typed, as
+        ``create(stream=True)`` gives them)::
+
+            async with client.responses.stream(model=..., input=..., text_format=Trip) as stream:
+                async for event in stream:
+                    if event.type == "response.output_text.delta":
+                        print(event.delta, end="")
+            trip = (await stream.get_final_response()).output_parsed
+
+        ``text_format`` (a msgspec Struct, dataclass, TypedDict or pydantic model)
+        sends a strict JSON schema as ``text.format``; the final response's
+        ``output_parsed`` is a ``T``.
+        """
+        _text_format(params, text_format)
+
+        async def request() -> ResponseStream:
+            return await self.create(
+                model=model,
+                input=input,
+                stream=True,
+                extra_headers=extra_headers,
+                extra_body=extra_body,
+                timeout=timeout,
+                **params,
+            )
+
+        return AsyncResponseStreamManager(request, text_format)
+
+    async def parse(
+        self,
+        *,
+        model: str,
+        input: Any,
+        text_format: type[T] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        **params: Any,
+    ) -> ParsedResponse[T]:
+        """:meth:`create` without streaming, the output text parsed into
+        ``text_format`` (``output_parsed``). Raises :class:`RefusalError`,
+        :class:`LengthFinishReasonError` or :class:`OutputValidationError`, which
+        keep the response."""
+        _text_format(params, text_format)
+        response = await self.create(
+            model=model,
+            input=input,
+            stream=False,
+            extra_headers=extra_headers,
+            extra_body=extra_body,
+            timeout=timeout,
+            **params,
+        )
+        return parse_response(response, text_format)
+
+
+class AsyncResponseStreamManager(Generic[T]):
+    """What ``client.responses.stream(...)`` returns: ``async with`` it (or ``await``
+    it) for the :class:`AsyncResponseStream`; leaving the block releases the connection."""
+
+    def __init__(
+        self, request: Callable[[], Awaitable[ResponseStream]], text_format: type[T] | None
+    ) -> None:
+        self._request = request
+        self._format = text_format
+        self._stream: AsyncResponseStream[T] | None = None
+
+    async def _open(self) -> AsyncResponseStream[T]:
+        self._stream = AsyncResponseStream(await self._request(), self._format)
+        return self._stream
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> AsyncResponseStream[T]:
+        return await self._open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+
+
+class AsyncResponseStream(Generic[T]):
+    """A response's events (the :class:`ResponseStream`'s, unchanged), and its final
+    response parsed: ``await stream.get_final_response()`` is a :class:`ParsedResponse`."""
+
+    def __init__(self, events: ResponseStream, text_format: type[T] | None) -> None:
+        self.events = events
+        """The :class:`ResponseStream` underneath (``stats``, ``response``, ...)."""
+        self._format = text_format
+
+    def __aiter__(self) -> AsyncIterator[ResponseStreamEvent]:
+        return self.events.__aiter__()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        await self.events.aclose()
+
+    close = aclose
+
+    @property
+    def text_stream(self) -> AsyncIterator[str]:
+        """The output text deltas, as ``str``."""
+        return self.events.text_stream
+
+    @property
+    def response(self) -> aiohttp.ClientResponse:
+        return self.events.response
+
+    @property
+    def stats(self) -> EventStreamStats:
+        return self.events.stats
+
+    async def until_done(self) -> Self:
+        """Read the rest of the stream."""
+        async for _ in self.events:
+            pass
+        return self
+
+    async def get_final_response(self) -> ParsedResponse[T]:
+        """Read the rest; the final response with ``output_parsed`` (see :meth:`AsyncResponses.parse`)."""
+        return parse_response(await self.events.get_final_response(), self._format)
+
+
+def _text_format(params: dict[str, Any], text_format: Any) -> None:
+    if text_format is None:
+        return
+    text = dict(params.get("text") or {})
+    schema = response_format(text_format)["json_schema"]
+    text["format"] = {"type": "json_schema", **schema}
+    params["text"] = text
+
+
+def parse_response(response: Response, text_format: type[T] | None) -> ParsedResponse[T]:
+    """``response`` as a :class:`ParsedResponse`: ``output_parsed`` from its output text."""
+    fields = {f.name: getattr(response, f.name) for f in msgspec.structs.fields(Response)}
+    parsed = ParsedResponse[T](**fields)
+    parsed.__dict__.update(response.__dict__)  # the server's JSON, as the Response kept it
+    if text_format is None:
+        return parsed
+    for item in response.output:
+        for part in item.content or ():
+            if part.type == "refusal" and part.refusal is not None:
+                raise RefusalError(part.refusal, completion=parsed)
+    details = response.incomplete_details
+    if response.status == "incomplete" and details is not None:
+        if details.reason == "content_filter":
+            raise ContentFilterFinishReasonError(
+                "the server's content filter stopped the response",
+                content=response.output_text,
+                completion=parsed,
+            )
+        raise LengthFinishReasonError(
+            f"the response is incomplete ({details.reason}) before the structured output "
+            "was complete",
+            content=response.output_text,
+            completion=parsed,
+        )
+    parsed.output_parsed = parse_output(text_format, response.output_text, completion=parsed)
+    return parsed
 
 
 def _path_id(response_id: str) -> str:

@@ -25,14 +25,16 @@ from ._client import AsyncClient
 from ._event_stream import DEFAULT_MAX_RECONNECTS, EventStream
 from ._portal import LoopThread
 from ._response_stream import ResponseStream
-from ._response_types import Response
+from ._response_types import ParsedResponse, Response
 from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent
 from ._sync_stream import (
     ChatCompletionStream,
     ChatCompletionStreamManager,
     Stream,
     SyncEventStream,
+    SyncParsedResponseStream,
     SyncResponseStream,
+    SyncResponseStreamManager,
 )
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutTypes
 from ._tool_runner import AsyncToolRunner, ToolResultEvent
@@ -464,7 +466,8 @@ class SSE:
 
 
 class Responses:
-    """``client.responses``: ``create``, blocking; see :class:`AsyncResponses`."""
+    """``client.responses``: ``create``, ``stream``, ``parse``, ``retrieve``, ``delete``,
+    blocking; see :class:`AsyncResponses`."""
 
     def __init__(self, client: AsyncClient, loop: LoopThread) -> None:
         self._async = client
@@ -612,3 +615,41 @@ class Responses:
             )
 
         return self._loop.run(delete)
+
+    def stream(
+        self,
+        *,
+        model: str,
+        input: Any,
+        text_format: type[_R] | None = None,
+        **params: Any,
+    ) -> SyncResponseStreamManager[_R]:
+        """Like :meth:`AsyncResponses.stream`, blocking: ``with ... as stream: for event in stream``."""
+        aclient, loop = self._async, self._loop
+
+        def open() -> SyncParsedResponseStream[_R]:
+            manager = aclient.responses.stream(
+                model=model, input=input, text_format=text_format, **params
+            )
+            events = loop.run(manager._open)
+            return SyncParsedResponseStream(loop, events.events, text_format)
+
+        return SyncResponseStreamManager(open)
+
+    def parse(
+        self,
+        *,
+        model: str,
+        input: Any,
+        text_format: type[_R] | None = None,
+        **params: Any,
+    ) -> ParsedResponse[_R]:
+        """Like :meth:`AsyncResponses.parse`, blocking."""
+        aclient = self._async
+
+        async def parse() -> ParsedResponse[_R]:
+            return await aclient.responses.parse(
+                model=model, input=input, text_format=text_format, **params
+            )
+
+        return self._loop.run(parse)

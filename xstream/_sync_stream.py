@@ -21,7 +21,13 @@ from ._engine import StreamEngine
 from ._event_stream import EventStream, EventStreamStats
 from ._portal import LoopThread
 from ._response_stream import ResponseStream
-from ._response_types import Response, ResponseOutputTextDeltaEvent, ResponseStreamEvent
+from ._response_types import (
+    ParsedResponse,
+    Response,
+    ResponseOutputTextDeltaEvent,
+    ResponseStreamEvent,
+)
+from ._responses import parse_response
 from ._types import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 
 __all__ = [
@@ -30,7 +36,9 @@ __all__ = [
     "ChatCompletionStreamManager",
     "Stream",
     "SyncEventStream",
+    "SyncParsedResponseStream",
     "SyncResponseStream",
+    "SyncResponseStreamManager",
 ]
 
 _T = TypeVar("_T")
@@ -288,6 +296,38 @@ class ChatCompletionStreamManager(Generic[_T]):
         self._stream: ChatCompletionStream[_T] | None = None
 
     def __enter__(self) -> ChatCompletionStream[_T]:
+        self._stream = self._open()
+        return self._stream
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+
+class SyncParsedResponseStream(SyncResponseStream, Generic[_T]):
+    """The events of a streamed response, blocking, and its final response parsed:
+    ``get_final_response()`` is a :class:`~xstream.ParsedResponse` (``output_parsed``)."""
+
+    def __init__(
+        self, loop: LoopThread, stream: ResponseStream, text_format: type[_T] | None
+    ) -> None:
+        super().__init__(loop, stream)
+        self._format = text_format
+
+    def get_final_response(self) -> ParsedResponse[_T]:
+        """Read the rest; the final response with ``output_parsed``."""
+        return parse_response(super().get_final_response(), self._format)
+
+
+class SyncResponseStreamManager(Generic[_T]):
+    """What ``Client.responses.stream(...)`` returns: ``with`` it for the
+    :class:`SyncParsedResponseStream`; leaving the block releases the connection."""
+
+    def __init__(self, open: Callable[[], SyncParsedResponseStream[_T]]) -> None:
+        self._open = open
+        self._stream: SyncParsedResponseStream[_T] | None = None
+
+    def __enter__(self) -> SyncParsedResponseStream[_T]:
         self._stream = self._open()
         return self._stream
 

@@ -1,0 +1,399 @@
+"""Typed stream events and partial structured output, against the OpenAI SDK's ``.stream()``.
+
+Two measurements, each client reading the same bytes from a separate server process
+over loopback (client CPU time, ``time.process_time()``, is what is compared):
+
+1. **Structured output**: an answer of about 100 KB of JSON in 10,000 content deltas,
+   with ``parsed`` (the object so far) read on every ``content.delta``: xstream's
+   ``chat.completions.stream(response_format=T)`` against the OpenAI SDK's, and beside
+   them what the work is made of: reading the same stream as raw chunks (the constant
+   per delta) and one msgspec decode of the final JSON. Then the same at 2,500 ...
+   20,000 deltas, to show the cost per delta stays flat (linear) where re-parsing the
+   whole text per delta (the OpenAI SDK) grows with the length.
+2. **Events over chunks**: a plain text stream read as typed events against the same
+   stream read as raw chunks (target: at most 15% more client CPU).
+
+``python -m benchmarks.bench_events [--quick] [--results DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import msgspec
+
+from benchmarks.corpus import chunk_payloads
+
+NAME = "bench_events"
+DELTA_CHARS = 10  # ~100 KB in 10,000 deltas
+CREATED = 1760000000
+
+
+# ---------------------------------------------------------------- the bytes
+
+
+class Tag(msgspec.Struct):
+    name: str
+    weight: float
+
+
+class Item(msgspec.Struct):
+    id: int
+    title: str
+    done: bool
+    tags: list[Tag]
+    note: str | None
+
+
+class Answer(msgspec.Struct):
+    summary: str
+    items: list[Item]
+
+
+def answer_json(deltas: int) -> str:
+    """A JSON answer of about ``deltas * DELTA_CHARS`` characters."""
+    items = []
+    text = ""
+    i = 0
+    while True:
+        items.append(
+            {
+                "id": i,
+                "title": f"Step {i}: check the valve, then the gauge",
+                "done": i % 3 == 0,
+                "tags": [
+                    {"name": "plumbing", "weight": 0.5},
+                    {"name": f"t{i % 7}", "weight": 1.25},
+                ],
+                "note": None if i % 2 else "see the manual, page 12",
+            }
+        )
+        i += 1
+        if i % 16 == 0:
+            text = json.dumps({"summary": "A plan in many steps.", "items": items})
+            if len(text) >= deltas * DELTA_CHARS:
+                break
+    return text
+
+
+def chunk_body(pieces: list[str]) -> bytes:
+    """Seed-shaped chunks, one per piece, a finish chunk, ``[DONE]``."""
+    out = []
+    for n, piece in enumerate(pieces):
+        delta: dict[str, Any] = {"content": piece}
+        if n == 0:
+            delta["role"] = "assistant"
+        out.append(_chunk([{"index": 0, "delta": delta, "finish_reason": None}]))
+    out.append(_chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+    return b"".join(out) + b"data: [DONE]\n\n"
+
+
+def _chunk(choices: list[dict[str, Any]]) -> bytes:
+    payload = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": "grok-4",
+        "choices": choices,
+        "system_fingerprint": "fp_bench",
+    }
+    return b"data: " + msgspec.json.encode(payload) + b"\n\n"
+
+
+def structured_pieces(deltas: int) -> list[str]:
+    text = answer_json(deltas)
+    size = max(1, len(text) // deltas + (len(text) % deltas > 0))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def text_pieces(deltas: int) -> list[str]:
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "the",
+        "lazy",
+        "dog",
+        "and",
+        "keeps",
+        "on",
+        "running",
+    ]
+    return [words[i % len(words)] + " " for i in range(deltas)]
+
+
+def bodies(quick: bool) -> dict[str, bytes]:
+    sizes = [2_500, 5_000, 10_000] if quick else [2_500, 5_000, 10_000, 20_000]
+    out = {f"structured-{n}": chunk_body(structured_pieces(n)) for n in sizes}
+    n = 20_000 if quick else 50_000
+    out["text"] = chunk_body(text_pieces(n))
+    seed = chunk_payloads(n)
+    out["seed"] = b"".join(b"data: " + p + b"\n\n" for p in seed) + b"data: [DONE]\n\n"
+    return out
+
+
+# ---------------------------------------------------------------- the server process
+
+
+def serve(quick: bool) -> None:
+    from aiohttp import web
+
+    built = bodies(quick)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        body = built[request.match_info["name"]]
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for i in range(0, len(body), 16 * 1024):
+            await response.write(body[i : i + 16 * 1024])
+        await response.write_eof()
+        return response
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/{name}/chat/completions", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        print(runner.addresses[0][1], flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await runner.cleanup()
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def server(quick: bool) -> Iterator[str]:
+    args = [sys.executable, "-m", "benchmarks.bench_events", "--serve"]
+    if quick:
+        args.append("--quick")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    process = subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=root, env=env
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(10)
+
+
+# ---------------------------------------------------------------- the clients
+
+MESSAGES = [{"role": "user", "content": "plan"}]
+
+
+async def xstream_events(base: str, typed: bool) -> tuple[float, Any]:
+    import xstream
+
+    async with xstream.AsyncClient(api_key="sk-bench", base_url=base) as client:
+        start = time.process_time()
+        last = None
+        async with client.chat.completions.stream(
+            model="grok-4", messages=MESSAGES, response_format=Answer if typed else None
+        ) as stream:
+            async for event in stream:
+                if event.type == "content.delta":
+                    last = event.parsed
+        final = await stream.get_final_completion()
+        cpu = time.process_time() - start
+    return cpu, (
+        final.choices[0].message.parsed if typed else final.choices[0].message.content,
+        last,
+    )
+
+
+async def xstream_chunks(base: str) -> tuple[float, Any]:
+    import xstream
+
+    async with xstream.AsyncClient(api_key="sk-bench", base_url=base) as client:
+        start = time.process_time()
+        stream = await client.chat.completions.create(
+            model="grok-4", messages=MESSAGES, stream=True
+        )
+        async with stream:
+            async for chunk in stream:
+                for choice in chunk.choices:
+                    _ = choice.delta.content
+        final = await stream.get_final_completion()
+        cpu = time.process_time() - start
+    return cpu, final.choices[0].message.content
+
+
+async def openai_events(base: str) -> tuple[float, Any]:
+    import openai
+    import pydantic
+
+    class PTag(pydantic.BaseModel):
+        name: str
+        weight: float
+
+    class PItem(pydantic.BaseModel):
+        id: int
+        title: str
+        done: bool
+        tags: list[PTag]
+        note: str | None
+
+    class PAnswer(pydantic.BaseModel):
+        summary: str
+        items: list[PItem]
+
+    async with openai.AsyncOpenAI(api_key="sk-bench", base_url=base, max_retries=0) as client:
+        start = time.process_time()
+        last = None
+        async with client.chat.completions.stream(
+            model="grok-4", messages=MESSAGES, response_format=PAnswer
+        ) as stream:
+            async for event in stream:
+                if event.type == "content.delta":
+                    last = event.parsed
+            final = await stream.get_final_completion()
+        cpu = time.process_time() - start
+    return cpu, (final.choices[0].message.parsed, last)
+
+
+def decode_once(text: bytes) -> float:
+    decoder = msgspec.json.Decoder(Answer)
+    times = []
+    for _ in range(50):
+        start = time.perf_counter()
+        decoder.decode(text)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _best(run: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """The median CPU time of ``repeats`` runs (after one warm-up), and the last result."""
+    run()
+    cpus, result = [], None
+    for _ in range(repeats):
+        gc.collect()
+        cpu, result = run()
+        cpus.append(cpu)
+    return statistics.median(cpus), result
+
+
+# ---------------------------------------------------------------- the report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter streams, fewer repeats")
+    parser.add_argument("--results", type=Path, default=None, help="write <DIR>/bench_events.md")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-openai", action="store_true", help="skip the OpenAI SDK")
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.quick)
+        return 0
+    repeats = 3 if args.quick else 5
+    lines = [f"# {NAME}", ""]
+    with server(args.quick) as base:
+        lines += structured(base, args.quick, repeats, args.no_openai)
+        lines += ["", *overhead(base, repeats)]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.results is not None:
+        args.results.mkdir(parents=True, exist_ok=True)
+        (args.results / f"{NAME}.md").write_text(text)
+    return 0
+
+
+def structured(base: str, quick: bool, repeats: int, no_openai: bool) -> list[str]:
+    sizes = [2_500, 5_000, 10_000] if quick else [2_500, 5_000, 10_000, 20_000]
+    rows = []
+    for n in sizes:
+        url = f"{base}/structured-{n}"
+        answer = answer_json(n).encode()
+        events_cpu, (parsed, last) = _best(
+            lambda url=url: asyncio.run(xstream_events(url, True)), repeats
+        )
+        assert parsed == msgspec.json.decode(answer, type=Answer) and last == parsed
+        chunks_cpu, _ = _best(lambda url=url: asyncio.run(xstream_chunks(url)), repeats)
+        decode = decode_once(answer)
+        openai_cpu = None
+        if not no_openai and n <= 10_000:
+            openai_cpu, (their, _) = _best(
+                lambda url=url: asyncio.run(openai_events(url)), 1 if n == 10_000 else repeats
+            )
+            assert their.model_dump() == msgspec.to_builtins(parsed)
+        rows.append((n, len(answer), events_cpu, chunks_cpu, decode, openai_cpu))
+    out = [
+        "## Structured output, `parsed` read on every delta",
+        "",
+        "Client CPU per stream (median). *parse work* = events with `parsed` minus the same "
+        "stream read as raw chunks; *x decode* = that work over one msgspec decode of the final "
+        "JSON.",
+        "",
+        "| deltas | answer | xstream events | raw chunks | parse work | per delta | one decode | "
+        "work x decode | OpenAI SDK | OpenAI / xstream |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n, size, events_cpu, chunks_cpu, decode, openai_cpu in rows:
+        work = events_cpu - chunks_cpu
+        their = f"{openai_cpu * 1e3:,.0f} ms" if openai_cpu is not None else "-"
+        ratio = f"**{openai_cpu / events_cpu:,.0f}x**" if openai_cpu is not None else "-"
+        out.append(
+            f"| {n:,} | {size / 1024:,.0f} KiB | {events_cpu * 1e3:,.1f} ms | {chunks_cpu * 1e3:,.1f} ms | "
+            f"{work * 1e3:,.1f} ms | {work / n * 1e6:,.2f} µs | {decode * 1e3:,.3f} ms | "
+            f"{work / decode:,.0f}x | {their} | {ratio} |"
+        )
+    return out
+
+
+def overhead(base: str, repeats: int) -> list[str]:
+    out = [
+        "## Typed events over raw chunks, plain text",
+        "",
+        "*small*: a word per chunk, no usage; *seed-shaped*: the benchmarks' corpus (the "
+        "seed's fields, `usage` in every chunk), as in `bench_e2e`.",
+        "",
+        "| chunks | raw chunks | typed events | events / chunks (median, range) | target |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, label in (("text", "small"), ("seed", "seed-shaped")):
+        url = f"{base}/{name}"
+        pairs = []
+        for _ in range(repeats):  # alternate, so drift hits both sides alike
+            gc.collect()
+            chunks_cpu, text = asyncio.run(xstream_chunks(url))
+            gc.collect()
+            events_cpu, (content, _) = asyncio.run(xstream_events(url, False))
+            assert content == text
+            pairs.append((chunks_cpu, events_cpu))
+        chunks = statistics.median(p[0] for p in pairs)
+        events = statistics.median(p[1] for p in pairs)
+        ratios = sorted(e / c for c, e in pairs)
+        out.append(
+            f"| {label} | {chunks * 1e3:,.1f} ms | {events * 1e3:,.1f} ms | "
+            f"**{statistics.median(ratios):.3f}** ({ratios[0]:.3f} to {ratios[-1]:.3f}) | ≤ 1.15 |"
+        )
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
