@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "_sync": 11,
     "_mock_responses": 12,
     "testing": 12,
+    "_chat_page": 13,
     "__main__": 13,
     "pytest_plugin": 13,
     "__init__": 14,
