@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -349,3 +351,38 @@ def test_event_block(kwargs: dict[str, Any], block: bytes) -> None:
     assert event_block(data, **kwargs) == block
     (event,) = events_of(block)
     assert event.raw == data
+
+
+# ------------------------------------------------------------ the README's relay
+
+
+def readme_relay() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Relay a stream to a browser", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match and "web.run_app(" in match[1]
+    return match[1]
+
+
+async def test_the_readme_relay_runs_and_relays(
+    server: MockServer, browser: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XAI_API_KEY", KEY)
+    monkeypatch.setenv("XAI_BASE_URL", server.base_url)
+    code = readme_relay().replace("web.run_app(", "dict(")  # build the app, don't block
+    scope: dict[str, Any] = {"__name__": "readme_relay"}
+    exec(compile(code, "README.md", "exec"), scope)
+    runner = web.AppRunner(scope["app"], access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/chat"
+        server.enqueue(Reply(text="Hello there", chunk_size=2))
+        async with browser.post(url, json={"messages": MESSAGES}) as resp:
+            events = events_of(await resp.read())
+    finally:
+        await runner.cleanup()
+    assert events[-1].data == "[DONE]"
+    text = "".join(CHUNK.decode(e.raw).choices[0].delta.content or "" for e in events[:-1])
+    assert text == "Hello there"
+    assert server.requests[0].json["messages"] == MESSAGES
