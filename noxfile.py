@@ -6,7 +6,14 @@
   ``pyproject.toml`` declares (``constraints-oldest.txt``), so the declared range is true.
 * ``nox -s lint``, ``nox -s typecheck``: ruff and mypy at the versions the test extra pins.
 * ``nox -s bench``: the benchmark suite against the peers.
+* ``nox -s browser``: the chat page of ``xstream serve`` in headless Chromium
+  (Debian's ``chromium``, installed by the session when missing and run as root);
+  the screenshot lands in ``.nox/browser/tmp/chat-page.png``.
 """
+
+import os
+import shutil
+from pathlib import Path
 
 import nox
 
@@ -45,6 +52,26 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, at the pinned version."""
     session.install("-e", ".[test]")
     session.run("mypy", "--strict", "xstream")
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """tests/browser: a real browser types into the chat page and watches the answer stream."""
+    if shutil.which("chromium") is None:
+        if os.geteuid() != 0:
+            session.error("needs Debian's chromium: sudo apt-get install -y chromium")
+        session.run("apt-get", "update", "-q", external=True)
+        session.run(
+            "apt-get", "install", "-y", "-q", "chromium", external=True,
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )  # fmt: skip
+    session.install("-e", ".[test]")
+    shot = Path(session.create_tmp()) / "chat-page.png"
+    session.run(
+        "pytest", "-m", "browser", "-s", "tests/browser", *session.posargs,
+        env={"XSTREAM_SCREENSHOT": str(shot)},
+    )  # fmt: skip
+    session.log(f"screenshot: {shot}")
 
 
 @nox.session

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "_sse": 0,
     "_timeouts": 0,
     "_retries": 0,
+    "_relay": 1,
     "_types": 1,
     "_partial": 1,
     "_response_types": 2,
@@ -51,7 +52,9 @@ LAYERS: dict[str, int] = {
     "_sync": 11,
     "_mock_responses": 12,
     "testing": 12,
+    "_chat_page": 13,
     "__main__": 13,
+    "pytest_plugin": 13,
     "__init__": 14,
 }
 

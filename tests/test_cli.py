@@ -271,6 +271,9 @@ async def test_serve_answers_requests_until_ctrl_c() -> None:
         banner = await asyncio.wait_for(proc.stdout.readline(), RUN_SECONDS)
         base_url = f"http://127.0.0.1:{port}/v1"
         assert base_url in banner.decode()
+        page = (await asyncio.wait_for(proc.stdout.readline(), RUN_SECONDS)).decode()
+        # with XAI_API_KEY set, the chat page asks the real API (not reached here)
+        assert f"chat page on http://127.0.0.1:{port}/ (answers from https://api.x.ai/v1)" in page
         async with AsyncClient(KEY, base_url=base_url) as client:
             completion = await client.chat.completions.create(
                 model="m", messages=[{"role": "user", "content": "Hi"}]

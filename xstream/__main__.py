@@ -1,5 +1,8 @@
 """The command line: ``xstream chat "PROMPT"`` and ``xstream serve``.
 
+``xstream serve`` runs the built-in server (the mock API under ``/v1``) and a
+chat page at ``/`` that streams answers through a relay (:mod:`xstream._chat_page`).
+
 ``xstream chat`` streams an answer to stdout as it arrives and ends with a
 one-line summary on stderr (time to first token, chunks, tokens/s, usage).
 With no ``XAI_API_KEY`` and no base URL it runs an offline demo against the
@@ -23,6 +26,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from ._chat_page import Upstream, serve_with_page
 from ._chat_stream import StreamStats
 from ._client import AsyncClient
 from ._errors import XStreamError
@@ -30,7 +34,7 @@ from ._redact import Redactor
 from ._response_types import ResponseOutputTextDeltaEvent
 from ._types import ChatCompletionChunk
 from ._version import __version__
-from .testing import MockServer, Reply, serve
+from .testing import MockServer, Reply
 
 __all__ = ["main"]
 
@@ -97,14 +101,26 @@ def _add_chat(commands: Any) -> None:
 def _add_serve(commands: Any) -> None:
     srv = commands.add_parser(
         "serve",
-        help="run the built-in local OpenAI-compatible server",
+        help="run the built-in local OpenAI-compatible server, and a chat page",
         description="Serve POST /v1/chat/completions and the Responses API (/v1/responses) "
-        "on a local port until Ctrl-C.",
+        "on a local port until Ctrl-C, and at / a chat page whose answers stream through "
+        "a relay (stream.to_sse()). The page asks the built-in server, or with XAI_API_KEY "
+        "(or --base-url) the real API.",
     )
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     srv.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
     srv.add_argument(
         "--delay", type=float, default=0.0, help="seconds between streamed events (default: 0)"
+    )
+    srv.add_argument(
+        "--base-url",
+        help="the API the chat page asks (default: $XAI_BASE_URL; with XAI_API_KEY "
+        "https://api.x.ai/v1; else the built-in server)",
+    )
+    srv.add_argument(
+        "--model",
+        default=os.environ.get("XAI_MODEL") or DEFAULT_MODEL,
+        help="the model the chat page asks for (default: $XAI_MODEL or %(default)s)",
     )
 
 
@@ -329,9 +345,11 @@ def _fail(err: TextIO, message: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Run the local server in the foreground until Ctrl-C."""
+    """Run the local server and the chat page in the foreground until Ctrl-C."""
+    url = args.base_url or os.environ.get("XAI_BASE_URL") or None
+    upstream = Upstream(os.environ.get("XAI_API_KEY") or None, url, args.model)
     try:
-        serve(args.host, args.port, default=Reply(delay=args.delay))
+        serve_with_page(args.host, args.port, default=Reply(delay=args.delay), upstream=upstream)
     except OSError as exc:  # the port is taken, the address is not local, ...
         _fail(sys.stderr, f"cannot serve on {args.host}:{args.port}: {exc}")
         return EXIT_ERROR

@@ -11,14 +11,15 @@ body's last line without its blank line); a body that ends before it raises
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import TypeVar, cast
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import msgspec
 
 from ._accumulate import ChatCompletionAccumulator
 from ._engine import BaseStats, StreamEngine, error_event
 from ._errors import IncompleteStreamError
+from ._relay import DONE_EVENT, aiohttp_response, json_of, relay
 from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Opened, Transport
 from ._types import (
@@ -29,6 +30,9 @@ from ._types import (
     Usage,
     decode_lenient,
 )
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = ["AsyncStream", "StreamStats", "completion_or_none"]
 
@@ -109,7 +113,34 @@ class AsyncStream(StreamEngine[_T]):
             pass
         return self._accumulator.result()
 
+    def to_sse(self) -> AsyncIterator[bytes]:
+        """The stream re-encoded as ``text/event-stream`` bytes, to relay it on.
+
+        Each chunk is one ``data: {json}`` event, and ``data: [DONE]`` ends it; an
+        error mid-stream is sent as one ``event: error`` (OpenAI-style JSON, no
+        secrets) and ends it. Closing the iterator (the web framework does when the
+        client leaves) closes this stream at once. For Starlette and FastAPI::
+
+            return StreamingResponse(stream.to_sse(), media_type="text/event-stream")
+        """
+        return self._relay()
+
+    async def to_aiohttp_response(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Relay the stream to an ``aiohttp.web`` client (see :meth:`to_sse`): the
+        response to return from the handler. The moment the client leaves, also
+        while the server is quiet, this stream is closed."""
+        return await aiohttp_response(request, self._relay())
+
+    def _relay(self) -> AsyncGenerator[bytes, None]:
+        return relay(self, self._sse_item, self._close, self._sse_end)
+
     # ------------------------------------------------------------ the kind
+
+    _sse_end = DONE_EVENT
+
+    @staticmethod
+    def _sse_item(chunk: object) -> bytes:
+        return b"data: " + json_of(chunk) + b"\n\n"
 
     @property
     def _delivered(self) -> int:

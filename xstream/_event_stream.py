@@ -31,8 +31,8 @@ import builtins
 import logging
 import types
 import typing
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiohttp
 import msgspec
@@ -47,9 +47,13 @@ from ._errors import (
     StreamDisconnectedError,
     TotalTimeoutError,
 )
+from ._relay import aiohttp_response, event_block, json_of, relay
 from ._retries import retry_delay, status_is_retryable
 from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Opened, Request, Transport, headers_of
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = [
     "DEFAULT_MAX_RECONNECTS",
@@ -150,6 +154,34 @@ class EventStream(StreamEngine[_T]):
     @stats.setter
     def stats(self, value: EventStreamStats) -> None:
         self._stats = value
+
+    def to_sse(self) -> AsyncIterator[bytes]:
+        """The stream re-encoded as ``text/event-stream`` bytes, to relay it on.
+
+        A :class:`ServerSentEvent` goes on as it came (``event``, ``id``, ``retry``,
+        ``data``); a typed item as ``data: {json}``, named by its tag when it is a
+        tagged Struct. An error mid-stream is sent as one ``event: error`` and ends
+        it. Closing the iterator (the web framework does when the client leaves)
+        closes this stream at once. For Starlette and FastAPI::
+
+            return StreamingResponse(stream.to_sse(), media_type="text/event-stream")
+        """
+        return self._relay()
+
+    async def to_aiohttp_response(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Relay the stream to an ``aiohttp.web`` client (see :meth:`to_sse`): the
+        response to return from the handler. The moment the client leaves, also
+        while the server is quiet, this stream is closed."""
+        return await aiohttp_response(request, self._relay())
+
+    def _relay(self) -> AsyncGenerator[bytes, None]:
+        return relay(self, self._sse_item, self._close, b"")
+
+    def _sse_item(self, item: Any) -> bytes:
+        if isinstance(item, ServerSentEvent):
+            return event_block(item.raw, event=item.event, id=item.id, retry=item.retry)
+        tag = getattr(getattr(item, "__struct_config__", None), "tag", None)
+        return event_block(json_of(item), event=tag if isinstance(tag, str) else None)
 
     def _see(self, item: _T) -> bool | None:
         """A subclass's look at each item (when ``_observes``): True ends the stream

@@ -28,6 +28,7 @@ from ._errors import (
     stream_error,
 )
 from ._event_stream import EventStream
+from ._relay import event_block, json_of
 from ._response_types import (
     TERMINAL_EVENTS,
     KnownEvent,
@@ -222,6 +223,13 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
 
     def _as_result(self, raw: bytes) -> Response | None:
         return response_or_none(raw)
+
+    def _sse_item(self, item: Any) -> bytes:
+        """``event: <type>`` and the event's JSON (the whole object for the events
+        no class models), as the API sends them."""
+        if isinstance(item, ResponseToolCallEvent | UnknownResponseEvent):
+            return event_block(json_of(item.data), event=item.type)
+        return event_block(json_of(item), event=item.type)
 
     def _restart(self) -> None:
         self._final: Response | None = None

@@ -20,6 +20,7 @@ from ._chat_stream import AsyncStream, StreamStats
 from ._engine import StreamEngine
 from ._event_stream import EventStream, EventStreamStats
 from ._portal import LoopThread
+from ._relay import relay_sync
 from ._response_stream import ResponseStream
 from ._response_types import (
     ParsedResponse,
@@ -157,6 +158,12 @@ class Stream(BlockingStream[_T]):
         """Read the rest; return every chunk merged into one ``ChatCompletion``."""
         return self._loop.run(self._stream.get_final_completion)
 
+    def to_sse(self) -> Iterator[bytes]:
+        """The stream as ``text/event-stream`` bytes, like ``AsyncStream.to_sse``;
+        closing the iterator (WSGI servers do when the client leaves) closes the stream."""
+        inner = self._stream
+        return relay_sync(self, inner._sse_item, self._close_soon, inner._sse_end)
+
 
 class SyncEventStream(BlockingStream[_T]):
     """The events of a stream: iterate with ``for``.
@@ -177,6 +184,11 @@ class SyncEventStream(BlockingStream[_T]):
     @property
     def stats(self) -> EventStreamStats:
         return self._stream.stats
+
+    def to_sse(self) -> Iterator[bytes]:
+        """The stream as ``text/event-stream`` bytes, like ``EventStream.to_sse``;
+        closing the iterator (WSGI servers do when the client leaves) closes the stream."""
+        return relay_sync(self, self._stream._sse_item, self._close_soon, b"")
 
 
 class SyncResponseStream(SyncEventStream[ResponseStreamEvent]):
