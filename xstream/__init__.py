@@ -167,6 +167,7 @@ if TYPE_CHECKING:
         SyncEventStream,
         SyncResponseStream,
     )
+    from ._telemetry import Telemetry
     from ._tool_runner import AsyncToolRunner, ToolResultEvent, tool_from_function
 
 # name -> the private module that defines it, imported on first access (PEP 562)
@@ -241,6 +242,7 @@ _LAZY = {
     "SyncDeferredCompletion": "._sync",
     "SyncEventStream": "._sync_stream",
     "SyncResponseStream": "._sync_stream",
+    "Telemetry": "._telemetry",
     "UnknownResponseEvent": "._response_types",
     "open_sse": "._sse_api",
 }
@@ -379,6 +381,7 @@ __all__ = [
     "SyncDeferredCompletion",
     "SyncEventStream",
     "SyncResponseStream",
+    "Telemetry",
     "Timeout",
     "TokenLogprob",
     "ToolArgumentsError",

@@ -119,6 +119,9 @@ class AsyncStream(StreamEngine[_T]):
     def _as_result(self, raw: bytes) -> ChatCompletion | None:
         return completion_or_none(raw)
 
+    def _telemetry(self) -> tuple[object, float | None]:
+        return self._accumulator.result(), self.stats.time_to_first_chunk
+
     def _decode_events(self, events: list[ServerSentEvent], now: float) -> list[_T]:
         """Decode events into chunks, stopping at [DONE] or at a failure."""
         stats = self.stats

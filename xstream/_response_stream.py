@@ -223,6 +223,10 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
     def _as_result(self, raw: bytes) -> Response | None:
         return response_or_none(raw)
 
+    def _telemetry(self) -> tuple[object, float | None]:
+        final = self._final if self._final is not None else Response(id=self._response_id or "")
+        return final, self.stats.time_to_first_event
+
     def _restart(self) -> None:
         self._final: Response | None = None
         self._done_items: dict[int, ResponseOutputItem] = {}

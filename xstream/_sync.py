@@ -34,6 +34,7 @@ from ._sync_stream import (
     SyncEventStream,
     SyncResponseStream,
 )
+from ._telemetry import Telemetry
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutTypes
 from ._tool_runner import AsyncToolRunner, ToolResultEvent
 from ._types import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion, message_list
@@ -68,6 +69,7 @@ class Client:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_connections: int = 1000,
         conversation_id: str | None = None,
+        telemetry: Telemetry | bool = True,
     ) -> None:
         self._async = AsyncClient(
             api_key,
@@ -78,6 +80,7 @@ class Client:
             max_event_bytes=max_event_bytes,
             max_connections=max_connections,
             conversation_id=conversation_id,
+            telemetry=telemetry,
         )
         self._loop = LoopThread()
         self._finalizer = weakref.finalize(self, _stop_unclosed, self._loop, self._async)
