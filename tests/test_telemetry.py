@@ -650,3 +650,33 @@ def test_the_global_providers_are_used_when_set() -> None:
     """
     )
     assert out == "chat m ('stop',)"
+
+
+async def test_the_span_is_a_child_of_the_callers_span(otel: Otel) -> None:
+    tracer = otel.telemetry.tracer_provider.get_tracer("app")  # type: ignore[union-attr]
+    async with serve(otel) as (_srv, c):
+        with tracer.start_as_current_span("handle request") as parent:
+            await c.chat.completions.create(model="grok-test", messages=MESSAGES)
+    child, outer = otel.finished()
+    assert (child.name, outer.name) == ("chat grok-test", "handle request")
+    assert child.parent is not None
+    assert child.parent.span_id == parent.get_span_context().span_id
+
+
+def test_telemetry_must_be_a_telemetry_or_a_bool() -> None:
+    with pytest.raises(xstream.ConfigurationError, match="telemetry must be"):
+        xstream.AsyncClient(KEY, telemetry="yes")  # type: ignore[arg-type]
+
+
+async def test_a_failure_to_record_never_breaks_the_call(
+    otel: Otel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(result: object) -> None:
+        raise RuntimeError("exporter trouble")
+
+    monkeypatch.setattr("xstream._telemetry._summary", broken)
+    async with serve(otel) as (_srv, c):
+        stream = await c.chat.completions.create(model="grok-test", messages=MESSAGES, stream=True)
+        text = "".join([t async for t in stream.text_stream])
+    assert text and stream.stats.done
+    assert "could not record the OpenTelemetry span" in caplog.text

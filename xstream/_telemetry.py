@@ -27,6 +27,7 @@ Message text (``gen_ai.input.messages``, ``gen_ai.output.messages``,
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
 __all__ = ["CAPTURE_CONTENT_ENV", "Operation", "Telemetry", "provider_of"]
+
+log = logging.getLogger("xstream")
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _SCOPE = "xstream"
@@ -328,7 +331,18 @@ class Operation:
         if self.ended:
             return
         self.ended = True
-        duration = time.perf_counter() - self._started
+        try:  # recording must never break the call it records
+            self._record(time.perf_counter() - self._started, result, error, time_to_first_chunk)
+        except Exception:
+            log.warning("could not record the OpenTelemetry span or metrics", exc_info=True)
+
+    def _record(
+        self,
+        duration: float,
+        result: object,
+        error: BaseException | None,
+        time_to_first_chunk: float | None,
+    ) -> None:
         summary = _summary(result)
         span = self._span
         if span is not None:
