@@ -680,3 +680,17 @@ async def test_a_failure_to_record_never_breaks_the_call(
         text = "".join([t async for t in stream.text_stream])
     assert text and stream.stats.done
     assert "could not record the OpenTelemetry span" in caplog.text
+
+
+async def test_the_typed_event_stream_helper_is_traced_whole(otel: Otel) -> None:
+    async with serve(otel) as (srv, c):
+        srv.enqueue(Reply(text=TEXT, chunk_size=4))
+        async with c.chat.completions.stream(model="grok-test", messages=MESSAGES) as stream:
+            async for _ in stream:
+                pass
+            completion = await stream.get_final_completion()
+    attributes = dict(otel.only_span().attributes or {})
+    assert attributes["gen_ai.response.id"] == completion.id
+    assert attributes["gen_ai.response.model"] == "grok-test"
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["gen_ai.usage.output_tokens"] == 4

@@ -83,7 +83,10 @@ class AsyncStream(StreamEngine[_T]):
     def __init__(self, transport: Transport, opened: Opened, *, accumulate: bool = True) -> None:
         super().__init__(transport, opened, stats=StreamStats())
         self._decode = CHUNK_DECODER.decode
-        # Off when the typed events merge the chunks themselves, as the user reaches them.
+        # Off when the typed events merge the chunks themselves, as the user reaches them;
+        # on while the call is traced: its span's end values (id, model, finish reasons)
+        # come from the merged chunks.
+        accumulate = accumulate or self._op is not None
         self._accumulate = accumulate
         self._accumulator = ChatCompletionAccumulator() if accumulate else _UsageOnly()
 
