@@ -7,6 +7,9 @@ chunk, so building the client, ``asyncio.run`` and closing stay outside the cloc
 
 * ``xstream-async``: ``xstream.AsyncClient``, ``async for chunk in await create(..., stream=True)``
 * ``xstream-sync``: ``xstream.Client``, ``for chunk in create(..., stream=True)``
+* ``xstream-otel`` (only when named): ``xstream-async`` with OpenTelemetry on: the SDK's
+  tracer and meter providers (a span processor and a metric reader that keep everything
+  in memory), so the span and the GenAI metrics of each stream are really recorded
 * ``openai-async`` / ``openai-sync``: ``openai.AsyncOpenAI`` / ``openai.OpenAI``
   (``max_retries=0``)
 * ``httpx-sse``: ``httpx.AsyncClient`` + ``httpx_sse.aconnect_sse`` + ``json.loads`` per event
@@ -73,6 +76,38 @@ async def xstream_async(base_url: str) -> Run:
             _ = chunk.choices[0].delta.content
             n += 1
         watch.stop()
+    return Run(n, watch.wall, watch.cpu)
+
+
+async def xstream_otel(base_url: str) -> Run:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import xstream
+
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    telemetry = xstream.Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    watch = Stopwatch()
+    async with xstream.AsyncClient(
+        api_key=API_KEY, base_url=base_url, max_retries=0, telemetry=telemetry
+    ) as client:
+        watch.start()
+        stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        n = 0
+        async for chunk in stream:
+            _ = chunk.choices[0].delta.content
+            n += 1
+        watch.stop()
+    (span,) = spans.get_finished_spans()  # it was recorded, whole
+    assert span.attributes and "gen_ai.response.time_to_first_chunk" in span.attributes
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
     return Run(n, watch.wall, watch.cpu)
 
 
@@ -210,8 +245,11 @@ def _sync(fn: Callable[[str], Any]) -> SyncRunner:
 ONE_STREAM: dict[str, SyncRunner] = {
     "xstream-async": _sync(xstream_async),
     "xstream-sync": xstream_sync,
+    "xstream-otel": _sync(xstream_otel),
     "openai-async": _sync(openai_async),
     "openai-sync": openai_sync,
     "httpx-sse": _sync(httpx_sse_json),
     "floor": _sync(floor),
 }
+# measured only when named in --clients (they need more than the bench extra)
+OPTIONAL = frozenset({"xstream-otel"})

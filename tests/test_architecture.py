@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "_schema": 2,
     # one request path, one read loop
     "_pool": 3,
+    "_telemetry": 3,
     "_transport": 3,
     "_engine": 4,
     # the stream kinds

@@ -171,6 +171,7 @@ if TYPE_CHECKING:
         SyncResponseStream,
         SyncResponseStreamManager,
     )
+    from ._telemetry import Telemetry
     from ._tool_runner import AsyncToolRunner, ToolResultEvent, tool_from_function
 
 # name -> the private module that defines it, imported on first access (PEP 562)
@@ -250,6 +251,7 @@ _LAZY = {
     "SyncDeferredCompletion": "._sync",
     "SyncEventStream": "._sync_stream",
     "SyncResponseStream": "._sync_stream",
+    "Telemetry": "._telemetry",
     "UnknownResponseEvent": "._response_types",
     "open_sse": "._sse_api",
 }
@@ -393,6 +395,7 @@ __all__ = [
     "SyncParsedResponseStream",
     "SyncResponseStream",
     "SyncResponseStreamManager",
+    "Telemetry",
     "Timeout",
     "TokenLogprob",
     "ToolArgumentsError",

@@ -145,6 +145,11 @@ class AsyncCompletions:
             headers=extra_headers,
             timeout=timeout,
         )
+        if transport.telemetry is not None:
+            sent = {**params, **extra_body} if extra_body else params
+            transport.trace(
+                request, model=model, params=sent, stream=stream, conversation_id=conversation
+            )
         try:
             opened = await transport.open(request, stream=stream)
         except NotStreamedError as exc:

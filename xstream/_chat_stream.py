@@ -88,7 +88,10 @@ class AsyncStream(StreamEngine[_T]):
     def __init__(self, transport: Transport, opened: Opened, *, accumulate: bool = True) -> None:
         super().__init__(transport, opened, stats=StreamStats())
         self._decode = CHUNK_DECODER.decode
-        # Off when the typed events merge the chunks themselves, as the user reaches them.
+        # Off when the typed events merge the chunks themselves, as the user reaches them;
+        # on while the call is traced: its span's end values (id, model, finish reasons)
+        # come from the merged chunks.
+        accumulate = accumulate or self._op is not None
         self._accumulate = accumulate
         self._accumulator = ChatCompletionAccumulator()
         self._add = self._accumulator.add if accumulate else _LAST.append
@@ -152,6 +155,9 @@ class AsyncStream(StreamEngine[_T]):
 
     def _as_result(self, raw: bytes) -> ChatCompletion | None:
         return completion_or_none(raw)
+
+    def _telemetry(self) -> tuple[object, float | None]:
+        return self._accumulator.result(), self.stats.time_to_first_chunk
 
     def _decode_events(self, events: list[ServerSentEvent], now: float) -> list[_T]:
         """Decode events into chunks, stopping at [DONE] or at a failure."""

@@ -18,6 +18,7 @@ from ._errors import ConfigurationError
 from ._responses import AsyncResponses
 from ._sse import DEFAULT_MAX_EVENT_BYTES
 from ._sse_api import AsyncSSE
+from ._telemetry import Telemetry
 from ._timeouts import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, TimeoutTypes, resolve_timeout
 from ._transport import Transport
 
@@ -46,6 +47,10 @@ class AsyncClient:
     pool; xstream then never closes it. Its own session is created on first
     use and closed by ``aclose()`` / ``async with``. ``conversation_id`` is sent
     with every chat completion as xAI's ``x-grok-conv-id`` (prompt caching).
+    ``telemetry``: OpenTelemetry spans and metrics of every chat completion and
+    Responses call, recorded when a tracer or meter provider is set (``True``,
+    the default: the global providers; a :class:`Telemetry` for others, or to
+    capture message content; ``False``: never).
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class AsyncClient:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_connections: int = 1000,
         conversation_id: str | None = None,
+        telemetry: Telemetry | bool = True,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("XAI_API_KEY")
         if not key:
@@ -81,6 +87,7 @@ class AsyncClient:
             max_retries=max_retries,
             max_event_bytes=max_event_bytes,
             hints=_STATUS_HINTS,
+            telemetry=_telemetry(telemetry),
         )
         self.chat = AsyncChat(self._transport, conversation_id=conversation_id)
         self.responses = AsyncResponses(self._transport)
@@ -136,3 +143,15 @@ class AsyncClient:
 
     def __repr__(self) -> str:  # never the key
         return f"<xstream.AsyncClient base_url={self.base_url!r}>"
+
+
+def _telemetry(option: Telemetry | bool) -> Telemetry | None:
+    if isinstance(option, Telemetry):
+        return option
+    if option is True:
+        return Telemetry()
+    if option is False:
+        return None
+    raise ConfigurationError(
+        f"telemetry must be True, False or an xstream.Telemetry, got {option!r}"
+    )

@@ -138,6 +138,7 @@ class StreamEngine(Generic[_T]):
         self._body_started = False  # the current connection's body sent bytes
         self._events_seen = 0  # events decoded so far, for positions in messages
         self._decoder = self._new_decoder()
+        self._op = request.operation  # OpenTelemetry's record of this call, when on
 
     # ------------------------------------------------------------ public API
 
@@ -167,6 +168,8 @@ class StreamEngine(Generic[_T]):
         # A stream dropped without being read or closed must not leak its connection.
         if not getattr(self, "_finished", True):
             self.response.close()
+        if getattr(self, "_op", None) is not None:
+            self._end_op()
 
     # ------------------------------------------------------------ what a kind says
 
@@ -205,6 +208,11 @@ class StreamEngine(Generic[_T]):
     def _new_decoder(self) -> SSEDecoder:
         return SSEDecoder(max_event_bytes=self._max_event_bytes)
 
+    def _telemetry(self) -> tuple[object, float | None]:
+        """What a traced call records at its end: the result built so far (a
+        ``ChatCompletion`` or ``Response``, else None) and the time to the first item."""
+        return None, None
+
     # ------------------------------------------------------------ the loop
 
     async def _next_batch(self) -> list[_T]:
@@ -219,14 +227,16 @@ class StreamEngine(Generic[_T]):
                 try:
                     again = await self._retry(error)
                 except BaseException as exc:
-                    self._close()
                     if isinstance(exc, XStreamError):
                         self._request.scrub(exc)  # built from server bytes: no secrets
+                    self._end_op(exc)
+                    self._close()
                     raise
                 if again:
                     continue
+                self._end_op(self._request.scrub(error))
                 self._close()
-                raise self._request.scrub(error)
+                raise error
             try:
                 data = await self._read()
             except (APITimeoutError, StreamDisconnectedError, ProtocolError) as exc:
@@ -354,6 +364,7 @@ class StreamEngine(Generic[_T]):
         self.stats.done = True
         self._finished = True
         self.response.release()  # the body was read to its end: the connection is clean
+        self._end_op()
 
     # ------------------------------------------------------------ retrying
 
@@ -377,6 +388,8 @@ class StreamEngine(Generic[_T]):
             delay,
             error,
         )
+        if self._op is not None:
+            self._op.retry(error, delay)
         self.response.close()
         await asyncio.sleep(delay)
         self.stats.retries += 1
@@ -417,6 +430,7 @@ class StreamEngine(Generic[_T]):
         """
         self.stats.done = True
         self._finished = True
+        self._end_op()
         response = self.response
         if _drained(response.content, _DRAIN_BYTES) is not None:
             _release(response)
@@ -430,6 +444,16 @@ class StreamEngine(Generic[_T]):
         self._finished = True
         if not self._draining and not self.response.closed:
             self.response.close()
+        if self._op is not None:
+            self._end_op()
+
+    def _end_op(self, error: BaseException | None = None) -> None:
+        """End the traced call (once) with what is known: on the end marker, an
+        error, or a stream left early (then without an error: what arrived)."""
+        op, self._op = self._op, None
+        if op is not None:
+            result, first = self._telemetry()
+            op.end(result, error=error, time_to_first_chunk=first)
 
 
 _DRAINING: set[asyncio.Task[None]] = set()
@@ -502,7 +526,9 @@ class BatchIterator(Generic[_T]):
             return self._batch[index]
         try:
             batch = await self._stream._next_batch()
-        except BaseException:
+        except BaseException as exc:
+            if self._stream._op is not None:  # cancelled, or an error the loop did not raise
+                self._stream._end_op(exc)
             self._stream._close()
             raise
         if not batch:

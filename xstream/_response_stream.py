@@ -231,6 +231,10 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
             return event_block(json_of(item.data), event=item.type)
         return event_block(json_of(item), event=item.type)
 
+    def _telemetry(self) -> tuple[object, float | None]:
+        final = self._final if self._final is not None else Response(id=self._response_id or "")
+        return final, self.stats.time_to_first_event
+
     def _restart(self) -> None:
         self._final: Response | None = None
         self._done_items: dict[int, ResponseOutputItem] = {}

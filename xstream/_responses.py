@@ -113,6 +113,8 @@ class AsyncResponses:
             headers=extra_headers,
             timeout=timeout,
         )
+        if transport.telemetry is not None:
+            transport.trace(request, model=model, params=body, stream=stream)
         try:
             opened = await transport.open(request, stream=stream)
         except NotStreamedError as exc:

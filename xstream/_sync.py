@@ -36,6 +36,7 @@ from ._sync_stream import (
     SyncResponseStream,
     SyncResponseStreamManager,
 )
+from ._telemetry import Telemetry
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutTypes
 from ._tool_runner import AsyncToolRunner, ToolResultEvent
 from ._types import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion, message_list
@@ -70,6 +71,7 @@ class Client:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_connections: int = 1000,
         conversation_id: str | None = None,
+        telemetry: Telemetry | bool = True,
     ) -> None:
         self._async = AsyncClient(
             api_key,
@@ -80,6 +82,7 @@ class Client:
             max_event_bytes=max_event_bytes,
             max_connections=max_connections,
             conversation_id=conversation_id,
+            telemetry=telemetry,
         )
         self._loop = LoopThread()
         self._finalizer = weakref.finalize(self, _stop_unclosed, self._loop, self._async)

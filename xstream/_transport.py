@@ -51,6 +51,7 @@ from ._pool import connector_class, reuse_trace, stale, watch
 from ._redact import Redactor
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
+from ._telemetry import Operation, Telemetry
 from ._timeouts import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, resolve_timeout
 from ._version import __version__
 
@@ -156,7 +157,17 @@ class Request:
     """Everything needed to send one request again: method, URL, headers, body,
     query, deadlines, and the secrets no message may show."""
 
-    __slots__ = ("body", "headers", "hints", "method", "params", "redactor", "timeout", "url")
+    __slots__ = (
+        "body",
+        "headers",
+        "hints",
+        "method",
+        "operation",
+        "params",
+        "redactor",
+        "timeout",
+        "url",
+    )
 
     def __init__(
         self,
@@ -178,6 +189,7 @@ class Request:
         self.timeout = timeout
         self.hints = hints or {}
         self.redactor = Redactor([*secrets, *header_secrets(headers)])
+        self.operation: Operation | None = None  # recorded by OpenTelemetry, when on
 
     def redact(self, text: str) -> str:
         """``text`` with every secret of this request replaced by ``***``."""
@@ -213,6 +225,8 @@ class Transport:
     closed here; without one, the transport opens its own on first use and
     ``aclose()`` closes it. ``timeout``, ``max_retries`` and
     ``max_event_bytes`` are the defaults of every request sent through it.
+    ``telemetry``: where the GenAI calls that :meth:`trace` marks are recorded
+    (``None``: nowhere).
     """
 
     def __init__(
@@ -228,8 +242,10 @@ class Transport:
         max_retries: int = 2,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         hints: Mapping[int, str] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.telemetry = telemetry
         self.auth_headers = dict(auth_headers or {})
         self.default_headers = dict(default_headers or {})
         self.user_agent = user_agent
@@ -317,14 +333,51 @@ class Transport:
     def _same_origin(self, url: str) -> bool:
         return self.base_url is not None and URL(url).origin() == URL(self.base_url).origin()
 
+    def trace(
+        self,
+        request: Request,
+        *,
+        model: str,
+        params: Mapping[str, Any],
+        stream: bool,
+        conversation_id: str | None = None,
+    ) -> None:
+        """Mark ``request`` as one GenAI call (a span and metrics, when telemetry
+        records anything): from :meth:`open` until its answer is read, or its
+        stream ends."""
+        telemetry = self.telemetry
+        if telemetry is not None:
+            request.operation = telemetry.start(
+                url=request.url,
+                model=model,
+                params=params,
+                stream=stream,
+                body=request.body,
+                redact=request.redact,
+                conversation_id=conversation_id,
+            )
+
     # ------------------------------------------------------------ sending
 
     async def open(self, request: Request, *, stream: bool, last_event_id: str = "") -> Opened:
         """:meth:`send` with the transport's retries, noting when it started."""
         started = asyncio.get_running_loop().time()
-        response, left = await self.send(
-            request, retries=self.max_retries, last_event_id=last_event_id, stream=stream
-        )
+        op = request.operation
+        if op is None:
+            response, left = await self.send(
+                request, retries=self.max_retries, last_event_id=last_event_id, stream=stream
+            )
+            return Opened(request, response, started, left)
+        token = op.attach()
+        try:
+            response, left = await self.send(
+                request, retries=self.max_retries, last_event_id=last_event_id, stream=stream
+            )
+        except BaseException as exc:
+            op.end(error=exc)
+            raise
+        finally:
+            op.detach(token)
         return Opened(request, response, started, left)
 
     async def send(
@@ -382,6 +435,8 @@ class Transport:
                 request.redact(str(error)),
             )
             attempt += 1
+            if request.operation is not None:
+                request.operation.retry(error, delay)
             await asyncio.sleep(delay)
 
     async def attempt(
@@ -503,13 +558,23 @@ class Transport:
         self, opened: Opened, decode: Callable[[bytes, aiohttp.ClientResponse], _T]
     ) -> _T:
         """A non-streamed answer read whole and decoded by ``decode`` (which raises
-        for error bodies); every error it raises has the request's secrets blanked out."""
-        raw = await self.read_body(opened)
+        for error bodies); every error it raises has the request's secrets blanked out.
+        The request's operation (if traced) ends here, with the answer or the error."""
+        op = opened.request.operation
         try:
-            return decode(raw, opened.response)
-        except XStreamError as exc:
-            opened.request.scrub(exc)  # in place: the traceback stays
+            raw = await self.read_body(opened)
+            try:
+                result = decode(raw, opened.response)
+            except XStreamError as exc:
+                opened.request.scrub(exc)  # in place: the traceback stays
+                raise
+        except BaseException as exc:
+            if op is not None:
+                op.end(error=exc)
             raise
+        if op is not None:
+            op.end(result)
+        return result
 
     async def status_error(
         self,
