@@ -10,12 +10,13 @@ import aiohttp
 import msgspec
 
 from ._errors import APIError, NotStreamedError, error_message, stream_error
+from ._raw import RawResponse, read_raw
 from ._response_stream import ResponseStream, decode_response, response_or_none
 from ._response_types import Response, as_input
 from ._timeouts import NOT_GIVEN, TimeoutTypes
 from ._transport import Transport, decode_body
 
-__all__ = ["AsyncResponses"]
+__all__ = ["AsyncResponses", "AsyncResponsesWithRawResponse"]
 
 
 class AsyncResponses:
@@ -23,6 +24,11 @@ class AsyncResponses:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
+
+    @property
+    def with_raw_response(self) -> AsyncResponsesWithRawResponse:
+        """``create``, ``retrieve`` and ``delete`` answering a :class:`RawResponse`."""
+        return AsyncResponsesWithRawResponse(self)
 
     @overload
     async def create(
@@ -34,6 +40,7 @@ class AsyncResponses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Response: ...
 
@@ -47,6 +54,7 @@ class AsyncResponses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> ResponseStream: ...
 
@@ -60,6 +68,7 @@ class AsyncResponses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Response | ResponseStream: ...
 
@@ -72,6 +81,7 @@ class AsyncResponses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Response | ResponseStream:
         """Create a model response; with ``stream=True``, a :class:`ResponseStream`.
@@ -79,7 +89,8 @@ class AsyncResponses:
         ``input`` is a string or a list of input items (dicts or Structs). API
         parameters (``instructions``, ``previous_response_id``, ``tools``,
         ``max_output_tokens``, ``reasoning``, ...) pass through as keyword
-        arguments; ``None`` ones are not sent; ``extra_body`` is merged last.
+        arguments; ``None`` ones are not sent; ``extra_body`` is merged last;
+        ``timeout`` and ``max_retries`` per call (default: the client's).
 
         >>> response = await client.responses.create(model="grok-4", input="Hi")  # doctest: +SKIP
         >>> response.output_text
@@ -102,6 +113,7 @@ class AsyncResponses:
             stream=stream,
             headers=extra_headers,
             timeout=timeout,
+            max_retries=max_retries,
         )
         try:
             opened = await transport.open(request, stream=stream)
@@ -120,6 +132,7 @@ class AsyncResponses:
         stream: Literal[False] = False,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Response: ...
 
     @overload
@@ -131,6 +144,7 @@ class AsyncResponses:
         starting_after: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> ResponseStream: ...
 
     async def retrieve(
@@ -141,6 +155,7 @@ class AsyncResponses:
         starting_after: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Response | ResponseStream:
         """A stored response (``GET /responses/{id}``); with ``stream=True``, its events
         again (a ``background=True`` response while it runs), after sequence number
@@ -156,6 +171,7 @@ class AsyncResponses:
             headers=extra_headers,
             params=params or None,
             timeout=timeout,
+            max_retries=max_retries,
         )
         opened = await transport.open(request, stream=stream)
         if not stream:
@@ -168,6 +184,7 @@ class AsyncResponses:
         *,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Any:
         """Delete a stored response (``DELETE /responses/{id}``); the server's answer."""
         transport = self._transport
@@ -177,9 +194,41 @@ class AsyncResponses:
             stream=False,
             headers=extra_headers,
             timeout=timeout,
+            max_retries=max_retries,
         )
         opened = await transport.open(request, stream=False)
         return await transport.read_json(opened, lambda raw, _: decode_body(raw))
+
+
+class AsyncResponsesWithRawResponse:
+    """``client.responses.with_raw_response``: the calls read whole, each returning a
+    :class:`RawResponse` (headers, status, request id; ``parse()`` the usual result).
+    A stream has its response already (``stream.response``)."""
+
+    def __init__(self, responses: AsyncResponses) -> None:
+        self._responses = responses
+
+    async def create(self, *, model: str, input: Any, **params: Any) -> RawResponse[Response]:
+        """:meth:`AsyncResponses.create` (same arguments, not streamed), with its response."""
+        _not_streamed(params)
+        return await read_raw(self._responses.create(model=model, input=input, **params))
+
+    async def retrieve(self, response_id: str, **params: Any) -> RawResponse[Response]:
+        """:meth:`AsyncResponses.retrieve` (not streamed), with its response."""
+        _not_streamed(params)
+        return await read_raw(self._responses.retrieve(response_id, **params))
+
+    async def delete(self, response_id: str, **params: Any) -> RawResponse[Any]:
+        """:meth:`AsyncResponses.delete`, with its response."""
+        return await read_raw(self._responses.delete(response_id, **params))
+
+
+def _not_streamed(params: Mapping[str, Any]) -> None:
+    if params.get("stream"):
+        raise ValueError(
+            "with_raw_response is for answers read whole: a stream has its HTTP response "
+            "as stream.response"
+        )
 
 
 def _path_id(response_id: str) -> str:
