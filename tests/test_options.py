@@ -309,6 +309,20 @@ async def test_per_call_max_retries_on_a_stream_counts_in_its_stats(server: Mock
     assert len(server.requests) == 2
 
 
+async def test_per_call_max_retries_through_the_stream_helper(server: MockServer) -> None:
+    server.enqueue(FAST_503, Reply(text="events"))
+    client = xstream.AsyncClient(KEY, base_url=server.base_url, max_retries=0)
+    async with (
+        client,
+        client.chat.completions.stream(model="m", messages=MESSAGES, max_retries=1) as stream,
+    ):
+        async for _ in stream:
+            pass
+        completion = await stream.get_final_completion()
+    assert completion.choices[0].message.content == "events"
+    assert len(server.requests) == 2
+
+
 async def test_per_call_max_retries_on_responses_and_sse(server: MockServer) -> None:
     server.enqueue(FAST_503, Reply(text="answer"), Reply(), FAST_503, FAST_503)
     async with xstream.AsyncClient(KEY, base_url=server.base_url, max_retries=0) as client:

@@ -69,7 +69,6 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
-        max_retries: int | None = None,
         conversation_id: str | None = None,
         **params: Any,
     ) -> DeferredCompletion: ...
@@ -84,7 +83,6 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
-        max_retries: int | None = None,
         conversation_id: str | None = None,
         **params: Any,
     ) -> ChatCompletion: ...
@@ -99,7 +97,6 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
-        max_retries: int | None = None,
         conversation_id: str | None = None,
         **params: Any,
     ) -> AsyncStream[ChatCompletionChunk]: ...
@@ -114,7 +111,6 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
-        max_retries: int | None = None,
         conversation_id: str | None = None,
         **params: Any,
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]: ...
@@ -128,6 +124,8 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        # not in the overloads (it arrives through their **params): there, it made
+        # mypy answer Any for stream()'s call, which passes **params on
         max_retries: int | None = None,
         conversation_id: str | None = None,
         _accumulate: bool = True,
@@ -140,8 +138,9 @@ class AsyncCompletions:
         pass through as keyword arguments; unset ones are not sent. Per call:
         ``extra_headers``, ``extra_body`` (merged into the JSON last),
         ``timeout`` (a number of seconds or a :class:`Timeout`), ``max_retries``
-        (default: the client's) and ``conversation_id``: sent as xAI's ``x-grok-conv-id`` header, which keeps the
-        turns of one conversation on the same prompt cache (default: the client's).
+        (default: the client's) and ``conversation_id``: sent as xAI's
+        ``x-grok-conv-id`` header, which keeps the turns of one conversation on the
+        same prompt cache (default: the client's).
         """
         transport = self._transport
         body = encode_request(model, messages, stream=stream, params=params, extra_body=extra_body)
