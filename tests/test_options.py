@@ -299,7 +299,7 @@ async def test_per_call_max_retries_zero_lowers_the_clients(server: MockServer) 
         assert client.max_retries == 5  # the client's default is untouched
 
 
-async def test_per_call_max_retries_on_a_stream_counts_in_its_stats(server: MockServer) -> None:
+async def test_per_call_max_retries_on_a_stream(server: MockServer) -> None:
     server.enqueue(FAST_503, Reply(text="ok"))
     async with xstream.AsyncClient(KEY, base_url=server.base_url, max_retries=0) as client:
         stream = await client.chat.completions.create(
