@@ -11,6 +11,16 @@ import xstream
 from xstream.testing import MockServer
 
 KEY = "test-key-not-a-secret"
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients honour HTTP(S)_PROXY: a proxy set where the suite runs must not carry
+    the tests' loopback traffic (tests of proxies set their own)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ LAYERS: dict[str, int] = {
     # one request path, one read loop
     "_pool": 3,
     "_telemetry": 3,
+    "_proxy": 3,
+    "_raw": 3,
     "_transport": 3,
     "_engine": 4,
     # the stream kinds

@@ -119,6 +119,7 @@ if TYPE_CHECKING:
     from ._chat_stream import AsyncStream, StreamStats
     from ._client import AsyncClient
     from ._event_stream import EventStream, EventStreamStats
+    from ._raw import RawResponse
     from ._response_stream import ResponseStream
     from ._response_types import (
         IncompleteDetails,
@@ -213,6 +214,7 @@ _LAZY = {
     "IncompleteDetails": "._response_types",
     "InputTokensDetails": "._response_types",
     "OutputTokensDetails": "._response_types",
+    "RawResponse": "._raw",
     "Response": "._response_types",
     "ResponseAnnotation": "._response_types",
     "ResponseOutputTextAnnotationAddedEvent": "._response_types",
@@ -343,6 +345,7 @@ __all__ = [
     "PromptTokensDetails",
     "ProtocolError",
     "RateLimitError",
+    "RawResponse",
     "ReasoningDeltaEvent",
     "ReasoningDoneEvent",
     "RefusalDeltaEvent",

@@ -18,6 +18,7 @@ from ._chat_events import (
 )
 from ._chat_stream import AsyncStream, completion_or_none
 from ._errors import APIError, NotStreamedError, TotalTimeoutError, error_message, stream_error
+from ._raw import RawResponse, read_raw
 from ._schema import is_type, tools_param
 from ._schema import response_format as schema_response_format
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutTypes
@@ -33,7 +34,7 @@ from ._types import (
     message_list,
 )
 
-__all__ = ["AsyncChat", "AsyncCompletions", "DeferredCompletion"]
+__all__ = ["AsyncChat", "AsyncCompletions", "AsyncCompletionsWithRawResponse", "DeferredCompletion"]
 
 T = TypeVar("T")
 
@@ -51,6 +52,11 @@ class AsyncCompletions:
     def __init__(self, transport: Transport, *, conversation_id: str | None = None) -> None:
         self._transport = transport
         self.conversation_id = conversation_id
+
+    @property
+    def with_raw_response(self) -> AsyncCompletionsWithRawResponse:
+        """``create`` answering a :class:`RawResponse`: headers, status, request id."""
+        return AsyncCompletionsWithRawResponse(self)
 
     @overload
     async def create(
@@ -118,6 +124,9 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        # not in the overloads (it arrives through their **params): there, it made
+        # mypy answer Any for stream()'s call, which passes **params on
+        max_retries: int | None = None,
         conversation_id: str | None = None,
         _accumulate: bool = True,
         **params: Any,
@@ -128,9 +137,10 @@ class AsyncCompletions:
         API parameters (``temperature``, ``tools``, ``stream_options``, ...)
         pass through as keyword arguments; unset ones are not sent. Per call:
         ``extra_headers``, ``extra_body`` (merged into the JSON last),
-        ``timeout`` (a number of seconds or a :class:`Timeout`) and
-        ``conversation_id``: sent as xAI's ``x-grok-conv-id`` header, which keeps the
-        turns of one conversation on the same prompt cache (default: the client's).
+        ``timeout`` (a number of seconds or a :class:`Timeout`), ``max_retries``
+        (default: the client's) and ``conversation_id``: sent as xAI's
+        ``x-grok-conv-id`` header, which keeps the turns of one conversation on the
+        same prompt cache (default: the client's).
         """
         transport = self._transport
         body = encode_request(model, messages, stream=stream, params=params, extra_body=extra_body)
@@ -144,6 +154,7 @@ class AsyncCompletions:
             stream=stream,
             headers=extra_headers,
             timeout=timeout,
+            max_retries=max_retries,
         )
         if transport.telemetry is not None:
             sent = {**params, **extra_body} if extra_body else params
@@ -293,6 +304,27 @@ def _structured(
     if declared is not None:
         params["tools"] = tools_param(declared)
     return lambda: ChatCompletionStreamState(response_format=kind, tools=declared)
+
+
+class AsyncCompletionsWithRawResponse:
+    """``client.chat.completions.with_raw_response``: ``await .create(...)`` returns a
+    :class:`RawResponse` whose ``parse()`` is the ``ChatCompletion``. For answers read
+    whole; a stream has its response already (``stream.response``)."""
+
+    def __init__(self, completions: AsyncCompletions) -> None:
+        self._completions = completions
+
+    async def create(
+        self, *, model: str, messages: Iterable[Any], **params: Any
+    ) -> RawResponse[ChatCompletion]:
+        """:meth:`AsyncCompletions.create` (same arguments, not streamed), with its response."""
+        if params.get("stream") or params.get("deferred"):
+            raise ValueError(
+                "with_raw_response is for answers read whole: a stream has its HTTP response "
+                "as stream.response, a deferred completion its request_id"
+            )
+        call = self._completions.create(model=model, messages=messages, **params)
+        return await read_raw(call)
 
 
 class DeferredCompletion:

@@ -51,6 +51,11 @@ class AsyncClient:
     Responses call, recorded when a tracer or meter provider is set (``True``,
     the default: the global providers; a :class:`Telemetry` for others, or to
     capture message content; ``False``: never).
+
+    Its own session goes through ``proxy`` (``"http://user:password@host:port"``)
+    when given, else (unless ``trust_env=False``) through ``HTTP_PROXY`` /
+    ``HTTPS_PROXY`` minus ``NO_PROXY``, read when the client is built. :meth:`with_options` makes a client with other
+    defaults over the same pool.
     """
 
     def __init__(
@@ -66,32 +71,72 @@ class AsyncClient:
         max_connections: int = 1000,
         conversation_id: str | None = None,
         telemetry: Telemetry | bool = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("XAI_API_KEY")
         if not key:
             raise ConfigurationError(
                 "no API key: pass api_key=... or set the XAI_API_KEY environment variable"
             )
-        url = base_url or os.environ.get("XAI_BASE_URL") or DEFAULT_BASE_URL
-        if not url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
-        if max_retries < 0:
-            raise ConfigurationError("max_retries must be >= 0")
-        self._transport = Transport(
-            base_url=url,
-            auth_headers={"Authorization": f"Bearer {key}"},
+        if proxy is not None and session is not None:
+            raise ConfigurationError(
+                "proxy= configures xstream's own session; with session=, the proxy is "
+                "your session's (pass proxy= to its requests, or trust_env=True)"
+            )
+        transport = Transport(
+            base_url=_checked_url(base_url or os.environ.get("XAI_BASE_URL") or DEFAULT_BASE_URL),
+            auth_headers=_auth(key),
             default_headers=default_headers,
             session=session,
             max_connections=max_connections,
             timeout=resolve_timeout(timeout, DEFAULT_TIMEOUT),
-            max_retries=max_retries,
+            max_retries=_checked_retries(max_retries),
             max_event_bytes=max_event_bytes,
             hints=_STATUS_HINTS,
             telemetry=_telemetry(telemetry),
+            proxy=proxy,
+            trust_env=trust_env,
         )
-        self.chat = AsyncChat(self._transport, conversation_id=conversation_id)
-        self.responses = AsyncResponses(self._transport)
-        self.sse = AsyncSSE(self._transport)
+        self._use(transport, conversation_id)
+
+    def _use(self, transport: Transport, conversation_id: str | None) -> None:
+        self._transport = transport
+        self.chat = AsyncChat(transport, conversation_id=conversation_id)
+        self.responses = AsyncResponses(transport)
+        self.sse = AsyncSSE(transport)
+
+    def with_options(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        max_event_bytes: int | None = None,
+        conversation_id: str | None = None,
+    ) -> AsyncClient:
+        """A client with other defaults (those given) over this client's connection pool.
+
+        ``default_headers`` are merged over this client's; the rest replace
+        its values. The new client shares the pool and its proxies: closing
+        it leaves the pool open, closing this client closes the pool for both.
+
+        >>> fast = client.with_options(timeout=10, max_retries=0)  # doctest: +SKIP
+        >>> completion = await fast.chat.completions.create(model="grok-4", messages=[...])
+        """
+        transport = self._transport.derive(
+            base_url=None if base_url is None else _checked_url(base_url),
+            auth_headers=None if api_key is None else _auth(api_key),
+            default_headers={**self.default_headers, **(default_headers or {})},
+            timeout=None if timeout is NOT_GIVEN else resolve_timeout(timeout, self.timeout),
+            max_retries=None if max_retries is None else _checked_retries(max_retries),
+            max_event_bytes=max_event_bytes,
+        )
+        derived = type(self).__new__(type(self))
+        derived._use(transport, conversation_id or self.chat.completions.conversation_id)
+        return derived
 
     # ------------------------------------------------------------ options
 
@@ -115,9 +160,7 @@ class AsyncClient:
 
     @max_retries.setter
     def max_retries(self, value: int) -> None:
-        if value < 0:
-            raise ConfigurationError("max_retries must be >= 0")
-        self._transport.max_retries = value
+        self._transport.max_retries = _checked_retries(value)
 
     @property
     def max_event_bytes(self) -> int:
@@ -136,7 +179,8 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session xstream opened (a session you passed stays open)."""
+        """Close the session xstream opened (a session you passed stays open). A client
+        made by :meth:`with_options` leaves the pool open for the client it came from."""
         await self._transport.aclose()
 
     close = aclose
@@ -155,3 +199,21 @@ def _telemetry(option: Telemetry | bool) -> Telemetry | None:
     raise ConfigurationError(
         f"telemetry must be True, False or an xstream.Telemetry, got {option!r}"
     )
+
+
+def _auth(key: str) -> dict[str, str]:
+    if not key:
+        raise ConfigurationError("the API key is empty")
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _checked_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
+    return url
+
+
+def _checked_retries(value: int) -> int:
+    if value < 0:
+        raise ConfigurationError("max_retries must be >= 0")
+    return value

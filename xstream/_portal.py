@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ._errors import APIConnectionError
+
 __all__ = ["LoopThread"]
 
 _R = TypeVar("_R")
@@ -22,12 +24,13 @@ _R = TypeVar("_R")
 class LoopThread:
     """The private event loop thread, started on first use; stopped by ``stop()``
     (never by the client itself, so that a finalizer can hold it without holding
-    the client)."""
+    the client), for good: a stopped loop is not started again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cm: AbstractContextManager[BlockingPortal] | None = None
         self.portal: BlockingPortal | None = None
+        self._stopped = False
 
     @property
     def running(self) -> bool:
@@ -35,6 +38,8 @@ class LoopThread:
 
     def get(self) -> BlockingPortal:
         with self._lock:
+            if self._stopped:
+                raise APIConnectionError("this client is closed")
             if self.portal is None:
                 self._cm = start_blocking_portal(name="xstream-loop")
                 self.portal = self._cm.__enter__()
@@ -55,6 +60,7 @@ class LoopThread:
         with self._lock:
             cm, portal = self._cm, self.portal
             self._cm = self.portal = None
+            self._stopped = True
         if cm is None or portal is None:
             return
         try:

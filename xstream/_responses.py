@@ -11,6 +11,7 @@ import msgspec
 
 from ._errors import APIError, NotStreamedError, error_message, stream_error
 from ._event_stream import EventStreamStats
+from ._raw import RawResponse, read_raw
 from ._response_stream import ResponseStream, decode_response, response_or_none
 from ._response_types import ParsedResponse, Response, ResponseStreamEvent, as_input
 from ._schema import (
@@ -23,7 +24,13 @@ from ._schema import (
 from ._timeouts import NOT_GIVEN, TimeoutTypes
 from ._transport import Transport, decode_body
 
-__all__ = ["AsyncResponseStream", "AsyncResponseStreamManager", "AsyncResponses", "parse_response"]
+__all__ = [
+    "AsyncResponseStream",
+    "AsyncResponseStreamManager",
+    "AsyncResponses",
+    "AsyncResponsesWithRawResponse",
+    "parse_response",
+]
 
 T = TypeVar("T")
 
@@ -33,6 +40,11 @@ class AsyncResponses:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
+
+    @property
+    def with_raw_response(self) -> AsyncResponsesWithRawResponse:
+        """``create``, ``retrieve`` and ``delete`` answering a :class:`RawResponse`."""
+        return AsyncResponsesWithRawResponse(self)
 
     @overload
     async def create(
@@ -44,6 +56,7 @@ class AsyncResponses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Response: ...
 
@@ -57,6 +70,7 @@ class AsyncResponses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> ResponseStream: ...
 
@@ -70,6 +84,7 @@ class AsyncResponses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Response | ResponseStream: ...
 
@@ -82,6 +97,7 @@ class AsyncResponses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Response | ResponseStream:
         """Create a model response; with ``stream=True``, a :class:`ResponseStream`.
@@ -89,7 +105,8 @@ class AsyncResponses:
         ``input`` is a string or a list of input items (dicts or Structs). API
         parameters (``instructions``, ``previous_response_id``, ``tools``,
         ``max_output_tokens``, ``reasoning``, ...) pass through as keyword
-        arguments; ``None`` ones are not sent; ``extra_body`` is merged last.
+        arguments; ``None`` ones are not sent; ``extra_body`` is merged last;
+        ``timeout`` and ``max_retries`` per call (default: the client's).
 
         >>> response = await client.responses.create(model="grok-4", input="Hi")  # doctest: +SKIP
         >>> response.output_text
@@ -112,6 +129,7 @@ class AsyncResponses:
             stream=stream,
             headers=extra_headers,
             timeout=timeout,
+            max_retries=max_retries,
         )
         if transport.telemetry is not None:
             transport.trace(request, model=model, params=body, stream=stream)
@@ -132,6 +150,7 @@ class AsyncResponses:
         stream: Literal[False] = False,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Response: ...
 
     @overload
@@ -143,6 +162,7 @@ class AsyncResponses:
         starting_after: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> ResponseStream: ...
 
     async def retrieve(
@@ -153,6 +173,7 @@ class AsyncResponses:
         starting_after: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Response | ResponseStream:
         """A stored response (``GET /responses/{id}``); with ``stream=True``, its events
         again (a ``background=True`` response while it runs), after sequence number
@@ -168,6 +189,7 @@ class AsyncResponses:
             headers=extra_headers,
             params=params or None,
             timeout=timeout,
+            max_retries=max_retries,
         )
         opened = await transport.open(request, stream=stream)
         if not stream:
@@ -180,6 +202,7 @@ class AsyncResponses:
         *,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Any:
         """Delete a stored response (``DELETE /responses/{id}``); the server's answer."""
         transport = self._transport
@@ -189,6 +212,7 @@ class AsyncResponses:
             stream=False,
             headers=extra_headers,
             timeout=timeout,
+            max_retries=max_retries,
         )
         opened = await transport.open(request, stream=False)
         return await transport.read_json(opened, lambda raw, _: decode_body(raw))
@@ -220,7 +244,7 @@ class AsyncResponses:
         _text_format(params, text_format)
 
         async def request() -> ResponseStream:
-            return await self.create(
+            stream: ResponseStream = await self.create(
                 model=model,
                 input=input,
                 stream=True,
@@ -229,6 +253,7 @@ class AsyncResponses:
                 timeout=timeout,
                 **params,
             )
+            return stream
 
         return AsyncResponseStreamManager(request, text_format)
 
@@ -370,6 +395,37 @@ def parse_response(response: Response, text_format: type[T] | None) -> ParsedRes
         )
     parsed.output_parsed = parse_output(text_format, response.output_text, completion=parsed)
     return parsed
+
+
+class AsyncResponsesWithRawResponse:
+    """``client.responses.with_raw_response``: the calls read whole, each returning a
+    :class:`RawResponse` (headers, status, request id; ``parse()`` the usual result).
+    A stream has its response already (``stream.response``)."""
+
+    def __init__(self, responses: AsyncResponses) -> None:
+        self._responses = responses
+
+    async def create(self, *, model: str, input: Any, **params: Any) -> RawResponse[Response]:
+        """:meth:`AsyncResponses.create` (same arguments, not streamed), with its response."""
+        _not_streamed(params)
+        return await read_raw(self._responses.create(model=model, input=input, **params))
+
+    async def retrieve(self, response_id: str, **params: Any) -> RawResponse[Response]:
+        """:meth:`AsyncResponses.retrieve` (not streamed), with its response."""
+        _not_streamed(params)
+        return await read_raw(self._responses.retrieve(response_id, **params))
+
+    async def delete(self, response_id: str, **params: Any) -> RawResponse[Any]:
+        """:meth:`AsyncResponses.delete`, with its response."""
+        return await read_raw(self._responses.delete(response_id, **params))
+
+
+def _not_streamed(params: Mapping[str, Any]) -> None:
+    if params.get("stream"):
+        raise ValueError(
+            "with_raw_response is for answers read whole: a stream has its HTTP response "
+            "as stream.response"
+        )
 
 
 def _path_id(response_id: str) -> str:

@@ -156,6 +156,7 @@ class AsyncSSE:
         timeout: TimeoutTypes = NOT_GIVEN,
         reconnect: bool | None = None,
         max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        max_retries: int | None = None,
         last_event_id: str | None = None,
     ) -> EventStream[ServerSentEvent]: ...
 
@@ -172,6 +173,7 @@ class AsyncSSE:
         timeout: TimeoutTypes = NOT_GIVEN,
         reconnect: bool | None = None,
         max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        max_retries: int | None = None,
         last_event_id: str | None = None,
     ) -> EventStream[_T]: ...
 
@@ -188,6 +190,7 @@ class AsyncSSE:
         timeout: TimeoutTypes = NOT_GIVEN,
         reconnect: bool | None = None,
         max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        max_retries: int | None = None,
         last_event_id: str | None = None,
     ) -> EventStream[Any]: ...
 
@@ -203,6 +206,7 @@ class AsyncSSE:
         timeout: TimeoutTypes = NOT_GIVEN,
         reconnect: bool | None = None,
         max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        max_retries: int | None = None,
         last_event_id: str | None = None,
     ) -> EventStream[Any]:
         """Open any event stream: ``await client.sse(method, url)``.
@@ -219,8 +223,9 @@ class AsyncSSE:
         ``Last-Event-ID``; HTTP 204 ends it for good; ``max_reconnects`` attempts
         in a row without a new event raise :class:`StreamDisconnectedError`.
         Other methods reconnect only with ``reconnect=True``. ``last_event_id``
-        resumes from a known ID on the first request. Deadlines and errors are
-        those of chat streams (``timeout=``: a :class:`Timeout` or seconds).
+        resumes from a known ID on the first request. Deadlines, retries and errors
+        are those of chat streams (``timeout=``: a :class:`Timeout` or seconds;
+        ``max_retries``: default the client's).
 
         >>> class Join(msgspec.Struct, tag="join"):                 # doctest: +SKIP
         ...     user: str
@@ -241,6 +246,7 @@ class AsyncSSE:
             headers=headers,
             params=params,
             timeout=timeout,
+            max_retries=max_retries,
         )
         return await open_event_stream(
             transport,

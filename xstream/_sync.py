@@ -24,6 +24,7 @@ from ._chat_stream import AsyncStream
 from ._client import AsyncClient
 from ._event_stream import DEFAULT_MAX_RECONNECTS, EventStream
 from ._portal import LoopThread
+from ._raw import RawResponse
 from ._response_stream import ResponseStream
 from ._response_types import ParsedResponse, Response
 from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent
@@ -58,7 +59,12 @@ class Client:
     Close it (``with Client() as client:`` or ``client.close()``) to stop its
     loop thread; a client that is never closed is cleaned up when collected
     or at exit, with a ``ResourceWarning``. Safe to use from several threads.
+    :meth:`with_options` makes a client with other defaults over the same loop
+    thread and connection pool.
     """
+
+    _parent: Client | None = None  # the client whose loop and pool a derived one uses
+    _finalizer: weakref.finalize[Any, Any]
 
     def __init__(
         self,
@@ -72,6 +78,8 @@ class Client:
         max_connections: int = 1000,
         conversation_id: str | None = None,
         telemetry: Telemetry | bool = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self._async = AsyncClient(
             api_key,
@@ -83,12 +91,50 @@ class Client:
             max_connections=max_connections,
             conversation_id=conversation_id,
             telemetry=telemetry,
+            proxy=proxy,
+            trust_env=trust_env,
         )
         self._loop = LoopThread()
         self._finalizer = weakref.finalize(self, _stop_unclosed, self._loop, self._async)
+        self._resources()
+
+    def _resources(self) -> None:
         self.chat = Chat(self._async, self._loop)
         self.responses = Responses(self._async, self._loop)
         self.sse = SSE(self._async, self._loop)
+
+    def with_options(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        max_event_bytes: int | None = None,
+        conversation_id: str | None = None,
+    ) -> Client:
+        """A client with other defaults over this one's loop thread and pool; see
+        :meth:`AsyncClient.with_options`. Its ``close()`` leaves both running; this
+        client's ``close()`` stops them for both.
+
+        >>> patient = client.with_options(timeout=xstream.Timeout(first_event=1200))  # doctest: +SKIP
+        """
+        derived = Client.__new__(Client)
+        derived._async = self._async.with_options(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            max_event_bytes=max_event_bytes,
+            conversation_id=conversation_id,
+        )
+        derived._loop = self._loop
+        derived._parent = self  # keeps the loop's owner (and its finalizer) alive
+        derived._finalizer = weakref.finalize(derived, _no_op)
+        derived._resources()
+        return derived
 
     @property
     def base_url(self) -> str:
@@ -105,8 +151,13 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the connections and stop the loop thread (idempotent)."""
-        if self._finalizer.detach() is not None:
+        """Close the connections and stop the loop thread (idempotent). A client made
+        by :meth:`with_options` only stops taking requests."""
+        if self._finalizer.detach() is None:
+            return
+        if self._parent is not None:
+            self._async._transport.detach()
+        else:
             self._loop.stop(self._async.aclose)
 
     def __repr__(self) -> str:
@@ -115,6 +166,10 @@ class Client:
     def _run(self, fn: Callable[..., Coroutine[Any, Any, _R]], *args: Any) -> _R:
         """Run ``fn(*args)`` on the loop thread (for helpers built on the client)."""
         return self._loop.run(fn, *args)
+
+
+def _no_op() -> None:
+    """The finalizer of a derived client: its parent cleans up."""
 
 
 def _stop_unclosed(loop: LoopThread, aclient: AsyncClient) -> None:
@@ -142,6 +197,11 @@ class Completions:
         self._async = client
         self._loop = loop
 
+    @property
+    def with_raw_response(self) -> CompletionsWithRawResponse:
+        """``create`` returning a :class:`RawResponse`: headers, status, request id."""
+        return CompletionsWithRawResponse(self._async, self._loop)
+
     @overload
     def create(
         self,
@@ -153,6 +213,7 @@ class Completions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> SyncDeferredCompletion: ...
 
@@ -166,6 +227,7 @@ class Completions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> ChatCompletion: ...
 
@@ -179,6 +241,7 @@ class Completions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Stream[ChatCompletionChunk]: ...
 
@@ -192,6 +255,7 @@ class Completions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> ChatCompletion | Stream[ChatCompletionChunk]: ...
 
@@ -204,6 +268,7 @@ class Completions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> ChatCompletion | Stream[ChatCompletionChunk] | SyncDeferredCompletion:
         """Like :meth:`AsyncCompletions.create`, blocking; ``stream=True`` gives a :class:`Stream`."""
@@ -222,6 +287,7 @@ class Completions:
                 extra_headers=extra_headers,
                 extra_body=extra_body,
                 timeout=timeout,
+                max_retries=max_retries,
                 **params,
             )
 
@@ -350,6 +416,27 @@ async def _next(events: AsyncIterator[_T]) -> _T:
     return await anext(events)
 
 
+class CompletionsWithRawResponse:
+    """``client.chat.completions.with_raw_response``, blocking; see
+    :class:`AsyncCompletionsWithRawResponse`."""
+
+    def __init__(self, client: AsyncClient, loop: LoopThread) -> None:
+        self._async = client
+        self._loop = loop
+
+    def create(
+        self, *, model: str, messages: Iterable[Any], **params: Any
+    ) -> RawResponse[ChatCompletion]:
+        """``create`` (not streamed), with its HTTP response; ``.parse()`` is the completion."""
+        raw = self._async.chat.completions.with_raw_response
+        messages = message_list(messages)
+
+        async def create() -> RawResponse[ChatCompletion]:
+            return await raw.create(model=model, messages=messages, **params)
+
+        return self._loop.run(create)
+
+
 class SyncDeferredCompletion:
     """A deferred chat completion, blocking: ``handle.result()``; see
     :class:`DeferredCompletion`."""
@@ -394,6 +481,7 @@ class SSE:
         timeout: TimeoutTypes = NOT_GIVEN,
         reconnect: bool | None = None,
         max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        max_retries: int | None = None,
         last_event_id: str | None = None,
     ) -> SyncEventStream[ServerSentEvent]: ...
 
@@ -410,6 +498,7 @@ class SSE:
         timeout: TimeoutTypes = NOT_GIVEN,
         reconnect: bool | None = None,
         max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        max_retries: int | None = None,
         last_event_id: str | None = None,
     ) -> SyncEventStream[_T]: ...
 
@@ -426,6 +515,7 @@ class SSE:
         timeout: TimeoutTypes = NOT_GIVEN,
         reconnect: bool | None = None,
         max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        max_retries: int | None = None,
         last_event_id: str | None = None,
     ) -> SyncEventStream[Any]: ...
 
@@ -441,6 +531,7 @@ class SSE:
         timeout: TimeoutTypes = NOT_GIVEN,
         reconnect: bool | None = None,
         max_reconnects: int = DEFAULT_MAX_RECONNECTS,
+        max_retries: int | None = None,
         last_event_id: str | None = None,
     ) -> SyncEventStream[Any]:
         """Open any event stream, blocking: ``client.sse(method, url)``; see ``AsyncClient.sse``.
@@ -461,6 +552,7 @@ class SSE:
                 timeout=timeout,
                 reconnect=reconnect,
                 max_reconnects=max_reconnects,
+                max_retries=max_retries,
                 last_event_id=last_event_id,
             )
             return stream
@@ -476,6 +568,11 @@ class Responses:
         self._async = client
         self._loop = loop
 
+    @property
+    def with_raw_response(self) -> ResponsesWithRawResponse:
+        """``create``, ``retrieve``, ``delete`` returning a :class:`RawResponse`."""
+        return ResponsesWithRawResponse(self._async, self._loop)
+
     @overload
     def create(
         self,
@@ -486,6 +583,7 @@ class Responses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Response: ...
 
@@ -499,6 +597,7 @@ class Responses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> SyncResponseStream: ...
 
@@ -512,6 +611,7 @@ class Responses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Response | SyncResponseStream: ...
 
@@ -524,6 +624,7 @@ class Responses:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
         **params: Any,
     ) -> Response | SyncResponseStream:
         """Create a model response; with ``stream=True``, a :class:`SyncResponseStream`.
@@ -543,6 +644,7 @@ class Responses:
                 extra_headers=extra_headers,
                 extra_body=extra_body,
                 timeout=timeout,
+                max_retries=max_retries,
                 **params,
             )
 
@@ -559,6 +661,7 @@ class Responses:
         stream: Literal[False] = False,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Response: ...
 
     @overload
@@ -570,6 +673,7 @@ class Responses:
         starting_after: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> SyncResponseStream: ...
 
     def retrieve(
@@ -580,6 +684,7 @@ class Responses:
         starting_after: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Response | SyncResponseStream:
         """A stored response, or its events again; see :meth:`AsyncResponses.retrieve`."""
         aclient, loop = self._async, self._loop
@@ -592,9 +697,10 @@ class Responses:
                     starting_after=starting_after,
                     extra_headers=extra_headers,
                     timeout=timeout,
+                    max_retries=max_retries,
                 )
             return await aclient.responses.retrieve(
-                response_id, extra_headers=extra_headers, timeout=timeout
+                response_id, extra_headers=extra_headers, timeout=timeout, max_retries=max_retries
             )
 
         result = loop.run(retrieve)
@@ -608,13 +714,14 @@ class Responses:
         *,
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Any:
         """Delete a stored response; the server's answer."""
         aclient = self._async
 
         async def delete() -> Any:
             return await aclient.responses.delete(
-                response_id, extra_headers=extra_headers, timeout=timeout
+                response_id, extra_headers=extra_headers, timeout=timeout, max_retries=max_retries
             )
 
         return self._loop.run(delete)
@@ -656,3 +763,41 @@ class Responses:
             )
 
         return self._loop.run(parse)
+
+
+class ResponsesWithRawResponse:
+    """``client.responses.with_raw_response``, blocking; see
+    :class:`AsyncResponsesWithRawResponse`."""
+
+    def __init__(self, client: AsyncClient, loop: LoopThread) -> None:
+        self._async = client
+        self._loop = loop
+
+    def create(self, *, model: str, input: Any, **params: Any) -> RawResponse[Response]:
+        """``create`` (not streamed), with its HTTP response; ``.parse()`` is the Response."""
+        raw = self._async.responses.with_raw_response
+        if isinstance(input, Iterator):
+            input = list(input)  # an iterator must not be consumed on another thread
+
+        async def create() -> RawResponse[Response]:
+            return await raw.create(model=model, input=input, **params)
+
+        return self._loop.run(create)
+
+    def retrieve(self, response_id: str, **params: Any) -> RawResponse[Response]:
+        """``retrieve`` (not streamed), with its HTTP response."""
+        raw = self._async.responses.with_raw_response
+
+        async def retrieve() -> RawResponse[Response]:
+            return await raw.retrieve(response_id, **params)
+
+        return self._loop.run(retrieve)
+
+    def delete(self, response_id: str, **params: Any) -> RawResponse[Any]:
+        """``delete``, with its HTTP response."""
+        raw = self._async.responses.with_raw_response
+
+        async def delete() -> RawResponse[Any]:
+            return await raw.delete(response_id, **params)
+
+        return self._loop.run(delete)

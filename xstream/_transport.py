@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import platform
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +36,7 @@ from ._errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
+    ConfigurationError,
     ConnectTimeoutError,
     NotStreamedError,
     ProtocolError,
@@ -48,6 +50,8 @@ from ._errors import (
     stream_error,
 )
 from ._pool import connector_class, reuse_trace, stale, watch
+from ._proxy import Proxies
+from ._raw import note_opened
 from ._redact import Redactor
 from ._retries import retry_delay, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
@@ -161,6 +165,7 @@ class Request:
         "body",
         "headers",
         "hints",
+        "max_retries",
         "method",
         "operation",
         "params",
@@ -178,6 +183,7 @@ class Request:
         body: bytes | None = None,
         params: Mapping[str, str] | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
         secrets: Iterable[str] = (),
         hints: Mapping[int, str] | None = None,
     ) -> None:
@@ -187,6 +193,7 @@ class Request:
         self.body = body
         self.params = params
         self.timeout = timeout
+        self.max_retries = max_retries
         self.hints = hints or {}
         self.redactor = Redactor([*secrets, *header_secrets(headers)])
         self.operation: Operation | None = None  # recorded by OpenTelemetry, when on
@@ -217,6 +224,23 @@ class Opened(NamedTuple):
     retries_left: int
 
 
+class _Pool:
+    """The connection pool behind a transport and every transport derived from it
+    (:meth:`Transport.derive`): one session, opened on first use when it is ours,
+    and the proxies its requests go through."""
+
+    __slots__ = ("closed", "max_connections", "owned", "proxies", "session")
+
+    def __init__(
+        self, session: aiohttp.ClientSession | None, max_connections: int, proxies: Proxies
+    ) -> None:
+        self.session = session
+        self.owned = session is None
+        self.closed = False
+        self.max_connections = max_connections
+        self.proxies = proxies
+
+
 class Transport:
     """Sends :class:`Request` objects over one connection pool.
 
@@ -227,6 +251,9 @@ class Transport:
     ``max_event_bytes`` are the defaults of every request sent through it.
     ``telemetry``: where the GenAI calls that :meth:`trace` marks are recorded
     (``None``: nowhere).
+    Requests on its own pool go through ``proxy`` (a URL) when given, else
+    (with ``trust_env``) through the proxies the environment names (see
+    :mod:`xstream._proxy`).
     """
 
     def __init__(
@@ -243,6 +270,8 @@ class Transport:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         hints: Mapping[int, str] | None = None,
         telemetry: Telemetry | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.telemetry = telemetry
@@ -253,9 +282,9 @@ class Transport:
         self.max_retries = max_retries
         self.max_event_bytes = max_event_bytes
         self.hints = dict(hints or {})
-        self._max_connections = max_connections
-        self._session = session
-        self._owns_session = session is None
+        proxies = Proxies(proxy, trust_env=trust_env and session is None)
+        self._pool = _Pool(session, max_connections, proxies)
+        self._derived = False  # shares another transport's pool, which it never closes
         self._closed = False
 
     # ------------------------------------------------------------ the pool
@@ -263,21 +292,63 @@ class Transport:
     @property
     def session(self) -> aiohttp.ClientSession:
         """The pool requests go through (created on first use when it is ours)."""
-        if self._closed and self._owns_session:
+        pool = self._pool
+        if (self._closed or pool.closed) and pool.owned:
             raise APIConnectionError("this client is closed")
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=connector_class()(limit=self._max_connections),
+        if pool.session is None:
+            pool.session = aiohttp.ClientSession(
+                connector=connector_class()(limit=pool.max_connections),
                 timeout=aiohttp.ClientTimeout(total=None),  # deadlines are ours: see _timeouts
                 trace_configs=[reuse_trace()],
             )
-        return self._session
+        return pool.session
+
+    def derive(
+        self,
+        *,
+        base_url: str | None = None,
+        auth_headers: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        timeout: Timeout | None = None,
+        max_retries: int | None = None,
+        max_event_bytes: int | None = None,
+    ) -> Transport:
+        """A transport with other defaults (those given) over this one's pool.
+
+        Its ``aclose()`` leaves the pool open; this transport's ``aclose()`` (the
+        one that built the pool) closes it for both.
+        """
+        derived = copy.copy(self)  # the pool object is shared, not copied
+        derived._derived, derived._closed = True, False
+        if base_url is not None:
+            derived.base_url = base_url.rstrip("/")
+        derived.auth_headers = dict(self.auth_headers if auth_headers is None else auth_headers)
+        derived.default_headers = dict(
+            self.default_headers if default_headers is None else default_headers
+        )
+        derived.hints = dict(self.hints)
+        if timeout is not None:
+            derived.timeout = timeout
+        if max_retries is not None:
+            derived.max_retries = max_retries
+        if max_event_bytes is not None:
+            derived.max_event_bytes = max_event_bytes
+        return derived
+
+    def detach(self) -> None:
+        """Take no more requests (on xstream's own pool), leaving the pool as it is."""
+        self._closed = True
 
     async def aclose(self) -> None:
-        """Close the pool this transport opened (a session passed in stays open)."""
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
+        """Close the pool this transport opened (a session passed in stays open;
+        a derived transport leaves its parent's pool open)."""
+        self.detach()
+        pool = self._pool
+        if self._derived or not pool.owned:
+            return
+        pool.closed = True
+        session, pool.session = pool.session, None
+        if session is not None and not session.closed:
             await session.close()
 
     # ------------------------------------------------------------ building
@@ -292,9 +363,11 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         timeout: Any = NOT_GIVEN,
+        max_retries: int | None = None,
     ) -> Request:
         """A request to ``url`` (a path under ``base_url``, or absolute), with the
-        transport's deadlines unless ``timeout`` (a Timeout, seconds or None) is given.
+        transport's deadlines unless ``timeout`` (a Timeout, seconds or None) is given,
+        and its retries unless ``max_retries`` is.
 
         Headers, later ones winning: content type and accept, the API key (only
         for ``base_url``'s origin), the user agent, the default headers, then
@@ -313,6 +386,8 @@ class Transport:
             sent["Cache-Control"] = "no-cache"
         sent.update(self.default_headers)
         sent.update(headers or {})
+        if max_retries is not None and max_retries < 0:
+            raise ConfigurationError("max_retries must be >= 0")
         return Request(
             method,
             full,
@@ -320,7 +395,8 @@ class Transport:
             body=body,
             params=params,
             timeout=resolve_timeout(timeout, self.timeout),
-            secrets=header_secrets(self.auth_headers),
+            max_retries=self.max_retries if max_retries is None else max_retries,
+            secrets=[*header_secrets(self.auth_headers), *self._pool.proxies.secrets],
             hints=self.hints,
         )
 
@@ -360,24 +436,27 @@ class Transport:
     # ------------------------------------------------------------ sending
 
     async def open(self, request: Request, *, stream: bool, last_event_id: str = "") -> Opened:
-        """:meth:`send` with the transport's retries, noting when it started."""
+        """:meth:`send` with the request's retries, noting when it started."""
         started = asyncio.get_running_loop().time()
+        retries = request.max_retries
         op = request.operation
         if op is None:
             response, left = await self.send(
-                request, retries=self.max_retries, last_event_id=last_event_id, stream=stream
+                request, retries=retries, last_event_id=last_event_id, stream=stream
             )
+            note_opened(response, retries - left)  # for with_raw_response (see _raw)
             return Opened(request, response, started, left)
         token = op.attach()
         try:
             response, left = await self.send(
-                request, retries=self.max_retries, last_event_id=last_event_id, stream=stream
+                request, retries=retries, last_event_id=last_event_id, stream=stream
             )
         except BaseException as exc:
             op.end(error=exc)
             raise
         finally:
             op.detach(token)
+        note_opened(response, retries - left)
         return Opened(request, response, started, left)
 
     async def send(
@@ -462,6 +541,7 @@ class Transport:
         connect = t.connect
         client_timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
         session = self.session
+        proxy = self._pool.proxies.route(request.url)
         try:
             async with asyncio.timeout(limit):
                 while True:
@@ -475,6 +555,7 @@ class Transport:
                             headers=headers,
                             timeout=client_timeout,
                             trace_request_ctx=trace,
+                            proxy=None if proxy is None else proxy.target,
                         )
                         break
                     except (aiohttp.ClientError, OSError) as exc:
@@ -491,6 +572,13 @@ class Transport:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise self._transport_error(exc, request, name, seconds) from exc
         watch(response)
+        if response.status == 407 and proxy is not None:  # the proxy's answer, not the API's
+            response.close()
+            raise APIConnectionError(
+                f"the proxy {proxy.url} refused to forward to {request.where}: HTTP 407 "
+                "Proxy Authentication Required (a login goes in the proxy URL: "
+                "http://user:password@host:port)"
+            )
         if response.status == 204:
             response.release()
             return response
@@ -517,6 +605,20 @@ class Transport:
                 name,
                 f"no response from {request.where} within the {name} deadline of {seconds} s",
                 seconds=seconds,
+            )
+        proxy = self._pool.proxies.route(request.url)
+        if proxy is not None and isinstance(exc, aiohttp.ClientHttpProxyError):
+            return APIConnectionError(
+                request.redact(
+                    f"the proxy {proxy.url} refused to open a tunnel to {request.where}: "
+                    f"HTTP {exc.status} {exc.message}"
+                )
+            )
+        if proxy is not None and isinstance(exc, aiohttp.ClientProxyConnectionError):
+            detail = request.redact(str(exc))
+            return APIConnectionError(
+                f"could not reach the proxy {proxy.url} (for {request.where}): "
+                f"{type(exc).__name__}: {detail}"
             )
         if isinstance(exc, aiohttp.ClientResponseError) and not isinstance(
             exc, aiohttp.TooManyRedirects
