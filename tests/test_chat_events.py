@@ -274,3 +274,42 @@ async def test_the_response_format_type_is_sent_as_a_strict_schema() -> None:
             },
         },
     }
+
+
+# -- the README's example, and the relay under the events ----------------------------------
+
+
+def test_the_readme_example_runs_as_pasted(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Stream events and structured output", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    exec(compile(code[1], "README.md", "exec", dont_inherit=True), {"__name__": "readme_events"})
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "steep"
+    assert out[-2] == (
+        "done: Plan(goal='tea', steps=[Step(title='boil water', minutes=4), "
+        "Step(title='steep', minutes=3)])"
+    )
+    assert any("Step(title='boil water', minutes=4)" in line for line in out if "so far" in line)
+
+
+async def test_to_sse_relays_the_chunks_under_the_events() -> None:
+    async with MockServer() as srv:
+        srv.enqueue(Reply(text="relay me", chunk_size=3))
+        async with (
+            xstream.AsyncClient(api_key="sk-test", base_url=srv.base_url) as client,
+            client.chat.completions.stream(model="grok-4", messages=[]) as stream,
+        ):
+            body = b"".join([piece async for piece in stream.to_sse()])
+            final = await stream.get_final_completion()
+    events = xstream.SSEDecoder().feed(body)
+    assert events[-1].data == "[DONE]"
+    chunks = [xstream.ChatCompletionChunk(**json.loads(e.data)) for e in events[:-1]]
+    text = "".join(
+        c["delta"].get("content") or "" for e in events[:-1] for c in json.loads(e.data)["choices"]
+    )
+    assert text == "relay me" == final.choices[0].message.content
+    assert len(chunks) == len(events) - 1

@@ -27,14 +27,15 @@ snapshots nobody reads costs no string copies.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
-from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, Union
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, TypeVar, Union
 
 import aiohttp
 
 from ._accumulate import ChatCompletionAccumulator, _ChoiceParts, _join, _ToolCallParts
 from ._chat_stream import AsyncStream, StreamStats
 from ._partial import PartialJSON
+from ._relay import DONE_EVENT, aiohttp_response, json_of, relay
 from ._schema import (
     ContentFilterFinishReasonError,
     LengthFinishReasonError,
@@ -75,7 +76,14 @@ __all__ = [
     "parse_completion",
 ]
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
 T = TypeVar("T")
+
+
+def _data_event(chunk: ChatCompletionChunk) -> bytes:
+    return b"data: " + json_of(chunk) + b"\n\n"
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -770,6 +778,20 @@ class AsyncChatCompletionStream(Generic[T]):
         finally:
             if not raw._finished:
                 raw._close()
+
+    def to_sse(self) -> AsyncIterator[bytes]:
+        """The chunks under the events, re-encoded as ``text/event-stream`` bytes, to
+        relay on (see :meth:`AsyncStream.to_sse`): the events are read as the bytes go."""
+        return relay(self._chunks(), _data_event, self._raw._close, DONE_EVENT)
+
+    async def to_aiohttp_response(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Relay the chunks to an ``aiohttp.web`` client (see :meth:`AsyncStream.to_aiohttp_response`)."""
+        return await aiohttp_response(request, self.to_sse())  # type: ignore[arg-type]
+
+    async def _chunks(self) -> AsyncIterator[ChatCompletionChunk]:
+        async for event in self._iterator:
+            if isinstance(event, ChunkEvent):
+                yield event.chunk
 
     def __del__(self) -> None:
         raw = getattr(self, "_raw", None)
