@@ -410,8 +410,9 @@ class _ChoiceState:
         self.parsed: Any = None  # the T, once content.done parsed it
         self.parsers: dict[int, PartialJSON] = {}  # id(call) -> its arguments' parser
         self.tool_parsed: dict[int, Any] = {}  # id(call) -> parsed_arguments when done
-        # Nothing but plain text so far, and no type to parse it into: the fast path holds.
-        self.plain = response_type is None
+        # Nothing but content so far (no reasoning, refusal, tool call, logprobs or
+        # finish): the fast path of handle_chunk holds.
+        self.plain = True
 
 
 class ChatCompletionStreamState(Generic[T]):
@@ -576,7 +577,7 @@ class ChatCompletionStreamState(Generic[T]):
                 parts = accumulator._choices[choice.index]
                 state = self._choices[choice.index] = _ChoiceState(parts, self._type)
             delta = choice.delta
-            # The common chunk, a piece of plain text, in as few steps as possible.
+            # The common chunk, a piece of content, in as few steps as possible.
             if (
                 state.plain
                 and choice.finish_reason is None
@@ -589,8 +590,17 @@ class ChatCompletionStreamState(Generic[T]):
                 content = delta.content
                 if content is not None:
                     state.content_length += len(content)
+                    parser = state.parser
+                    parsed = None
+                    if parser is not None:
+                        if parser.error is None:
+                            try:  # noqa: SIM105 - the hot path: no context manager per delta
+                                parser.feed(content)
+                            except ValueError:
+                                pass  # not JSON: content.done says why
+                        parsed = parser.value
                     events.append(
-                        ContentDeltaEvent(content, state.content_text, state.content_length, None)
+                        ContentDeltaEvent(content, state.content_text, state.content_length, parsed)
                     )
                 continue
             state.plain = False
