@@ -456,9 +456,10 @@ async def test_final_completion_equals_the_non_streamed_one(
     server.enqueue(reply, reply)
     plain = await client.chat.completions.create(model="grok-2-latest", messages=MESSAGES, n=2)
     stream = await open_stream(client, n=2)
-    async for _ in stream:  # partial iteration first
-        break
+    chunks = aiter(stream)  # partial iteration first, the iterator held: the rest is read
+    await anext(chunks)
     merged = await stream.get_final_completion()
+    assert not stream.left_early
     assert len(merged.choices) == 2
     for got, want in zip(merged.choices, plain.choices, strict=True):
         assert got.message.content == want.message.content
@@ -619,3 +620,76 @@ async def test_a_stream_cut_inside_its_last_event_is_still_incomplete(raw_server
         with pytest.raises(xstream.IncompleteStreamError, match="inside an event"):
             async for _ in await open_stream(client):
                 pass
+
+
+# ------------------------------------------------------------------ leaving the loop early
+
+
+@pytest.mark.parametrize("k", [1, 7, 2500])
+async def test_final_completion_after_break_is_exactly_what_the_loop_saw(
+    client: xstream.AsyncClient, server: MockServer, k: int
+) -> None:
+    # many small chunks: one network read brings hundreds, read ahead of the loop
+    server.enqueue(Reply(text="abcdefghij", chunk_size=1, chunks=5000))
+    stream = await open_stream(client)
+    seen: list[xstream.ChatCompletionChunk] = []
+    async for chunk in stream:
+        seen.append(chunk)
+        if len(seen) == k:
+            break
+    assert stream.stats.chunks > k  # the batch held more than the loop took
+    completion = await stream.get_final_completion()
+    assert completion.choices[0].message.content == text_of(seen)
+    assert completion.choices[0].finish_reason is None  # the loop never saw the finish
+    assert completion.usage == seen[-1].usage  # the usage the loop saw last
+    assert stream.left_early
+    assert await stream.get_final_completion() == completion  # asked again: the same
+
+
+async def test_final_completion_after_the_whole_loop_is_whole_and_not_left_early(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    server.enqueue(Reply(text="abcdefghij", chunk_size=1, chunks=5000))
+    stream = await open_stream(client)
+    seen = [chunk async for chunk in stream]
+    completion = await stream.get_final_completion()
+    assert completion.choices[0].message.content == text_of(seen) == "abcdefghij" * 500
+    assert completion.choices[0].finish_reason == "stop"
+    assert not stream.left_early
+
+
+async def test_break_inside_the_last_batch_is_left_early_too(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    server.enqueue(Reply(text="abcdef", chunk_size=1))  # one read: the whole stream, [DONE]
+    stream = await open_stream(client)
+    async for chunk in stream:
+        first = chunk
+        break
+    assert stream.done  # [DONE] was read ahead of the loop
+    completion = await stream.get_final_completion()
+    assert completion.choices[0].message.content == text_of([first]) == "a"
+    assert stream.left_early
+
+
+async def test_text_stream_break_and_aclose_with_a_held_iterator(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    server.enqueue(Reply(text="abcdef", chunk_size=1), Reply(text="abcdef", chunk_size=1))
+    stream = await open_stream(client)
+    texts = []
+    async for text in stream.text_stream:
+        texts.append(text)
+        if len(texts) == 2:
+            break
+    assert stream._finished  # closed at once, not when the loop finalizes a generator
+    assert (await stream.get_final_completion()).choices[0].message.content == "ab"
+    assert stream.left_early
+
+    stream = await open_stream(client)
+    chunks = aiter(stream)
+    await anext(chunks)
+    await anext(chunks)
+    await stream.aclose()
+    assert (await stream.get_final_completion()).choices[0].message.content == "ab"
+    assert stream.left_early

@@ -67,8 +67,10 @@ def test_non_streaming_and_helpers(client: xstream.Client) -> None:
     stream = client.chat.completions.create(model="grok-2-latest", messages=MESSAGES, stream=True)
     assert "".join(stream.text_stream) == DEFAULT_TEXT
     stream = client.chat.completions.create(model="grok-2-latest", messages=MESSAGES, stream=True)
-    next(iter(stream))
+    chunks = iter(stream)  # held: a pause, not a loop left, so the rest is read
+    next(chunks)
     assert stream.get_final_completion().choices[0].message.content == DEFAULT_TEXT
+    assert not stream.left_early
     assert stream.done
 
 
@@ -264,3 +266,39 @@ def test_messages_are_checked_before_anything_is_sent(
             client.chat.completions.create(model="m", messages=messages, stream=stream)
         assert shown in str(info.value)
     assert server.requests == []
+
+
+def test_the_seed_loop_exactly_prints_the_answer_and_no_none(
+    server: MockServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The seed's own loop, unguarded: every chunk of the built-in server's default
+    # (xAI) layout has a content delta, so nothing prints "None".
+    from xstream import Client as OpenAI
+
+    with OpenAI(api_key=KEY, base_url=server.base_url) as client:
+        stream = client.chat.completions.create(
+            model="grok-2-latest", messages=MESSAGES, stream=True
+        )
+        for chunk in stream:
+            print(chunk.choices[0].delta.content, end="")
+        assert stream.stats.usage is not None and stream.stats.usage.completion_tokens > 0
+    assert capsys.readouterr().out == DEFAULT_TEXT
+
+
+def test_final_completion_after_break_is_what_the_loop_saw(
+    client: xstream.Client, server: MockServer
+) -> None:
+    server.enqueue(Reply(text="abcdefghij", chunk_size=1, chunks=5000))
+    stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    seen = []
+    for chunk in stream:
+        seen.append(chunk.choices[0].delta.content)
+        if len(seen) == 42:
+            break
+    assert stream.stats.chunks > 42
+    completion = stream.get_final_completion()
+    assert completion.choices[0].message.content == "".join(seen)
+    assert completion.choices[0].finish_reason is None and stream.left_early
+    whole = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    assert [c for c in whole] and not whole.left_early
+    assert whole.get_final_completion().choices[0].message.content == DEFAULT_TEXT

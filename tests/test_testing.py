@@ -121,7 +121,7 @@ async def test_stream_shape_matches_xai(
     body = await read_raw(resp)
     assert body.endswith(b"data: [DONE]\n\n")
     chunks = chunks_of(body)
-    first, finish, usage = chunks[0], chunks[-2], chunks[-1]
+    first, last = chunks[0], chunks[-1]
     assert first["object"] == "chat.completion.chunk"
     assert first["id"].startswith("chatcmpl-")
     assert isinstance(first["created"], int)
@@ -130,12 +130,19 @@ async def test_stream_shape_matches_xai(
     assert first["choices"] == [
         {"index": 0, "delta": {"role": "assistant", "content": DEFAULT_TEXT[:4]}}
     ]
-    assert all("role" not in c["choices"][0]["delta"] for c in chunks[1:-1])
+    assert all("role" not in c["choices"][0]["delta"] for c in chunks[1:])
     assert len({c["id"] for c in chunks}) == 1
-    assert finish["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop"}]
-    assert usage["choices"] == [{"index": 0, "delta": {}}]  # unasked: seed-style code works
-    assert usage["usage"]["completion_tokens_details"] == {"reasoning_tokens": 0}
-    assert "cached_tokens" in usage["usage"]["prompt_tokens_details"]
+    # xAI's layout: every chunk has a content delta and the usage so far; the
+    # last delta carries the finish reason (no chunk without content)
+    assert all(isinstance(c["choices"][0]["delta"]["content"], str) for c in chunks)
+    assert [c["choices"][0].get("finish_reason") for c in chunks] == [None] * (len(chunks) - 1) + [
+        "stop"
+    ]
+    tail = DEFAULT_TEXT[len(DEFAULT_TEXT) // 4 * 4 :]
+    assert last["choices"] == [{"index": 0, "delta": {"content": tail}, "finish_reason": "stop"}]
+    assert [c["usage"]["completion_tokens"] for c in chunks] == list(range(1, len(chunks) + 1))
+    assert last["usage"]["completion_tokens_details"] == {"reasoning_tokens": 0}
+    assert "cached_tokens" in last["usage"]["prompt_tokens_details"]
     assert merge(chunks)[0]["content"] == DEFAULT_TEXT
 
 
@@ -163,7 +170,8 @@ async def test_reasoning_then_content_then_tool_calls(
         "type": "function",
         "function": {"name": "get_weather", "arguments": ""},
     }
-    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    assert [c["usage"]["completion_tokens_details"]["reasoning_tokens"] for c in chunks][-1] == 4
     merged = merge(chunks)[0]
     assert merged["reasoning_content"] == "Hmm, weather."
     assert merged["content"] == "Sure."
@@ -211,8 +219,9 @@ async def test_n_choices_interleave(
 ) -> None:
     mock_server.enqueue(Reply(text="abcdef", chunk_size=2))
     chunks = chunks_of(await stream_body(session, mock_server, n=2))
-    indexes = [c["choices"][0]["index"] for c in chunks if "usage" not in c]
-    assert indexes == [0, 1, 0, 1, 0, 1, 0, 1]  # three deltas each, then two finishes
+    indexes = [c["choices"][0]["index"] for c in chunks]
+    assert indexes == [0, 1, 0, 1, 0, 1]  # three deltas each, the last with its finish
+    assert [c["choices"][0].get("finish_reason") for c in chunks[-2:]] == ["stop", "stop"]
     assert [m["content"] for m in merge(chunks).values()] == ["abcdef", "abcdef"]
 
 
@@ -221,11 +230,17 @@ async def test_usage_chunk_when_asked_or_by_default(
 ) -> None:
     quiet = Reply(text="hi", usage=False)
     mock_server.enqueue(quiet, quiet)
-    assert "usage" not in chunks_of(await stream_body(session, mock_server))[-1]
+    assert not any("usage" in c for c in chunks_of(await stream_body(session, mock_server)))
     asked = chunks_of(
         await stream_body(session, mock_server, stream_options={"include_usage": True})
     )
-    assert asked[-1]["choices"] == []  # asked for: OpenAI's shape
+    # asked for: OpenAI's layout (xAI's too, then): a finish chunk, then usage alone
+    assert [c["choices"] for c in asked] == [
+        [{"index": 0, "delta": {"role": "assistant", "content": "hi"}}],
+        [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        [],
+    ]
+    assert ["usage" in c for c in asked] == [False, False, True]
     usage = asked[-1]["usage"]
     assert usage["prompt_tokens"] == 6  # words in MESSAGES
     assert usage["completion_tokens"] == 1  # one delta
@@ -247,7 +262,8 @@ async def test_long_stream_is_fast(mock_server: MockServer, session: aiohttp.Cli
     started = time.perf_counter()
     body = await stream_body(session, mock_server)
     assert time.perf_counter() - started < 3.0
-    assert body.count(b"\n\ndata: ") == 100_000 + 2  # content, finish, usage; then [DONE]
+    assert body.count(b"\n\ndata: ") == 100_000  # content (the last with its finish); [DONE]
+    assert b'"completion_tokens":100000,' in body.rsplit(b"\n\ndata: ", 2)[1]
 
 
 # --------------------------------------------------------------------------- framing
@@ -265,7 +281,7 @@ async def test_line_end_is_used_everywhere(
     other_ends = {b"\n", b"\r\n", b"\r"} - {end}
     stripped = body.replace(end, b"")
     assert all(e not in stripped for e in other_ends)
-    assert len(chunks_of(body)) == 4
+    assert len(chunks_of(body)) == 2  # "héll", "o" (with its finish)
 
 
 async def test_keepalive_every_n_events(
@@ -274,7 +290,7 @@ async def test_keepalive_every_n_events(
     mock_server.enqueue(Reply(text="abcdefgh", chunk_size=2, keepalive_every=2))
     body = await stream_body(session, mock_server)
     events = blocks(body)
-    assert events.count(b": keep-alive") == 3  # 6 chunks: 4 content, finish, usage
+    assert events.count(b": keep-alive") == 2  # 4 chunks of content, the last with its finish
     assert events[2] == b": keep-alive"
 
 
@@ -333,7 +349,7 @@ async def test_first_delay_comes_after_the_headers_and_delay_between_events(
         assert time.monotonic() - started < 0.25  # headers do not wait
         stamps = [time.monotonic() async for _ in resp.content.iter_any()]
     assert stamps[0] - started >= 0.28
-    assert stamps[-1] - stamps[0] >= 0.2  # 5 more events (2 content, finish, usage, done)
+    assert stamps[-1] - stamps[0] >= 0.1  # 2 more events (the last content, done)
 
 
 # --------------------------------------------------------------------------- HTTP faults
@@ -478,7 +494,7 @@ async def test_malformed_event_then_normal(
     payloads = data_of(await stream_body(session, mock_server))
     assert payloads[2] == b"{not json"
     assert payloads[-1] == b"[DONE]"
-    assert len(payloads) == 3 + 2 + 1 + 1  # content, malformed, finish, usage, done
+    assert len(payloads) == 3 + 1 + 1  # content (the last with its finish), malformed, done
 
 
 async def test_invalid_utf8_event(mock_server: MockServer, session: aiohttp.ClientSession) -> None:

@@ -4,20 +4,22 @@ A stream kind on the engine (:mod:`xstream._engine`): each ``data:`` event is
 one :class:`ChatCompletionChunk`, decoded by msgspec straight from the event's
 bytes; ``data: [DONE]`` ends the stream (also under an event name, or as the
 body's last line without its blank line); a body that ends before it raises
-:class:`IncompleteStreamError`. Every chunk also feeds an accumulator, so
-``get_final_completion()`` costs nothing extra at the end.
+:class:`IncompleteStreamError`. Every chunk also feeds an accumulator, one batch behind the loop, so
+``get_final_completion()`` costs nothing extra at the end and, when the loop
+was left early, holds exactly the chunks it saw.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import msgspec
 
 from ._accumulate import ChatCompletionAccumulator
-from ._engine import BaseStats, StreamEngine, error_event
+from ._engine import BaseStats, BatchIterator, StreamEngine, error_event
 from ._errors import IncompleteStreamError
 from ._relay import DONE_EVENT, aiohttp_response, json_of, relay
 from ._sse import ServerSentEvent, SSEDecoder
@@ -94,7 +96,28 @@ class AsyncStream(StreamEngine[_T]):
         accumulate = accumulate or self._op is not None
         self._accumulate = accumulate
         self._accumulator = ChatCompletionAccumulator()
-        self._add = self._accumulator.add if accumulate else _LAST.append
+        # The last batch handed out is merged once the loop asks for the next one,
+        # so a loop left inside it merges only what it saw (``_seen`` of it).
+        self._unmerged: list[ChatCompletionChunk] = []
+        self._seen: int | None = None
+        self._left_early = False
+        self._reader: weakref.ref[_Reader] | None = None
+
+    def __aiter__(self) -> AsyncIterator[_T]:
+        reader = _ChunkIterator(self)
+        self._reader = weakref.ref(reader)
+        return reader
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        reader = self._reader() if self._reader is not None else None
+        if reader is not None:
+            self._reader_left(reader._batch, reader._index)
+        elif not self._finished:
+            self._left_early = True
+        self._close()
+
+    close = aclose  # the OpenAI SDK's name
 
     # ------------------------------------------------------------ public API
 
@@ -107,14 +130,48 @@ class AsyncStream(StreamEngine[_T]):
     def text_stream(self: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[str]:
         """The content deltas of the first choice, as ``str``; empty and
         usage-only chunks are skipped."""
-        return _text_deltas(self)
+        return _TextDeltas(self)
+
+    @property
+    def left_early(self) -> bool:
+        """Whether the loop was left (``break``, ``aclose()``) before the stream's end.
+
+        Then :meth:`get_final_completion` cannot read the rest: it holds exactly
+        the chunks the loop saw (a choice whose finish chunk it did not see has
+        ``finish_reason`` ``None``), not what was read ahead.
+        """
+        return self._left_early
 
     async def get_final_completion(self: AsyncStream[ChatCompletionChunk]) -> ChatCompletion:
         """Read the rest of the stream; return every chunk merged into one
-        ``ChatCompletion`` (also the chunks already iterated)."""
+        ``ChatCompletion`` (also the chunks already iterated).
+
+        After the loop was left early (``break``, ``aclose()``: see
+        :attr:`left_early`), there is no rest to read: the result is exactly the
+        chunks the loop saw. A loop that only pauses (``it = aiter(stream)``,
+        ``await anext(it)``) is not left: the rest is read.
+
+        >>> async for chunk in stream:  # doctest: +SKIP
+        ...     break
+        >>> (await stream.get_final_completion()).choices[0].finish_reason  # doctest: +SKIP
+        >>> stream.left_early  # doctest: +SKIP
+        True
+        """
         while await self._next_batch():
             pass
+        unmerged, self._unmerged = self._unmerged, []
+        if unmerged:
+            seen = self._seen
+            _merge(self._accumulator, unmerged if seen is None else unmerged[:seen])
         return self._accumulator.result()
+
+    def _reader_left(self, batch: list[Any], index: int) -> None:
+        """A loop stopped reading at ``batch[index]`` (it is dropped, or the stream closed)."""
+        if batch is self._unmerged and index < len(batch):
+            self._seen = index
+            self._left_early = True
+        elif not self._finished:
+            self._left_early = True
 
     def to_sse(self) -> AsyncIterator[bytes]:
         """The stream re-encoded as ``text/event-stream`` bytes, to relay it on.
@@ -151,7 +208,7 @@ class AsyncStream(StreamEngine[_T]):
 
     def _restart(self) -> None:
         self._accumulator = ChatCompletionAccumulator()
-        self._add = self._accumulator.add if self._accumulate else _LAST.append
+        self._unmerged = []
 
     def _as_result(self, raw: bytes) -> ChatCompletion | None:
         return completion_or_none(raw)
@@ -165,7 +222,8 @@ class AsyncStream(StreamEngine[_T]):
         if stats.time_to_first_chunk is None:
             stats.time_to_first_chunk = now - self._started
         decode = self._decode
-        add = self._add
+        if self._unmerged:  # the loop asks for more: it saw all of the last batch
+            _merge(self._accumulator, self._unmerged)
         out: list[ChatCompletionChunk] = []
         append = out.append
         for event in events:
@@ -189,11 +247,17 @@ class AsyncStream(StreamEngine[_T]):
             if chunk.error is not None:
                 self._pending = error_event(event, self.response)
                 break
-            add(chunk)
             append(chunk)
         stats.chunks += len(out)
+        # Off when the typed events merge the chunks themselves: nothing kept to merge.
+        self._unmerged = out if self._accumulate else []
         if out:
-            stats.usage = self._accumulator.usage if self._accumulate else _usage(out, stats.usage)
+            # The wire's last usage: xAI sends it in every chunk, OpenAI in the last.
+            usage = out[-1].usage
+            if usage is None and self._ended:
+                usage = _usage(out, None)
+            if usage is not None:
+                stats.usage = usage
             if stats.time_to_first_content is None and _has_text(out):
                 stats.time_to_first_content = now - self._started
         return cast("list[_T]", out)
@@ -231,9 +295,25 @@ class AsyncStream(StreamEngine[_T]):
         return None
 
 
-# What ``add`` is when another layer merges the chunks: a C call that keeps nothing
-# (a deque of length 0 drops what it is given).
-_LAST: deque[ChatCompletionChunk] = deque(maxlen=0)
+class _Reader(Protocol):
+    """What a loop over the stream holds: the batch it is in, and its place in it."""
+
+    _batch: list[Any]
+    _index: int
+
+
+class _ChunkIterator(BatchIterator[_T]):
+    """The engine's iterator, telling the stream where the loop stopped when dropped."""
+
+    __slots__ = ("__weakref__",)
+
+    def __del__(self) -> None:
+        cast("AsyncStream[_T]", self._stream)._reader_left(self._batch, self._index)
+        super().__del__()
+
+
+def _merge(accumulator: ChatCompletionAccumulator, chunks: list[ChatCompletionChunk]) -> None:
+    deque(map(accumulator.add, chunks), maxlen=0)  # the loop in C: no cost per chunk
 
 
 def _usage(chunks: list[ChatCompletionChunk], usage: Usage | None) -> Usage | None:
@@ -257,14 +337,24 @@ def completion_or_none(raw: bytes) -> ChatCompletion | None:
     return completion if completion.choices else None
 
 
-async def _text_deltas(stream: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[str]:
-    try:
-        async for chunk in stream:
+class _TextDeltas:
+    """``text_stream``: an iterator, not an async generator, so that leaving its loop
+    closes the stream at once (an async generator is finalized later, by the loop)."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, stream: AsyncStream[ChatCompletionChunk]) -> None:
+        self._chunks = aiter(stream)
+
+    def __aiter__(self) -> _TextDeltas:
+        return self
+
+    async def __anext__(self) -> str:
+        while True:
+            chunk = await anext(self._chunks)
             for choice in chunk.choices:
                 if choice.index == 0 and choice.delta.content:
-                    yield choice.delta.content
-    finally:
-        stream._close()
+                    return choice.delta.content
 
 
 def _has_text(chunks: list[ChatCompletionChunk]) -> bool:

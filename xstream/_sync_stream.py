@@ -10,6 +10,7 @@ helpers of the async stream they wrap.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Generic, Self, TypeVar
 
@@ -135,6 +136,11 @@ class Stream(BlockingStream[_T]):
     def __init__(self, loop: LoopThread, stream: AsyncStream[_T]) -> None:
         super().__init__(loop, stream)
 
+    def __iter__(self) -> Iterator[_T]:
+        reader = _ChunkIterator(self)
+        self._stream._reader = weakref.ref(reader)
+        return reader
+
     @property
     def stats(self) -> StreamStats:
         return self._stream.stats
@@ -142,6 +148,11 @@ class Stream(BlockingStream[_T]):
     @property
     def done(self) -> bool:
         return self._stream.done
+
+    @property
+    def left_early(self) -> bool:
+        """Whether the loop was left before the end (see :attr:`AsyncStream.left_early`)."""
+        return self._stream.left_early
 
     @property
     def text_stream(self: Stream[ChatCompletionChunk]) -> Iterator[str]:
@@ -155,7 +166,9 @@ class Stream(BlockingStream[_T]):
             self._close_soon()
 
     def get_final_completion(self: Stream[ChatCompletionChunk]) -> ChatCompletion:
-        """Read the rest; return every chunk merged into one ``ChatCompletion``."""
+        """Read the rest; return every chunk merged into one ``ChatCompletion``;
+        after the loop was left early, exactly the chunks it saw (see
+        :attr:`AsyncStream.left_early`)."""
         return self._loop.run(self._stream.get_final_completion)
 
     def to_sse(self) -> Iterator[bytes]:
@@ -163,6 +176,18 @@ class Stream(BlockingStream[_T]):
         closing the iterator (WSGI servers do when the client leaves) closes the stream."""
         inner = self._stream
         return relay_sync(self, inner._sse_item, self._close_soon, inner._sse_end)
+
+
+class _ChunkIterator(_BlockingIterator[_T]):
+    """Tells the async stream where the loop stopped when it is dropped (the stream
+    is only read from this thread while the loop runs, so nothing races)."""
+
+    __slots__ = ("__weakref__",)
+    _stream: Stream[_T]
+
+    def __del__(self) -> None:
+        self._stream._stream._reader_left(self._batch, self._index)
+        super().__del__()
 
 
 class SyncEventStream(BlockingStream[_T]):

@@ -42,7 +42,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 from aiohttp import web
@@ -127,6 +127,21 @@ class Reply:
     ``[DONE]``. ``drop_after``, ``trickle_after``, ``error_event_after`` and an
     unterminated oversized event end the stream; the others let it go on.
 
+    The stream's layout follows what the request asks, as xAI's does:
+
+    * By default (xAI's documented stream): every chunk carries ``usage``, the
+      counts so far (``usage=False`` leaves it out), and the last delta of each
+      choice carries its ``finish_reason``. No chunk is without a delta, so the
+      seed's ``print(chunk.choices[0].delta.content, end="")`` prints the text
+      and nothing else (reasoning and tool-call deltas have no ``content``).
+    * With ``stream_options: {"include_usage": true}`` (OpenAI's layout, which
+      xAI also sends then): no usage on the deltas, a finish chunk per choice
+      (``"delta": {}``), then one usage chunk with ``"choices": []``.
+
+    ``max_tokens`` (or ``max_completion_tokens``) in the request is honoured:
+    at most that many deltas (one token each: reasoning, then content, then tool
+    arguments), and ``finish_reason`` ``"length"`` when the answer was cut.
+
     >>> Reply(text="Hi there", chunk_size=2, line_end="\\r\\n", drop_after=3).drop_after
     3
     """
@@ -139,8 +154,9 @@ class Reply:
     refusal: str | None = None  # refuse with this text (refusal deltas) instead of ``text``
     model: str | None = None  # default: the request's model
     n_choices: int | None = None  # default: the request's ``n``
-    finish_reason: str | None = None  # default: "tool_calls" if tool_calls else "stop"
-    usage: bool = True  # a usage chunk (choices: [{"index": 0, "delta": {}}]) even unasked
+    finish_reason: str | None = None  # default: "length" if cut by max_tokens, "tool_calls"
+    # if tool_calls, else "stop"
+    usage: bool = True  # usage in every chunk even unasked, as xAI sends it
     chunks: int | None = None  # repeat the text's deltas until this many content chunks
     # Pacing.
     chunk_size: int = 4  # characters per content/reasoning/arguments delta
@@ -266,21 +282,58 @@ def _resolve(reply: Reply, request: Mapping[str, Any]) -> _Script:
         ]
         for _ in range(n)
     ]
+    reasoning = _split(reply.reasoning or "", reply.chunk_size)
+    content = _content_pieces(reply) if reply.refusal is None else []
+    refusal = _split(reply.refusal, reply.chunk_size) if reply.refusal is not None else []
+    cut = False
+    limit = request.get("max_completion_tokens", request.get("max_tokens"))
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
+        (reasoning, content, refusal), calls, cut = _within(
+            limit, (reasoning, content, refusal), calls
+        )
+    finish = "length" if cut else "tool_calls" if any(calls) else "stop"
     return _Script(
         id=f"chatcmpl-{uuid.uuid4().hex[:24]}",
         created=int(time.time()),
         model=reply.model or str(request.get("model") or "xstream-mock"),
         n=n,
-        content=_content_pieces(reply) if reply.refusal is None else [],
-        refusal=_split(reply.refusal, reply.chunk_size) if reply.refusal is not None else [],
-        reasoning=_split(reply.reasoning or "", reply.chunk_size),
+        content=content,
+        refusal=refusal,
+        reasoning=reasoning,
         reasoning_field=reply.reasoning_field,
         calls=calls,
-        finish_reason=reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop"),
+        finish_reason=reply.finish_reason or finish,
         include_usage=reply.usage or asked,
         usage_asked=asked,
         prompt_tokens=_count_words(request.get("messages")),
     )
+
+
+def _within(
+    limit: int, texts: tuple[list[str], ...], calls: list[list[_Call]]
+) -> tuple[tuple[list[str], ...], list[list[_Call]], bool]:
+    """At most ``limit`` deltas (tokens), in the order they stream: the texts
+    (reasoning, content, refusal), then each tool call's arguments (a call cut
+    short keeps what fit)."""
+    total = sum(map(len, texts)) + sum(len(c.pieces) for c in calls[0])
+    if total <= limit:
+        return texts, calls, False
+    left, kept_texts = limit, []
+    for pieces in texts:
+        kept_texts.append(pieces[:left])
+        left = max(0, left - len(pieces))
+    kept: list[_Call] = []
+    for call in calls[0]:
+        if not left:
+            break
+        pieces = call.pieces[:left]
+        left -= len(pieces)
+        kept.append(_Call(call.id, call.name, "".join(pieces), pieces))
+    cut_calls = [
+        [_Call(c.id, k.name, k.arguments, k.pieces) for c, k in zip(choice, kept, strict=False)]
+        for choice in calls
+    ]
+    return tuple(kept_texts), cut_calls, True
 
 
 def _usage(script: _Script) -> dict[str, Any]:
@@ -288,6 +341,10 @@ def _usage(script: _Script) -> dict[str, Any]:
     arguments = sum(len(c.pieces) for c in script.calls[0]) if script.calls else 0
     reasoning = len(script.reasoning) * script.n
     completion = (len(script.content) + len(script.refusal) + arguments) * script.n + reasoning
+    return _counts(script, completion, reasoning)
+
+
+def _counts(script: _Script, completion: int, reasoning: int) -> dict[str, Any]:
     return {
         "prompt_tokens": script.prompt_tokens,
         "completion_tokens": completion,
@@ -295,6 +352,16 @@ def _usage(script: _Script) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": 0, "text_tokens": script.prompt_tokens},
         "completion_tokens_details": {"reasoning_tokens": reasoning},
     }
+
+
+def _tokens(delta: Mapping[str, Any], reasoning_field: str) -> tuple[int, int]:
+    """(completion, reasoning) tokens of one delta: one per piece of text."""
+    if delta.get(reasoning_field):
+        return 1, 1
+    if delta.get("content") or delta.get("refusal"):
+        return 1, 0
+    calls = delta.get("tool_calls") or ()
+    return (1 if any(c["function"]["arguments"] for c in calls) else 0), 0
 
 
 def _content_value(script: _Script) -> str | None:
@@ -378,30 +445,68 @@ def _chunk(script: _Script, choices: list[dict[str, Any]], **extra: Any) -> dict
     }
 
 
-def _build_payloads(script: _Script) -> list[dict[str, Any]]:
-    """Every chunk of the stream, in order: deltas (choices interleaved), finishes, usage.
+class _SoFar(NamedTuple):
+    """A chunk with the usage so far: encoded by splicing the counts into the
+    chunk's bytes (encoded once), as a long stream has a different usage in every
+    chunk. Decodes as :func:`_counts` builds it."""
 
-    Repeated deltas share one chunk dict, so encoding can reuse their bytes.
+    chunk: dict[str, Any]
+    prompt: int
+    completion: int
+    reasoning: int
+
+
+_USAGE_BYTES = (
+    b',"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,'
+    b'"prompt_tokens_details":{"cached_tokens":0,"text_tokens":%d},'
+    b'"completion_tokens_details":{"reasoning_tokens":%d}}'
+)
+_Payload = dict[str, Any] | _SoFar
+
+
+def _build_payloads(script: _Script) -> list[_Payload]:
+    """Every chunk of the stream, in order (choices interleaved); see :class:`Reply`
+    for the two layouts. Repeated deltas share one chunk dict where the chunks are
+    equal (no running usage), so encoding can reuse their bytes.
     """
     per_choice = [_deltas(script, i) for i in range(script.n)]
-    cache: dict[tuple[int, int], dict[str, Any]] = {}
-    payloads: list[dict[str, Any]] = []
-    for step in itertools.zip_longest(*per_choice):
-        for index, delta in enumerate(step):
-            if delta is not None:
-                key = (index, id(delta))
-                if key not in cache:
-                    cache[key] = _chunk(script, [{"index": index, "delta": delta}])
-                payloads.append(cache[key])
-    payloads += [
-        _chunk(script, [{"index": i, "delta": {}, "finish_reason": script.finish_reason}])
-        for i in range(script.n)
+    steps = [
+        (index, delta)
+        for step in itertools.zip_longest(*per_choice)
+        for index, delta in enumerate(step)
+        if delta is not None
     ]
-    if script.include_usage:
-        # Asked for (OpenAI style): "choices": []. Unasked, the variant with one empty
-        # delta, so code written like the seed's `chunk.choices[0]` keeps working.
-        choices = [] if script.usage_asked else [{"index": 0, "delta": {}}]
-        payloads.append(_chunk(script, choices, usage=_usage(script)))
+    openai = script.usage_asked  # asked for: finish chunks, then a usage chunk
+    running = script.include_usage and not openai  # xAI: usage so far in every chunk
+    last = {index: position for position, (index, _) in enumerate(steps)}
+    # One chunk (and its token count) per distinct (choice, delta, finish); the
+    # running usage is the only part that differs from chunk to chunk.
+    cache: dict[tuple[int, int, bool], tuple[dict[str, Any], int, int]] = {}
+    payloads: list[_Payload] = []
+    completion = reasoning = 0
+    for position, (index, delta) in enumerate(steps):
+        key = (index, id(delta), not openai and last[index] == position)
+        cached = cache.get(key)
+        if cached is None:
+            choice: dict[str, Any] = {"index": index, "delta": delta}
+            if key[2]:
+                choice["finish_reason"] = script.finish_reason
+            cached = cache[key] = (
+                _chunk(script, [choice]),
+                *_tokens(delta, script.reasoning_field),
+            )
+        chunk, tokens, thought = cached
+        if not running:
+            payloads.append(chunk)
+            continue
+        completion, reasoning = completion + tokens, reasoning + thought
+        payloads.append(_SoFar(chunk, script.prompt_tokens, completion, reasoning))
+    if openai:
+        payloads += [
+            _chunk(script, [{"index": i, "delta": {}, "finish_reason": script.finish_reason}])
+            for i in range(script.n)
+        ]
+        payloads.append(_chunk(script, [], usage=_usage(script)))
     return payloads
 
 
@@ -443,12 +548,29 @@ def _dumps_for(reply: Reply) -> Callable[[Any], bytes]:
     return _ENCODER.encode
 
 
-def _encode_events(payloads: list[dict[str, Any]], reply: Reply) -> list[bytes]:
-    """``data: {json}`` + blank line per payload, each distinct payload encoded once."""
+def _encode_events(payloads: list[_Payload], reply: Reply) -> list[bytes]:
+    """``data: {json}`` + blank line per payload, each distinct chunk encoded once."""
     dumps, end = _dumps_for(reply), reply.line_end.encode() * 2
     cache: dict[int, bytes] = {}  # by id(): the payloads list keeps every key alive
+    cuts: dict[int, tuple[bytes, bytes]] = {}  # chunk -> its bytes around the usage
     events = []
     for payload in payloads:
+        if isinstance(payload, _SoFar):
+            cut = cuts.get(id(payload.chunk))
+            if cut is None:
+                encoded = dumps(payload.chunk)
+                at = encoded.rindex(b',"system_fingerprint"')
+                cut = cuts[id(payload.chunk)] = (b"data: " + encoded[:at], encoded[at:] + end)
+            prompt, completion = payload.prompt, payload.completion
+            usage = _USAGE_BYTES % (
+                prompt,
+                completion,
+                prompt + completion,
+                prompt,
+                payload.reasoning,
+            )
+            events.append(cut[0] + usage + cut[1])
+            continue
         event = cache.get(id(payload))
         if event is None:
             event = cache[id(payload)] = b"data: " + dumps(payload) + end
