@@ -41,3 +41,76 @@ def test_the_payload_kept_is_at_most_200_bytes() -> None:
     raw = b"\xff" + b"x" * 1000
     error = malformed_event(raw, ValueError(), position=0, subject="event #0", expected="a chunk")
     assert error.payload == raw[:200]
+
+
+# ---------------------------------------------------------------- public names
+
+SAMPLES = [
+    xstream.RateLimitError("slow down", status_code=429, body={"error": {"code": "rate"}}),
+    xstream.StreamRateLimitError("slow", status_code=429, body={"error": {"type": "rate_limit"}}),
+    xstream.IdleTimeoutError("quiet", deadline="idle", seconds=1.5, events_received=3),
+    xstream.MalformedEventError("bad", position=2, payload=b"{x"),
+    xstream.IncompleteStreamError("cut", events_received=4),
+    xstream.NotStreamedError("whole", body={"id": "x"}, raw=b'{"id":"x"}'),
+    xstream.EventTooLargeError("big", limit=10),
+    xstream.APIConnectionError(),
+    xstream.ConfigurationError("no key"),
+]
+
+
+def test_every_error_is_shown_by_its_public_name() -> None:
+    from xstream import _errors
+
+    classes = [c for c in vars(_errors).values() if isinstance(c, type)]
+    public = [c for c in classes if issubclass(c, BaseException) and c.__name__ in _errors.__all__]
+    assert len(public) > 25
+    assert {c.__module__ for c in public} == {"xstream"}
+    assert all(getattr(xstream, c.__name__) is c for c in public)
+    assert repr(xstream.RateLimitError) == "<class 'xstream.RateLimitError'>"
+
+
+def test_a_traceback_names_xstream_rate_limit_error() -> None:
+    import traceback
+
+    try:
+        raise SAMPLES[0]
+    except xstream.RateLimitError as exc:
+        text = "".join(traceback.format_exception(exc))
+    assert text.splitlines()[-1] == "xstream.RateLimitError: slow down"
+    assert "_errors" not in text.splitlines()[-1]
+
+
+@pytest.mark.parametrize("error", SAMPLES, ids=lambda e: type(e).__name__)
+def test_errors_pickle_round_trip(error: xstream.XStreamError) -> None:
+    import pickle
+
+    for protocol in (0, pickle.DEFAULT_PROTOCOL, pickle.HIGHEST_PROTOCOL):
+        data = pickle.dumps(error, protocol=protocol)
+        copy = pickle.loads(data)
+        assert type(copy) is type(error) and copy.args == error.args and str(copy) == str(error)
+        assert vars(copy) == vars(error)
+
+
+def test_a_pickled_error_loads_in_a_fresh_process_by_its_public_name() -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    data = pickle.dumps(SAMPLES[0])
+    assert b"xstream" in data and b"RateLimitError" in data
+    code = (
+        "import pickle, sys; e = pickle.loads(sys.stdin.buffer.read()); "
+        "print(type(e).__module__, type(e).__name__, e.status_code, e.code, e.response)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=data, capture_output=True, check=True, timeout=30
+    )
+    assert out.stdout.decode().split() == ["xstream", "RateLimitError", "429", "rate", "None"]
+
+
+def test_the_live_response_does_not_travel_in_a_pickle() -> None:
+    import pickle
+
+    error = xstream.RateLimitError("x", status_code=429)
+    error.response = object()  # type: ignore[assignment]  # stands in for a ClientResponse
+    assert pickle.loads(pickle.dumps(error)).response is None

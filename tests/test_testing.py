@@ -763,3 +763,34 @@ def test_reply_validates_its_options() -> None:
     for bad in ({"chunk_size": 0}, {"line_end": "\n\n"}, {"write_size": 0}, {"n_choices": 0}):
         with pytest.raises(ValueError):
             Reply(**bad)
+
+
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+async def test_max_tokens_cuts_the_answer_with_finish_length(
+    mock_server: MockServer, session: aiohttp.ClientSession, field: str
+) -> None:
+    reply = Reply(text="abcdefgh", reasoning="xyz", chunk_size=1)
+    mock_server.enqueue(reply, reply, reply)
+    chunks = chunks_of(await stream_body(session, mock_server, **{field: 5}))
+    merged = merge(chunks)[0]
+    assert (merged["reasoning_content"], merged["content"]) == ("xyz", "ab")  # 5 tokens
+    assert merged["finish_reason"] == "length"
+    assert chunks[-1]["usage"]["completion_tokens"] == 5
+    async with await post(session, mock_server, stream=False, **{field: 2}) as resp:
+        completion = await resp.json()
+    assert completion["choices"][0]["message"]["reasoning_content"] == "xy"
+    assert completion["choices"][0]["message"]["content"] == ""
+    assert completion["choices"][0]["finish_reason"] == "length"
+    whole = chunks_of(await stream_body(session, mock_server, **{field: 11}))  # room enough
+    assert merge(whole)[0]["finish_reason"] == "stop"
+
+
+async def test_max_tokens_cuts_tool_arguments(
+    mock_server: MockServer, session: aiohttp.ClientSession
+) -> None:
+    calls = [ToolCallScript("f", "123456", id="call_a"), ToolCallScript("g", "78", id="call_b")]
+    mock_server.enqueue(Reply(text="", tool_calls=calls, chunk_size=2))
+    chunks = chunks_of(await stream_body(session, mock_server, max_tokens=2))
+    merged = merge(chunks)[0]
+    assert [c["function"]["arguments"] for c in merged["tool_calls"]] == ["1234"]
+    assert merged["finish_reason"] == "length"

@@ -15,87 +15,26 @@ bottom to top; ``tests/test_architecture.py`` keeps it so)::
               async for ...   or  _portal ─► _sync_stream ─► _sync (Client): a batch
                                   per network read crosses to the caller's thread
 
-The transport (aiohttp) and the sync facade's loop (anyio) load on first use of
-the names that need them, so ``import xstream`` stays cheap for code (and
-command lines) that only touch types, errors or the decoder.
+Every public name loads on first use (PEP 562): ``import xstream`` imports
+nothing else, the types and errors bring msgspec, the clients aiohttp (and the
+sync facade anyio), so code and command lines pay only for what they touch.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
-from ._accumulate import ChatCompletionAccumulator, ToolArgumentsError, parse_tool_arguments
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    ConflictError,
-    ConnectTimeoutError,
-    EventTooLargeError,
-    FirstEventTimeoutError,
-    IdleTimeoutError,
-    IncompleteStreamError,
-    InternalServerError,
-    InvalidUTF8Error,
-    MalformedEventError,
-    NotFoundError,
-    NotStreamedError,
-    OverloadedError,
-    PermissionDeniedError,
-    ProtocolError,
-    RateLimitError,
-    ServerStreamError,
-    StreamDisconnectedError,
-    StreamError,
-    StreamRateLimitError,
-    ToolRoundsExceededError,
-    TotalTimeoutError,
-    UnprocessableEntityError,
-    XStreamError,
-)
-from ._partial import PartialJSON
-from ._schema import (
-    ContentFilterFinishReasonError,
-    FunctionTool,
-    LengthFinishReasonError,
-    OutputValidationError,
-    RefusalError,
-    StructuredOutputError,
-    function_tool,
-)
-from ._sse import ServerSentEvent, SSEDecoder
-from ._timeouts import Timeout
-from ._types import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessage,
-    Choice,
-    ChoiceDelta,
-    ChoiceLogprobs,
-    ChunkChoice,
-    CompletionTokensDetails,
-    Function,
-    FunctionDelta,
-    ParsedChatCompletion,
-    ParsedChatCompletionMessage,
-    ParsedChoice,
-    ParsedFunction,
-    ParsedToolCall,
-    PromptTokensDetails,
-    TokenLogprob,
-    ToolCall,
-    ToolCallDelta,
-    TopLogprob,
-    Usage,
-)
 from ._version import __version__
 
+# typing.TYPE_CHECKING without importing typing (mypy reads the name as true):
+# `import xstream` costs next to nothing, so `xstream --help` is quick and a Ctrl-C
+# right after start meets the CLI's handler, not an import.
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
+    from ._accumulate import ChatCompletionAccumulator, ToolArgumentsError, parse_tool_arguments
     from ._chat import DeferredCompletion
     from ._chat_events import (
         AsyncChatCompletionStream,
@@ -118,7 +57,40 @@ if TYPE_CHECKING:
     )
     from ._chat_stream import AsyncStream, StreamStats
     from ._client import AsyncClient
+    from ._errors import (
+        APIConnectionError,
+        APIError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        ConflictError,
+        ConnectTimeoutError,
+        EventTooLargeError,
+        FirstEventTimeoutError,
+        IdleTimeoutError,
+        IncompleteStreamError,
+        InternalServerError,
+        InvalidUTF8Error,
+        MalformedEventError,
+        NotFoundError,
+        NotStreamedError,
+        OverloadedError,
+        PermissionDeniedError,
+        ProtocolError,
+        RateLimitError,
+        ServerStreamError,
+        StreamDisconnectedError,
+        StreamError,
+        StreamRateLimitError,
+        ToolRoundsExceededError,
+        TotalTimeoutError,
+        UnprocessableEntityError,
+        XStreamError,
+    )
     from ._event_stream import EventStream, EventStreamStats
+    from ._partial import PartialJSON
     from ._raw import RawResponse
     from ._response_stream import ResponseStream
     from ._response_types import (
@@ -161,6 +133,16 @@ if TYPE_CHECKING:
         UnknownResponseEvent,
     )
     from ._responses import AsyncResponseStream, AsyncResponseStreamManager
+    from ._schema import (
+        ContentFilterFinishReasonError,
+        FunctionTool,
+        LengthFinishReasonError,
+        OutputValidationError,
+        RefusalError,
+        StructuredOutputError,
+        function_tool,
+    )
+    from ._sse import ServerSentEvent, SSEDecoder
     from ._sse_api import open_sse
     from ._sync import Client, SyncDeferredCompletion, ToolRunner
     from ._sync_stream import (
@@ -173,7 +155,31 @@ if TYPE_CHECKING:
         SyncResponseStreamManager,
     )
     from ._telemetry import Telemetry
+    from ._timeouts import Timeout
     from ._tool_runner import AsyncToolRunner, ToolResultEvent, tool_from_function
+    from ._types import (
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatCompletionMessage,
+        Choice,
+        ChoiceDelta,
+        ChoiceLogprobs,
+        ChunkChoice,
+        CompletionTokensDetails,
+        Function,
+        FunctionDelta,
+        ParsedChatCompletion,
+        ParsedChatCompletionMessage,
+        ParsedChoice,
+        ParsedFunction,
+        ParsedToolCall,
+        PromptTokensDetails,
+        TokenLogprob,
+        ToolCall,
+        ToolCallDelta,
+        TopLogprob,
+        Usage,
+    )
 
 # name -> the private module that defines it, imported on first access (PEP 562)
 _LAZY = {
@@ -257,6 +263,76 @@ _LAZY = {
     "UnknownResponseEvent": "._response_types",
     "open_sse": "._sse_api",
 }
+# ... and the light ones too: `import xstream` loads no msgspec either.
+_LAZY.update(
+    {
+        "ChatCompletionAccumulator": "._accumulate",
+        "ToolArgumentsError": "._accumulate",
+        "parse_tool_arguments": "._accumulate",
+        "APIConnectionError": "._errors",
+        "APIError": "._errors",
+        "APIStatusError": "._errors",
+        "APITimeoutError": "._errors",
+        "AuthenticationError": "._errors",
+        "BadRequestError": "._errors",
+        "ConfigurationError": "._errors",
+        "ConflictError": "._errors",
+        "ConnectTimeoutError": "._errors",
+        "EventTooLargeError": "._errors",
+        "FirstEventTimeoutError": "._errors",
+        "IdleTimeoutError": "._errors",
+        "IncompleteStreamError": "._errors",
+        "InternalServerError": "._errors",
+        "InvalidUTF8Error": "._errors",
+        "MalformedEventError": "._errors",
+        "NotFoundError": "._errors",
+        "NotStreamedError": "._errors",
+        "OverloadedError": "._errors",
+        "PermissionDeniedError": "._errors",
+        "ProtocolError": "._errors",
+        "RateLimitError": "._errors",
+        "ServerStreamError": "._errors",
+        "StreamDisconnectedError": "._errors",
+        "StreamError": "._errors",
+        "StreamRateLimitError": "._errors",
+        "ToolRoundsExceededError": "._errors",
+        "TotalTimeoutError": "._errors",
+        "UnprocessableEntityError": "._errors",
+        "XStreamError": "._errors",
+        "PartialJSON": "._partial",
+        "ContentFilterFinishReasonError": "._schema",
+        "FunctionTool": "._schema",
+        "LengthFinishReasonError": "._schema",
+        "OutputValidationError": "._schema",
+        "RefusalError": "._schema",
+        "StructuredOutputError": "._schema",
+        "function_tool": "._schema",
+        "ServerSentEvent": "._sse",
+        "SSEDecoder": "._sse",
+        "Timeout": "._timeouts",
+        "ChatCompletion": "._types",
+        "ChatCompletionChunk": "._types",
+        "ChatCompletionMessage": "._types",
+        "Choice": "._types",
+        "ChoiceDelta": "._types",
+        "ChoiceLogprobs": "._types",
+        "ChunkChoice": "._types",
+        "CompletionTokensDetails": "._types",
+        "Function": "._types",
+        "FunctionDelta": "._types",
+        "ParsedChatCompletion": "._types",
+        "ParsedChatCompletionMessage": "._types",
+        "ParsedChoice": "._types",
+        "ParsedFunction": "._types",
+        "ParsedToolCall": "._types",
+        "PromptTokensDetails": "._types",
+        "TokenLogprob": "._types",
+        "ToolCall": "._types",
+        "ToolCallDelta": "._types",
+        "TopLogprob": "._types",
+        "Usage": "._types",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -94,6 +94,14 @@ __all__ = [
 class XStreamError(Exception):
     """Base class of every exception raised by xstream."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__ (its arguments are keyword-only), from
+        # the message and the attributes; the live HTTP response does not travel.
+        state = {k: v for k, v in self.__dict__.items() if k != "response"}
+        if "response" in self.__dict__:
+            state["response"] = None
+        return (_rebuild, (type(self), self.args, state))
+
 
 class ConfigurationError(XStreamError, ValueError):
     """The client was set up wrongly (for instance: no API key was found)."""
@@ -342,6 +350,13 @@ class StreamRateLimitError(ServerStreamError, RateLimitError):
 # ---------------------------------------------------------------- helpers
 
 
+def _rebuild(cls: type[XStreamError], args: tuple[Any, ...], state: dict[str, Any]) -> XStreamError:
+    """Unpickle an error: ``BaseException.__new__`` sets ``args``, then the attributes."""
+    error = cls.__new__(cls, *args)
+    error.__dict__.update(state)
+    return error
+
+
 def _error_object(body: object) -> dict[str, Any]:
     """The dict holding code/type/message in an OpenAI- or xAI-style error body."""
     if not isinstance(body, dict):
@@ -483,3 +498,12 @@ _DEADLINE_CLASSES: dict[str, type[APITimeoutError]] = {
     "idle": IdleTimeoutError,
     "total": TotalTimeoutError,
 }
+
+
+# Public names are shown as ``xstream.RateLimitError`` in tracebacks and reprs (and
+# pickled by that name), not by the private module that defines them.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = "xstream"
+del _name, _obj
