@@ -10,8 +10,10 @@ import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from xstream.__main__ import DEMO_REASONING
 from xstream._client import AsyncClient
 from xstream._version import __version__
 from xstream.testing import DEFAULT_TEXT, MockServer, Reply
@@ -138,20 +140,41 @@ async def test_model_defaults_to_env_then_grok() -> None:
     assert models == ["grok-2-latest", "m2"]
 
 
-async def test_json_prints_one_chunk_per_line() -> None:
+async def test_json_prints_the_wire_data_of_each_event_one_per_line() -> None:
     async with MockServer() as srv:
-        srv.enqueue(Reply(text=TEXT, chunk_size=5))
+        srv.enqueue(Reply(text=TEXT, chunk_size=5), Reply(text=TEXT, chunk_size=5))
         code, out, err = await run_cli("chat", "Hi", "--json", "--base-url", srv.base_url)
+        async with aiohttp.ClientSession() as session:  # the same script, read raw
+            body = {**srv.requests[-1].json}
+            async with session.post(srv.base_url + "/chat/completions", json=body) as resp:
+                wire = await resp.read()
     assert code == 0, err
-    chunks = [json.loads(line) for line in out.splitlines()]
-    assert out.endswith("\n") and all(out.splitlines())
-    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    lines = out.splitlines()
+    assert out.endswith("\n") and lines[-1] == "[DONE]"
+    sent = [
+        line[len("data: ") :] for line in wire.decode().split("\n") if line.startswith("data: ")
+    ]
+    # byte for byte what the server sent (ids and times aside), not re-encoded
+    assert [_same(line) for line in lines] == [_same(line) for line in sent]
+    chunks = [json.loads(line) for line in lines[:-1]]
     assert (
         "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
         == TEXT
     )
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
-    assert f"{len(chunks)} chunks" in err
+    assert f"{len(lines)} events" in err
+
+
+def _same(line: str) -> str:
+    import re
+
+    return re.sub(r'"created":\d+', "", re.sub(r"chatcmpl-[0-9a-f]+", "", line))
+
+
+async def test_json_help_says_what_it_prints() -> None:
+    code, out, _ = await run_cli("chat", "--help")
+    assert code == 0
+    assert "exactly as the server sent it" in " ".join(out.split())
 
 
 async def test_reasoning_goes_to_stderr_only_when_asked() -> None:
@@ -312,3 +335,87 @@ async def test_the_readme_responses_example_runs_offline_as_pasted() -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert DEFAULT_TEXT in out.decode() and "turn 2:" in out.decode()
+
+
+# --------------------------------------------------------------------------- the demo, start-up
+
+
+def test_the_seed_loop_against_the_demo_server_prints_the_answer_and_no_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+
+    from xstream import Client as OpenAI
+    from xstream.__main__ import _demo_reply
+
+    reply = _demo_reply(argparse.Namespace(reasoning=False))
+    with MockServer.running_in_thread(default=reply) as srv:
+        client = OpenAI(api_key=KEY, base_url=srv.base_url)
+        stream = client.chat.completions.create(
+            model="grok-2-latest",
+            messages=[{"role": "user", "content": "What is the meaning of life?"}],
+            stream=True,
+        )
+        for chunk in stream:  # the seed's loop, exactly: no `or ""`
+            print(chunk.choices[0].delta.content, end="")
+        client.close()
+    printed = capsys.readouterr().out
+    assert printed == DEFAULT_TEXT and "None" not in printed
+
+
+async def test_the_demo_honours_max_tokens() -> None:
+    code, out, err = await run_cli("chat", "Hi", "--max-tokens", "5", env=cli_env(None))
+    assert code == 0, err
+    assert out == DEFAULT_TEXT[:20] + "\n"  # five deltas of four characters
+    assert "+ 5 completion tokens" in err
+
+
+async def test_the_demo_thinks_first_with_reasoning() -> None:
+    code, out, err = await run_cli("chat", "Hi", "--reasoning", env=cli_env(None))
+    assert code == 0, err
+    assert out == DEFAULT_TEXT + "\n"  # the answer alone on stdout
+    thought = err.splitlines()[2]  # after the two demo notes
+    assert thought == DEMO_REASONING
+    _, _, quiet = await run_cli("chat", "Hi", env=cli_env(None))
+    assert thought not in quiet
+
+
+async def test_help_loads_nothing_heavy() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-X", "importtime", "-m", "xstream", "--help",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env(),
+    )  # fmt: skip
+    code, out, err = await finish(proc)
+    assert code == 0 and "chat" in out
+    loaded = {line.split("|")[-1].strip() for line in err.splitlines()}
+    assert not {m for m in loaded if m.split(".")[0] in {"aiohttp", "msgspec", "anyio", "asyncio"}}
+    assert not {m for m in loaded if m.startswith("xstream.") and m != "xstream._version"} - {
+        "xstream.__main__"
+    }
+
+
+def _startup_floor() -> float:
+    """How long this machine takes to start Python and reach xstream's code at all:
+    a Ctrl-C before that meets the interpreter, not us."""
+    import subprocess
+    import time
+
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import runpy, xstream"], check=True, env=cli_env())
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+async def test_ctrl_c_during_start_up_is_one_line_and_130() -> None:
+    floor = _startup_floor()
+    for delay in (0.05, 0.1, 0.2):
+        wait = max(delay, 1.5 * floor)
+        proc = await start_cli("chat", "Hi", env=cli_env(None))  # the demo: a server to start
+        await asyncio.sleep(wait)
+        proc.send_signal(signal.SIGINT)
+        code, _, err = await finish(proc)
+        assert "Traceback" not in err, (wait, err)
+        assert code == 130, (wait, code, err)
+        assert err.strip().splitlines()[-1].startswith("xstream: interrupted"), err

@@ -44,12 +44,19 @@ def test_every_exception_derives_from_the_base() -> None:
 def test_import_is_cheap_transport_loads_on_first_use() -> None:
     code = (
         "import sys, xstream\n"
-        "print('aiohttp' in sys.modules, 'anyio' in sys.modules)\n"
+        "print('aiohttp' in sys.modules, 'anyio' in sys.modules, 'msgspec' in sys.modules,"
+        " sorted(m for m in sys.modules if m.startswith('xstream.')))\n"
+        "xstream.RateLimitError\n"
+        "print('aiohttp' in sys.modules, 'msgspec' in sys.modules)\n"
         "from xstream import Client as OpenAI\n"
         "print('aiohttp' in sys.modules, 'anyio' in sys.modules, OpenAI.__name__)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split("\n")[:2] == ["False False", "True True Client"]
+    assert out.stdout.split("\n")[:3] == [
+        "False False False ['xstream._version']",  # nothing but the version, yet
+        "False False",  # the errors need neither
+        "True True Client",
+    ]
 
 
 def test_py_typed_is_shipped() -> None:

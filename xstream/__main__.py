@@ -10,37 +10,41 @@ built-in local server (:mod:`xstream.testing`), over real HTTP, and says so.
 
 Exit codes: 0 done, 1 an API/connection/stream error (one line on stderr,
 no traceback), 2 a usage error, 130 interrupted by Ctrl-C (the stream is
-closed first, so the connection is released).
+closed first, so the connection is released), at any moment, start-up included.
+
+Nothing heavy is imported before a command runs: ``xstream --help`` loads
+argparse and nothing of aiohttp or msgspec, and a Ctrl-C while a command
+loads them is one line, not a traceback from the middle of an import.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import io
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
 
-import msgspec
-
-from ._chat_page import Upstream, serve_with_page
-from ._chat_stream import StreamStats
-from ._client import AsyncClient
-from ._errors import XStreamError
-from ._redact import Redactor
-from ._response_types import ResponseOutputTextDeltaEvent
-from ._types import ChatCompletionChunk
 from ._version import __version__
-from .testing import MockServer, Reply
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    import argparse
+    import contextlib
+    from collections.abc import Sequence
+    from typing import Any, TextIO
+
+    from ._chat_stream import StreamStats
+    from ._client import AsyncClient
+    from ._types import ChatCompletionChunk
+    from .testing import Reply
 
 __all__ = ["main"]
 
 DEFAULT_MODEL = "grok-2-latest"
 PLACEHOLDER_KEY = "xstream-placeholder-key"  # sent to keyless local servers
 DEMO_DELAY = 0.02  # seconds between the demo server's events: slow enough to watch
+DEMO_REASONING = (
+    "The question is the famous one. The answer is known; the question was never "
+    "quite worked out. Keep it light, and end with the number."
+)  # what the demo "thinks" first with --reasoning, as a reasoning model streams it
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
@@ -50,6 +54,8 @@ _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="xstream",
         description="Stream chat completions from xAI or any OpenAI-compatible server.",
@@ -85,10 +91,16 @@ def _add_chat(commands: Any) -> None:
         "--max-retries", type=int, default=2, help="retries before the first chunk (default: 2)"
     )
     chat.add_argument(
-        "--json", action="store_true", help="print each chunk's raw JSON, one per line"
+        "--json",
+        action="store_true",
+        help="print each event's data exactly as the server sent it (the chunk JSON, "
+        "then [DONE]), one per line, instead of the answer",
     )
     chat.add_argument(
-        "--reasoning", action="store_true", help="also print reasoning deltas to stderr"
+        "--reasoning",
+        action="store_true",
+        help="also print reasoning deltas to stderr (models that stream them; the "
+        "offline demo then thinks first)",
     )
     chat.add_argument(
         "--api",
@@ -147,18 +159,14 @@ class _Printer:
     error or Ctrl-C still leaves the terminal on a fresh line.
     """
 
-    def __init__(self, out: TextIO, err: TextIO, *, raw_json: bool, reasoning: bool) -> None:
+    def __init__(self, out: TextIO, err: TextIO, *, reasoning: bool) -> None:
         self.out, self.err = out, err
-        self.raw_json, self.reasoning = raw_json, reasoning
+        self.reasoning = reasoning
         self._out_open = False
         self._err_open = False
 
     def chunk(self, chunk: ChatCompletionChunk) -> None:
-        """Print one chunk (its raw JSON with ``--json``)."""
-        if self.raw_json:
-            self.out.write(msgspec.json.encode(chunk).decode() + "\n")
-            self.out.flush()
-            return
+        """Print one chunk's deltas (the first choice's)."""
         for choice in chunk.choices:
             if choice.index != 0:
                 continue
@@ -221,10 +229,21 @@ def _seconds(value: float) -> str:
 # --------------------------------------------------------------------------- chat
 
 
+def _demo_reply(args: argparse.Namespace) -> Reply:
+    """What the offline demo's server answers: paced to watch, thinking first with
+    ``--reasoning`` (``--max-tokens`` it honours as a server does: the request says it)."""
+    from .testing import Reply
+
+    return Reply(delay=DEMO_DELAY, reasoning=DEMO_REASONING if args.reasoning else None)
+
+
 async def _endpoint(
-    stack: contextlib.AsyncExitStack, base_url: str | None, err: TextIO
+    stack: contextlib.AsyncExitStack, args: argparse.Namespace, err: TextIO
 ) -> tuple[str, str | None]:
     """The API key and base URL to use; starts the demo server when there is neither."""
+    from .testing import MockServer
+
+    base_url = args.base_url
     key = os.environ.get("XAI_API_KEY")
     if key:
         return key, base_url
@@ -236,7 +255,7 @@ async def _endpoint(
             "(local servers usually need none)",
         )
         return PLACEHOLDER_KEY, url
-    srv = await stack.enter_async_context(MockServer(default=Reply(delay=DEMO_DELAY)))
+    srv = await stack.enter_async_context(MockServer(default=_demo_reply(args)))
     _note(
         err,
         "XAI_API_KEY is not set, so this is the offline demo: the answer comes from "
@@ -265,11 +284,17 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Stream one answer; ``async with`` closes stream, client and demo server on
     every way out, cancellation by Ctrl-C included."""
-    printer = _Printer(out, err, raw_json=args.json, reasoning=args.reasoning)
+    import contextlib
+
+    from ._client import AsyncClient
+
+    printer = _Printer(out, err, reasoning=args.reasoning)
     async with contextlib.AsyncExitStack() as stack:
-        key, base_url = await _endpoint(stack, args.base_url, err)
+        key, base_url = await _endpoint(stack, args, err)
         client = AsyncClient(key, base_url=base_url, max_retries=args.max_retries)
         await stack.enter_async_context(client)
+        if args.json:
+            return await _wire(client, args, out, err)
         if args.api == "responses":
             return await _respond(client, args, out, err)
         stream = await client.chat.completions.create(
@@ -285,25 +310,50 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _responses_params(args: argparse.Namespace) -> dict[str, Any]:
+    params = {
+        "instructions": args.system,
+        "temperature": args.temperature,
+        "max_output_tokens": args.max_tokens,
+    }
+    return {name: value for name, value in params.items() if value is not None}
+
+
+async def _wire(client: AsyncClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``--json``: each event's data as the server sent it, one per line (a generic
+    event stream: nothing decoded, nothing re-encoded)."""
+    if args.api == "responses":
+        path, body = "responses", {"model": args.model, "input": args.prompt}
+        body.update(_responses_params(args))
+    else:
+        path, body = "chat/completions", {"model": args.model, "messages": _messages(args)}
+        body.update(_params(args))
+    stream = await client.sse("POST", path, json={**body, "stream": True})
+    async with stream:
+        async for event in stream:
+            out.write(event.data + "\n")
+            out.flush()
+    stats = stream.stats
+    _note(err, f"{stats.events} events, {stats.bytes} bytes, {_seconds(stats.elapsed)} in all")
+    return 0
+
+
 async def _respond(client: AsyncClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``--api responses``: stream the text deltas; the summary from the final response."""
-    params: dict[str, Any] = {"instructions": args.system, "temperature": args.temperature}
-    params["max_output_tokens"] = args.max_tokens
+    from ._response_types import ResponseOutputTextDeltaEvent
+
     stream = await client.responses.create(
-        model=args.model, input=args.prompt, stream=True, **params
+        model=args.model, input=args.prompt, stream=True, **_responses_params(args)
     )
     async with stream:
         try:
             async for event in stream:
-                if args.json:
-                    out.write(msgspec.json.encode(event).decode() + "\n")
-                elif isinstance(event, ResponseOutputTextDeltaEvent):
+                if isinstance(event, ResponseOutputTextDeltaEvent):
                     out.write(event.delta)
                     out.flush()
         finally:
-            if not args.json:
-                out.write("\n")
-                out.flush()
+            out.write("\n")
+            out.flush()
         final = await stream.get_final_response()
     usage = final.usage
     counts = (
@@ -317,6 +367,10 @@ async def _respond(client: AsyncClient, args: argparse.Namespace, out: TextIO, e
 
 def _run_chat(args: argparse.Namespace) -> int:
     """Run the chat, turning failures into one line on stderr and an exit code."""
+    import asyncio
+
+    from ._errors import XStreamError
+
     out, err = sys.stdout, sys.stderr
     try:
         return asyncio.run(_chat(args, out, err))
@@ -336,6 +390,8 @@ def _run_chat(args: argparse.Namespace) -> int:
 
 def _fail(err: TextIO, message: str) -> None:
     """Print ``error: ...`` as one line, with the API key (if any) blanked out."""
+    from ._redact import Redactor
+
     message = Redactor([os.environ.get("XAI_API_KEY") or ""]).redact(message)
     err.write("error: " + " ".join(message.split()) + "\n")
     err.flush()
@@ -346,6 +402,9 @@ def _fail(err: TextIO, message: str) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     """Run the local server and the chat page in the foreground until Ctrl-C."""
+    from ._chat_page import Upstream, serve_with_page
+    from .testing import Reply
+
     url = args.base_url or os.environ.get("XAI_BASE_URL") or None
     upstream = Upstream(os.environ.get("XAI_API_KEY") or None, url, args.model)
     try:
@@ -361,6 +420,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _tolerant_output() -> None:
     """Replace characters the terminal cannot encode instead of crashing on them."""
+    import io
+
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="replace")
@@ -371,6 +432,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     >>> main(["chat", "Hi", "--model", "grok-2-latest"])  # doctest: +SKIP
     """
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the command's own handler: while it loads, say
+        _note(sys.stderr, "interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     _tolerant_output()
     if args.command == "serve":
