@@ -25,7 +25,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import RESULTS, ROOT, Ratio, chart, load_ratios, machine_info, save_ratios
+from benchmarks.report import (
+    RESULTS,
+    ROOT,
+    Ratio,
+    chart,
+    load_ratios,
+    load_stamps,
+    machine_info,
+    save_ratios,
+)
 from benchmarks.server import child_env
 
 # name -> time limit in seconds (full run, quick run)
@@ -96,6 +105,7 @@ def summary(results: Path, timings: dict[str, tuple[bool, float]], total: float)
         "# Benchmark summary",
         "",
         *machine_info(),
+        "- ratios measured at: " + "; ".join(load_stamps(results)),
         "",
         "Every ratio is oriented so that higher is better for xstream; the details and the "
         "peers' absolute numbers are in each benchmark's report.",
@@ -105,8 +115,7 @@ def summary(results: Path, timings: dict[str, tuple[bool, float]], total: float)
     ]
     for name, ratio in load_ratios(results):
         lines.append(
-            f"| {name} | {ratio.label} (≥ {ratio.target:.2f}) | {ratio.value:.2f} "
-            f"| {'yes' if ratio.met else 'NO'} |"
+            f"| {name} | {ratio.label} ({ratio.goal}) | {ratio.value:.2f} | {ratio.verdict} |"
         )
     lines += ["", "| benchmark | finished | seconds |", "|---|:---:|---:|"]
     for name, (ok, seconds) in timings.items():

@@ -329,7 +329,7 @@ def headline(measured: dict[str, list[WorkerRun]], streams: int) -> list[Ratio]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="200 streams of 100 chunks, 1 run")
+    parser.add_argument("--quick", action="store_true", help="100 streams of 100 chunks, 1 run")
     parser.add_argument("--streams", type=int, help="concurrent streams (default 1000)")
     parser.add_argument("--chunks", type=int, help="chunks per stream (default 200)")
     parser.add_argument(
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    streams = args.streams or (200 if args.quick else 1000)
+    streams = args.streams or (100 if args.quick else 1000)
     if args.worker:
         result = asyncio.run(_worker(args.worker, args.url, streams))
         json.dump(result, sys.stdout)

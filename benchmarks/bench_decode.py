@@ -150,6 +150,8 @@ def run_xstream_stream(chunks: list[bytes]) -> list[ChatCompletionChunk]:
     stream._close()
     if not stream._ended:
         raise AssertionError("the stream ended without [DONE]")
+    # the last batch is merged when the loop asks for more, or here, at the end
+    _loop().run_until_complete(stream.get_final_completion())
     if stream._accumulator.chunks_added != len(kept):
         raise AssertionError("the accumulator did not see every chunk")
     return kept
@@ -375,13 +377,13 @@ def headline(cases: Sequence[Case]) -> tuple[list[Ratio], list[str]]:
     o, h = case.rate("openai Stream"), case.rate("httpx-sse + json.loads")
     ratios = [
         Ratio("decode (LF, 16 KiB): xstream chunks/s / 400,000", d / TARGET_RATE, 1.0),
-        Ratio("decode (LF, 16 KiB): xstream / openai Stream, chunks/s", d / o, 1.0),
-        Ratio("decode (LF, 16 KiB): xstream / httpx-sse + json.loads, chunks/s", d / h, 1.0),
+        Ratio("decode (LF, 16 KiB): xstream / openai Stream, chunks/s", d / o, None),
+        Ratio("decode (LF, 16 KiB): xstream / httpx-sse + json.loads, chunks/s", d / h, None),
     ]
     shown = [
         f"{d:,.0f} chunks/s",
-        f"{d / o:.1f}x (no target set; {o:,.0f} chunks/s)",
-        f"{d / h:.2f}x (no target set; {h:,.0f} chunks/s)",
+        f"{d / o:.1f}x ({o:,.0f} chunks/s)",
+        f"{d / h:.2f}x ({h:,.0f} chunks/s)",
     ]
     return ratios, shown
 
@@ -409,17 +411,17 @@ def profile_xstream(payloads: list[bytes], size: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smaller inputs, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="smaller inputs, 2 repeats")
     parser.add_argument(
-        "--events", type=int, help="chunks per corpus (default 100000, quick 20000)"
+        "--events", type=int, help="chunks per corpus (default 100000, quick 10000)"
     )
     parser.add_argument(
-        "--openai-events", type=int, help="chunks for openai (default 5000, quick 1000)"
+        "--openai-events", type=int, help="chunks for openai (default 5000, quick 500)"
     )
     parser.add_argument(
         "--repeats",
         type=int,
-        help="runs per number at 16 KiB (default 5, quick 3); 1 KiB pieces get at most 3",
+        help="runs per number at 16 KiB (default 5, quick 2); 1 KiB pieces get at most 3",
     )
     parser.add_argument(
         "--results",
@@ -431,9 +433,9 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="afterwards, cProfile the xstream paths"
     )
     args = parser.parse_args(argv)
-    events: int = args.events or (20_000 if args.quick else 100_000)
-    short: int = min(args.openai_events or (1_000 if args.quick else 5_000), events)
-    repeats: int = args.repeats or (3 if args.quick else 5)
+    events: int = args.events or (10_000 if args.quick else 100_000)
+    short: int = min(args.openai_events or (500 if args.quick else 5_000), events)
+    repeats: int = args.repeats or (2 if args.quick else 5)
     # 1 KiB pieces are the secondary case: fewer runs keep the default run under 90 s.
     repeats_by_size = {
         size: repeats if size >= 16 * 1024 else min(repeats, 3) for size in PIECE_SIZES

@@ -362,7 +362,7 @@ def profile_xstream(corpora_: list[Corpus], size: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small corpus, 2 repeats: a smoke run")
-    parser.add_argument("--events", type=int, help="events per corpus (default 50000, quick 5000)")
+    parser.add_argument("--events", type=int, help="events per corpus (default 50000, quick 3000)")
     parser.add_argument("--repeats", type=int, help="runs per measurement (default 5, quick 2)")
     parser.add_argument(
         "--output",
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="also print cProfile of xstream at 16 KiB pieces"
     )
     args = parser.parse_args(argv)
-    events = args.events or (5_000 if args.quick else 50_000)
+    events = args.events or (3_000 if args.quick else 50_000)
     repeats = args.repeats or (2 if args.quick else 5)
     output: Path | None = args.output or (None if args.quick else RESULTS)
     started = time.perf_counter()
@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
 
     if not args.no_linearity:
-        sizes_mib = (2, 4) if args.quick else (8, 16)
+        sizes_mib = (1, 2) if args.quick else (8, 16)
         print(f"  linearity: {sizes_mib} MiB lines in 1 KiB pieces ...", file=sys.stderr)
         linear = measure_linearity(sizes_mib, 2 if args.quick else 3, budget_s=20.0)
         report += [

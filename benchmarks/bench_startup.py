@@ -159,10 +159,10 @@ def import_breakdown(startup: set[str], statement: str = BREAKDOWN) -> list[list
 
 
 def measure_imports(
-    repeats: int, importtime_repeats: int
+    repeats: int, importtime_repeats: int, *, warm: bool = True
 ) -> tuple[dict[str, Spread], dict[str, Spread], list[list[str]]]:
     """(wall-time deltas, -X importtime totals) in ms, and the breakdown table."""
-    for statement in IMPORTS.values():  # warm the bytecode caches
+    for statement in IMPORTS.values() if warm else ():  # warm the bytecode caches
         _python("-c", statement)
     walls: dict[str, list[float]] = {label: [] for label in [BASELINE, *IMPORTS]}
     for i in range(repeats):
@@ -253,11 +253,11 @@ def measure_first_request(server: ServerProcess, repeats: int) -> dict[str, dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="2 runs of each, 1 of the rest")
+    parser.add_argument("--quick", action="store_true", help="1 run of each, no warm-up run")
     parser.add_argument(
         "--repeats",
         type=int,
-        help="fresh processes per import time (default 8, quick 2); -X importtime and "
+        help="fresh processes per import time (default 8, quick 1); -X importtime and "
         "first request get 40%% as many (at least 1)",
     )
     parser.add_argument(
@@ -269,13 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         json.dump(_first_request(args.worker, args.url), sys.stdout)
         return 0
-    repeats = args.repeats or (2 if args.quick else 8)
+    repeats = args.repeats or (1 if args.quick else 8)
     fewer = max(1, repeats * 4 // 10)
     results: Path | None = args.results or (None if args.quick else RESULTS)
     started = time.perf_counter()
 
     print(f"{NAME}: imports ...", file=sys.stderr)
-    walls, importtime, breakdown = measure_imports(repeats, fewer)
+    walls, importtime, breakdown = measure_imports(repeats, fewer, warm=not args.quick)
     with running_server([FIRST_CHUNKS]) as server:
         first = measure_first_request(server, fewer)
 
@@ -299,11 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     first_both = first["openai-async"]["both"].median / first["xstream-async"]["both"].median
     ratios = [
         Ratio("startup: import openai / import xstream time", o_import / x_import, 1 / 0.3),
-        # not a target of their own: the same 0.3x bar, applied to what using the SDK costs
+        # no target of its own (the 0.3x bar is for `import` alone): shown, not judged
         Ratio(
-            "startup: openai / xstream, import + touch both client classes",
-            o_full / x_full,
-            1 / 0.3,
+            "startup: openai / xstream, import + touch both client classes", o_full / x_full, None
         ),
         Ratio(
             "startup: first request, openai.AsyncOpenAI / xstream.AsyncClient latency",
@@ -311,10 +309,10 @@ def main(argv: list[str] | None = None) -> int:
             1.0,
         ),
     ]
+    # The same ratio as the chart, openai / xstream (higher is better), then the times.
     shown = [
-        f"{x_import:,.0f} ms vs {o_import:,.0f} ms = {x_import / o_import:.2f}x openai's",
-        f"{x_full:,.0f} ms vs {o_full:,.0f} ms = {x_full / o_full:.2f}x openai's "
-        "(no target of its own: the 0.3x bar applied to using the clients)",
+        f"{o_import / x_import:.2f}x (openai {o_import:,.0f} ms, xstream {x_import:,.0f} ms)",
+        f"{o_full / x_full:.2f}x (openai {o_full:,.0f} ms, xstream {x_full:,.0f} ms)",
         f"{ratios[2].value:.2f}x faster; import + first chunk in a fresh process: "
         f"{first_both:.2f}x (no target set: 1.00 = parity)",
     ]

@@ -3,13 +3,19 @@ headline ratios saved as JSON, and the ratio bar chart (``results/ratios.png``).
 
 Every benchmark saves its headline ratios to ``<results>/<name>.ratios.json``, each
 one oriented so that **higher is better for xstream** (a time or a memory figure is
-given as peer / xstream). ``python -m benchmarks.report [--results DIR]`` redraws the
-chart from whatever JSON files are there.
+given as peer / xstream), with the commit and date it was measured at.
+``python -m benchmarks.report [--results DIR]`` redraws the chart from whatever JSON
+files are there, stamped with their commits and dates, not today's.
+
+A ratio may have no target (``target=None``): it is shown for information, in grey,
+never as a miss.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -21,6 +27,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,23 +71,35 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 @dataclass(frozen=True)
 class Ratio:
-    """A headline ratio, higher is better for xstream, and the target it is held to."""
+    """A headline ratio, higher is better for xstream, and the target it is held to
+    (``None``: shown for information, no target)."""
 
     label: str
     value: float
-    target: float
+    target: float | None
 
     @property
-    def met(self) -> bool:
-        return self.value >= self.target
+    def met(self) -> bool | None:
+        """Whether the target is met; ``None`` when there is no target."""
+        return None if self.target is None else self.value >= self.target
+
+    @property
+    def verdict(self) -> str:
+        """``yes``, ``NO``, or ``—`` (no target), for the tables."""
+        return {True: "yes", False: "NO", None: "—"}[self.met]
+
+    @property
+    def goal(self) -> str:
+        return "no target" if self.target is None else f"≥ {self.target:.2f}"
 
 
 def targets_table(ratios: Sequence[Ratio], shown: Sequence[str] | None = None) -> list[str]:
-    """``| target | measured | met |`` rows; ``shown`` replaces the measured column's text."""
+    """``| target | measured | met |`` rows; ``shown`` replaces the measured column's text
+    (it should state the same ratio, oriented the same way, as the chart)."""
     lines = ["| target | measured | met |", "|---|---:|:---:|"]
     for i, ratio in enumerate(ratios):
         text = shown[i] if shown is not None else f"{ratio.value:.2f}x"
-        lines.append(f"| {ratio.label} | {text} | {'yes' if ratio.met else 'NO'} |")
+        lines.append(f"| {ratio.label} ({ratio.goal}) | {text} | {ratio.verdict} |")
     return lines
 
 
@@ -105,22 +124,42 @@ def _version(dist: str) -> str:
 
 
 def code_version() -> str:
-    """The commit, and a digest of the package sources (the tree may be dirty)."""
+    """The commit, and a digest of the package sources."""
     digest = hashlib.sha256()
     for path in sorted((ROOT / "xstream").glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
+    return f"{commit()}, xstream/*.py sha256 {digest.hexdigest()[:12]}"
+
+
+@functools.cache
+def commit() -> str:
+    """``commit abc1234``, ``+ local changes`` when the package or the benchmarks differ
+    from it (other people change the tree while the suite runs)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
         ).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        # what the suite writes (results/) is not a change to what it measures
+        dirty = git("status", "--porcelain", "--", "xstream", "benchmarks", ":!benchmarks/results")
     except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
-    return f"commit {commit} (tree may be dirty), xstream/*.py sha256 {digest.hexdigest()[:12]}"
+        return "commit unknown"
+    return f"commit {head}" + (" + local changes" if dirty else "")
+
+
+@functools.cache
+def measured_at() -> str:
+    """At what code and on what day this process measures: the stamp of every table
+    and chart (``commit abc1234, 2026-12-01``)."""
+    return f"{commit()}, {_now().strftime('%Y-%m-%d')}"
+
+
+@functools.cache
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def machine_info() -> list[str]:
@@ -134,6 +173,7 @@ def machine_info() -> list[str]:
         pass
     packages = ", ".join(f"{d} {_version(d)}" for d in PACKAGES)
     return [
+        f"- measured: {measured_at()} ({_now().strftime('%H:%M')} UTC)",
         f"- code: {code_version()}",
         f"- platform: {platform.platform()}",
         f"- CPU: {cpu}, {os.cpu_count()} logical CPUs",
@@ -161,10 +201,11 @@ def emit(name: str, lines: Sequence[str], results: Path | None) -> None:
 
 
 def save_ratios(name: str, ratios: Sequence[Ratio], results: Path | None) -> None:
+    """``<results>/<name>.ratios.json``: the ratios and when, at what commit, they were measured."""
     if results is None:
         return
     results.mkdir(parents=True, exist_ok=True)
-    data = [asdict(r) for r in ratios]
+    data = {"measured": measured_at(), "ratios": [asdict(r) for r in ratios]}
     (results / f"{name}.ratios.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
@@ -172,16 +213,34 @@ def save_ratios(name: str, ratios: Sequence[Ratio], results: Path | None) -> Non
 ORDER = ("bench_sse", "bench_e2e", "bench_concurrent", "bench_startup", "bench_accumulate")
 
 
-def load_ratios(results: Path) -> list[tuple[str, Ratio]]:
-    found: list[tuple[str, Ratio]] = []
-    files = sorted(
+def _ratio_files(results: Path) -> list[Path]:
+    return sorted(
         results.glob("*.ratios.json"),
         key=lambda p: (ORDER.index(p.name[:-12]) if p.name[:-12] in ORDER else len(ORDER), p.name),
     )
-    for path in files:
-        for item in json.loads(path.read_text(encoding="utf-8")):
+
+
+def _read(path: Path) -> tuple[str, list[dict[str, Any]]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, list):  # written before ratios carried their stamp
+        return "commit and date not recorded", data
+    return str(data["measured"]), data["ratios"]
+
+
+def load_ratios(results: Path) -> list[tuple[str, Ratio]]:
+    found: list[tuple[str, Ratio]] = []
+    for path in _ratio_files(results):
+        for item in _read(path)[1]:
             found.append((path.name[: -len(".ratios.json")], Ratio(**item)))
     return found
+
+
+def load_stamps(results: Path) -> list[str]:
+    """When and at what commit the saved ratios were measured (each once, in order)."""
+    return list(dict.fromkeys(_read(path)[0] for path in _ratio_files(results)))
+
+
+COLORS = {True: "#2e7d32", False: "#c62828", None: "#78909c"}  # met, missed, no target
 
 
 def chart(results: Path) -> Path | None:
@@ -194,28 +253,42 @@ def chart(results: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r.label}" for _, r in ratios]
+    labels = [f"{r.label}" if r.target is not None else f"{r.label} (no target)" for _, r in ratios]
     values = [r.value for _, r in ratios]
-    colors = ["#2e7d32" if r.met else "#c62828" for _, r in ratios]
-    height = 0.5 + 0.42 * len(ratios)
+    colors = bar_colors([r for _, r in ratios])
+    targets = [r.target for _, r in ratios if r.target is not None]
+    height = 1.0 + 0.42 * len(ratios)
     fig, ax = plt.subplots(figsize=(11, height))
     y = list(range(len(ratios)))[::-1]
     ax.barh(y, values, color=colors, height=0.6)
     for yi, (_, r) in zip(y, ratios, strict=True):
-        ax.plot([r.target, r.target], [yi - 0.38, yi + 0.38], color="black", linewidth=2)
-        ax.text(max(r.value, r.target) * 1.04, yi, f"{r.value:.2f}x", va="center", fontsize=8)
+        if r.target is not None:
+            ax.plot([r.target, r.target], [yi - 0.38, yi + 0.38], color="black", linewidth=2)
+        right = max(r.value, r.target or r.value)
+        ax.text(right * 1.04, yi, f"{r.value:.2f}x", va="center", fontsize=8)
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xscale("log")
     ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("ratio, higher is better for xstream (log scale); black tick = target")
-    ax.set_title("xstream vs peers, measured in the same run (green: target met, red: missed)")
-    ax.set_xlim(min(0.5, min(values) / 1.5), max(*values, *(r.target for _, r in ratios)) * 1.6)
-    fig.tight_layout()
+    ax.set_title("xstream vs peers, same run: green target met, red missed, grey no target")
+    ax.set_xlim(min(0.5, min(values) / 1.5), max(*values, *targets) * 3)
+    fig.text(0.01, 0.005, chart_stamp(results), fontsize=7, color="#455a64", va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     path = results / "ratios.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def bar_colors(ratios: Sequence[Ratio]) -> list[str]:
+    """Green when the target is met, red when missed, grey when there is none."""
+    return [COLORS[r.met] for r in ratios]
+
+
+def chart_stamp(results: Path) -> str:
+    """The chart's footer: the commit(s) and date(s) its ratios were measured at."""
+    return "measured at " + "; ".join(load_stamps(results))
 
 
 def main(argv: list[str] | None = None) -> int:
