@@ -326,8 +326,11 @@ async def test_a_stream_left_early_ends_its_span_with_what_is_known(otel: Otel) 
     async with MockServer() as srv:
         srv.enqueue(Reply(text=TEXT * 10, chunk_size=4, delay=0.001))
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
-            stream = await c.chat.completions.create(
-                model="grok-test", messages=MESSAGES, stream=True
+            stream = await c.chat.completions.create(  # usage last: OpenAI's layout
+                model="grok-test",
+                messages=MESSAGES,
+                stream=True,
+                stream_options={"include_usage": True},
             )
             async for chunk in stream:
                 first_id = chunk.id
@@ -694,3 +697,22 @@ async def test_the_typed_event_stream_helper_is_traced_whole(otel: Otel) -> None
     assert attributes["gen_ai.response.model"] == "grok-test"
     assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert attributes["gen_ai.usage.output_tokens"] == 4
+
+
+async def test_a_traced_stream_records_what_arrived_the_completion_what_the_loop_saw(
+    otel: Otel,
+) -> None:
+    async with MockServer() as srv:
+        srv.enqueue(Reply(text="abcdef", chunk_size=1))  # one read brings it all, [DONE] too
+        async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
+            stream = await c.chat.completions.create(
+                model="grok-test", messages=MESSAGES, stream=True
+            )
+            async for _ in stream:
+                break
+            completion = await stream.get_final_completion()
+            span = otel.only_span()
+    assert completion.choices[0].message.content == "a" and stream.left_early
+    attributes = dict(span.attributes or {})
+    assert tuple(attributes["gen_ai.response.finish_reasons"]) == ("stop",)  # the wire's
+    assert attributes["gen_ai.usage.output_tokens"] == 6

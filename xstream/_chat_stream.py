@@ -90,12 +90,12 @@ class AsyncStream(StreamEngine[_T]):
     def __init__(self, transport: Transport, opened: Opened, *, accumulate: bool = True) -> None:
         super().__init__(transport, opened, stats=StreamStats())
         self._decode = CHUNK_DECODER.decode
-        # Off when the typed events merge the chunks themselves, as the user reaches them;
-        # on while the call is traced: its span's end values (id, model, finish reasons)
-        # come from the merged chunks.
-        accumulate = accumulate or self._op is not None
+        # Off when the typed events merge the chunks themselves, as the user reaches them.
         self._accumulate = accumulate
         self._accumulator = ChatCompletionAccumulator()
+        # While the call is traced, its span's end values (id, model, finish reasons,
+        # usage) come from every chunk that arrived, read ahead of the loop or not.
+        self._wire = ChatCompletionAccumulator() if self._op is not None else None
         # The last batch handed out is merged once the loop asks for the next one,
         # so a loop left inside it merges only what it saw (``_seen`` of it).
         self._unmerged: list[ChatCompletionChunk] = []
@@ -209,12 +209,15 @@ class AsyncStream(StreamEngine[_T]):
     def _restart(self) -> None:
         self._accumulator = ChatCompletionAccumulator()
         self._unmerged = []
+        if self._wire is not None:
+            self._wire = ChatCompletionAccumulator()
 
     def _as_result(self, raw: bytes) -> ChatCompletion | None:
         return completion_or_none(raw)
 
     def _telemetry(self) -> tuple[object, float | None]:
-        return self._accumulator.result(), self.stats.time_to_first_chunk
+        wire = self._wire
+        return (wire.result() if wire is not None else None), self.stats.time_to_first_chunk
 
     def _decode_events(self, events: list[ServerSentEvent], now: float) -> list[_T]:
         """Decode events into chunks, stopping at [DONE] or at a failure."""
@@ -251,6 +254,8 @@ class AsyncStream(StreamEngine[_T]):
         stats.chunks += len(out)
         # Off when the typed events merge the chunks themselves: nothing kept to merge.
         self._unmerged = out if self._accumulate else []
+        if self._wire is not None:
+            _merge(self._wire, out)
         if out:
             # The wire's last usage: xAI sends it in every chunk, OpenAI in the last.
             usage = out[-1].usage

@@ -292,3 +292,15 @@ class ToolArgumentsTypes:
             except ValueError as exc:
                 raise _arguments_error(call, f"do not match {schema_name(tp)}: {exc}") from exc
         return parse_tool_arguments(call, tp)
+
+
+# The errors show (and pickle) by their public names, like those of _errors.
+for _error in (
+    StructuredOutputError,
+    RefusalError,
+    OutputValidationError,
+    LengthFinishReasonError,
+    ContentFilterFinishReasonError,
+):
+    _error.__module__ = "xstream"
+del _error
