@@ -371,13 +371,16 @@ async def test_the_demo_honours_max_tokens() -> None:
 
 
 async def test_the_demo_thinks_first_with_reasoning() -> None:
-    code, out, err = await run_cli("chat", "Hi", "--reasoning", env=cli_env(None))
+    thinking = -(-len(DEMO_REASONING) // 4)  # deltas of four characters; one more: an answer's
+    tokens = str(thinking + 1)
+    code, out, err = await run_cli(
+        "chat", "Hi", "--reasoning", "--max-tokens", tokens, env=cli_env(None)
+    )
     assert code == 0, err
-    assert out == DEFAULT_TEXT + "\n"  # the answer alone on stdout
-    thought = err.splitlines()[2]  # after the two demo notes
-    assert thought == DEMO_REASONING
-    _, _, quiet = await run_cli("chat", "Hi", env=cli_env(None))
-    assert thought not in quiet
+    assert out == DEFAULT_TEXT[:4] + "\n"  # the answer alone on stdout
+    assert err.splitlines()[2] == DEMO_REASONING  # after the two demo notes
+    _, out, quiet = await run_cli("chat", "Hi", "--max-tokens", tokens, env=cli_env(None))
+    assert DEMO_REASONING not in quiet and out == DEFAULT_TEXT[: 4 * (thinking + 1)] + "\n"
 
 
 async def test_help_loads_nothing_heavy() -> None:
