@@ -313,3 +313,20 @@ async def test_to_sse_relays_the_chunks_under_the_events() -> None:
     )
     assert text == "relay me" == final.choices[0].message.content
     assert len(chunks) == len(events) - 1
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_the_sans_io_state_makes_the_same_events_chunk_by_chunk(name: str) -> None:
+    recorded = RECORDED[name]
+    expected = [_expected(e) for e in recorded["events"] if e["type"] not in ("final", "chunk")]
+    params = _params(recorded["params"])
+    state = xstream.ChatCompletionStreamState(
+        response_format=params.get("response_format"), tools=params.get("tools")
+    )
+    decode = msgspec.json.Decoder(xstream.ChatCompletionChunk).decode
+    events = []
+    for sse in xstream.SSEDecoder().feed(recorded["body"].encode()):
+        if sse.data != "[DONE]":
+            events += [e for e in state.handle_chunk(decode(sse.data)) if e.type != "chunk"]
+    assert [_plain(e.to_dict()) for e in events] == expected
+    assert _plain(state.get_final_completion()) == _strip(recorded["events"][-1]["completion"])

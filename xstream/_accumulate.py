@@ -331,3 +331,6 @@ def _arguments_error(call: ToolCall, what: str) -> ToolArgumentsError:
         name=call.function.name,
         arguments=arguments,
     )
+
+
+ToolArgumentsError.__module__ = "xstream"  # shown (and pickled) by its public name

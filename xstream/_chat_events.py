@@ -27,10 +27,11 @@ snapshots nobody reads costs no string copies.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, TypeVar, Union
 
 import aiohttp
+import msgspec
 
 from ._accumulate import ChatCompletionAccumulator, _ChoiceParts, _join, _ToolCallParts
 from ._chat_stream import AsyncStream, StreamStats
@@ -89,10 +90,14 @@ def _data_event(chunk: ChatCompletionChunk) -> bytes:
 # -- events ---------------------------------------------------------------------------------
 
 
-class _Event:
-    """Base of the events: ``type`` names the kind; ``to_dict()`` gives the fields."""
+class _Event(msgspec.Struct, gc=False):
+    """Base of the events: ``type`` names the kind; ``to_dict()`` gives the fields.
 
-    __slots__ = ()
+    Structs (built in C: an event costs a third of a Python object) that hold
+    no reference back to the stream's events, hence untracked by the GC. Fields
+    with a leading underscore are where a snapshot is read from when asked for.
+    """
+
     type: ClassVar[str]
     _fields: ClassVar[tuple[str, ...]]
 
@@ -132,14 +137,11 @@ class ChunkEvent(_Event):
     read it while handling the event (a later read shows the stream as it is then,
     as the OpenAI SDK's snapshot, which it updates in place, does)."""
 
-    __slots__ = ("_snapshot", "_state", "chunk")
     type: ClassVar[Literal["chunk"]] = "chunk"
     _fields = ("chunk", "snapshot")
-
-    def __init__(self, chunk: ChatCompletionChunk, state: ChatCompletionStreamState[Any]) -> None:
-        self.chunk = chunk
-        self._state = state
-        self._snapshot: ParsedChatCompletion[Any] | None = None
+    chunk: ChatCompletionChunk
+    _state: ChatCompletionStreamState[Any]
+    _snapshot: ParsedChatCompletion[Any] | None = None
 
     @property
     def snapshot(self) -> ParsedChatCompletion[Any]:
@@ -153,15 +155,12 @@ class ContentDeltaEvent(_Event):
     ``response_format`` type, ``parsed``: the object so far (closed values complete,
     an open string as far as it arrived; closed objects typed where the type says)."""
 
-    __slots__ = ("_length", "_text", "delta", "parsed")
     type: ClassVar[Literal["content.delta"]] = "content.delta"
     _fields = ("delta", "snapshot", "parsed")
-
-    def __init__(self, delta: str, text: _Text, length: int, parsed: Any) -> None:
-        self.delta = delta
-        self._text = text
-        self._length = length
-        self.parsed = parsed
+    delta: str
+    _text: _Text
+    _length: int
+    parsed: Any
 
     @property
     def snapshot(self) -> str:
@@ -171,26 +170,20 @@ class ContentDeltaEvent(_Event):
 class ContentDoneEvent(_Event, Generic[T]):
     """The content is complete: ``content`` and ``parsed`` (the ``T``, or ``None``)."""
 
-    __slots__ = ("content", "parsed")
     type: ClassVar[Literal["content.done"]] = "content.done"
     _fields = ("content", "parsed")
-
-    def __init__(self, content: str, parsed: T | None) -> None:
-        self.content = content
-        self.parsed = parsed
+    content: str
+    parsed: T | None
 
 
 class RefusalDeltaEvent(_Event):
     """New refusal text: ``delta`` and ``snapshot`` (the refusal so far)."""
 
-    __slots__ = ("_length", "_text", "delta")
     type: ClassVar[Literal["refusal.delta"]] = "refusal.delta"
     _fields = ("delta", "snapshot")
-
-    def __init__(self, delta: str, text: _Text, length: int) -> None:
-        self.delta = delta
-        self._text = text
-        self._length = length
+    delta: str
+    _text: _Text
+    _length: int
 
     @property
     def snapshot(self) -> str:
@@ -200,26 +193,20 @@ class RefusalDeltaEvent(_Event):
 class RefusalDoneEvent(_Event):
     """The refusal is complete: ``refusal``."""
 
-    __slots__ = ("refusal",)
     type: ClassVar[Literal["refusal.done"]] = "refusal.done"
     _fields = ("refusal",)
-
-    def __init__(self, refusal: str) -> None:
-        self.refusal = refusal
+    refusal: str
 
 
 class ReasoningDeltaEvent(_Event):
     """New reasoning text (xAI's ``reasoning_content``, or ``reasoning``):
     ``delta`` and ``snapshot`` (the reasoning so far). Not in the OpenAI SDK."""
 
-    __slots__ = ("_length", "_text", "delta")
     type: ClassVar[Literal["reasoning.delta"]] = "reasoning.delta"
     _fields = ("delta", "snapshot")
-
-    def __init__(self, delta: str, text: _Text, length: int) -> None:
-        self.delta = delta
-        self._text = text
-        self._length = length
+    delta: str
+    _text: _Text
+    _length: int
 
     @property
     def snapshot(self) -> str:
@@ -230,12 +217,9 @@ class ReasoningDoneEvent(_Event):
     """The reasoning is complete (content, a refusal or a tool call began, or the
     choice finished): ``reasoning``."""
 
-    __slots__ = ("reasoning",)
     type: ClassVar[Literal["reasoning.done"]] = "reasoning.done"
     _fields = ("reasoning",)
-
-    def __init__(self, reasoning: str) -> None:
-        self.reasoning = reasoning
+    reasoning: str
 
 
 class FunctionToolCallArgumentsDeltaEvent(_Event):
@@ -243,21 +227,16 @@ class FunctionToolCallArgumentsDeltaEvent(_Event):
     (the JSON text so far), ``name``, and ``parsed_arguments`` (the object so far,
     for a tool declared from a type or as strict; else ``None``)."""
 
-    __slots__ = ("_length", "_text", "arguments_delta", "index", "name", "parsed_arguments")
     type: ClassVar[Literal["tool_calls.function.arguments.delta"]] = (
         "tool_calls.function.arguments.delta"
     )
     _fields = ("name", "index", "arguments", "parsed_arguments", "arguments_delta")
-
-    def __init__(
-        self, name: str, index: int, text: _Text, length: int, parsed: Any, delta: str
-    ) -> None:
-        self.name = name
-        self.index = index
-        self._text = text
-        self._length = length
-        self.parsed_arguments = parsed
-        self.arguments_delta = delta
+    name: str
+    index: int
+    _text: _Text
+    _length: int
+    parsed_arguments: Any
+    arguments_delta: str
 
     @property
     def arguments(self) -> str:
@@ -269,33 +248,25 @@ class FunctionToolCallArgumentsDoneEvent(_Event):
     ``parsed_arguments`` (into the tool's type, as JSON for a strict dict tool, else
     ``None``). ``id`` is the call's id, to send its result back with."""
 
-    __slots__ = ("arguments", "id", "index", "name", "parsed_arguments")
     type: ClassVar[Literal["tool_calls.function.arguments.done"]] = (
         "tool_calls.function.arguments.done"
     )
     _fields = ("name", "index", "arguments", "parsed_arguments")
-
-    def __init__(self, name: str, index: int, arguments: str, parsed: Any, id: str) -> None:
-        self.name = name
-        self.index = index
-        self.arguments = arguments
-        self.parsed_arguments = parsed
-        self.id = id
+    name: str
+    index: int
+    arguments: str
+    parsed_arguments: Any
+    id: str
 
 
 class LogprobsContentDeltaEvent(_Event):
     """Log probabilities of new content tokens: ``content``, ``snapshot`` (all so far)."""
 
-    __slots__ = ("_length", "_parts", "content")
     type: ClassVar[Literal["logprobs.content.delta"]] = "logprobs.content.delta"
     _fields = ("content", "snapshot")
-
-    def __init__(
-        self, content: tuple[TokenLogprob, ...], parts: list[tuple[TokenLogprob, ...]]
-    ) -> None:
-        self.content = list(content)
-        self._parts = parts
-        self._length = sum(map(len, parts))
+    content: list[TokenLogprob]
+    _parts: list[tuple[TokenLogprob, ...]]
+    _length: int
 
     @property
     def snapshot(self) -> list[TokenLogprob]:
@@ -305,27 +276,19 @@ class LogprobsContentDeltaEvent(_Event):
 class LogprobsContentDoneEvent(_Event):
     """All content token log probabilities: ``content``."""
 
-    __slots__ = ("content",)
     type: ClassVar[Literal["logprobs.content.done"]] = "logprobs.content.done"
     _fields = ("content",)
-
-    def __init__(self, content: list[TokenLogprob]) -> None:
-        self.content = content
+    content: list[TokenLogprob]
 
 
 class LogprobsRefusalDeltaEvent(_Event):
     """Log probabilities of new refusal tokens: ``refusal``, ``snapshot`` (all so far)."""
 
-    __slots__ = ("_length", "_parts", "refusal")
     type: ClassVar[Literal["logprobs.refusal.delta"]] = "logprobs.refusal.delta"
     _fields = ("refusal", "snapshot")
-
-    def __init__(
-        self, refusal: tuple[TokenLogprob, ...], parts: list[tuple[TokenLogprob, ...]]
-    ) -> None:
-        self.refusal = list(refusal)
-        self._parts = parts
-        self._length = sum(map(len, parts))
+    refusal: list[TokenLogprob]
+    _parts: list[tuple[TokenLogprob, ...]]
+    _length: int
 
     @property
     def snapshot(self) -> list[TokenLogprob]:
@@ -335,12 +298,9 @@ class LogprobsRefusalDeltaEvent(_Event):
 class LogprobsRefusalDoneEvent(_Event):
     """All refusal token log probabilities: ``refusal``."""
 
-    __slots__ = ("refusal",)
     type: ClassVar[Literal["logprobs.refusal.done"]] = "logprobs.refusal.done"
     _fields = ("refusal",)
-
-    def __init__(self, refusal: list[TokenLogprob]) -> None:
-        self.refusal = refusal
+    refusal: list[TokenLogprob]
 
 
 ChatCompletionStreamEvent = Union[  # noqa: UP007 - a type alias users import
@@ -413,6 +373,18 @@ class _ChoiceState:
         # Nothing but content so far (no reasoning, refusal, tool call, logprobs or
         # finish): the fast path of handle_chunk holds.
         self.plain = True
+
+    def feed(self, content: str) -> Any:
+        """Parse one more piece of the content; the object so far (``None`` untyped)."""
+        parser = self.parser
+        if parser is None:
+            return None
+        if parser.error is None:
+            try:  # noqa: SIM105 - per delta: no context manager
+                parser.feed(content)
+            except ValueError:
+                pass  # not JSON: content.done says why
+        return parser.value
 
 
 class ChatCompletionStreamState(Generic[T]):
@@ -568,6 +540,52 @@ class ChatCompletionStreamState(Generic[T]):
 
     def handle_chunk(self, chunk: ChatCompletionChunk) -> list[ChatCompletionStreamEvent[T]]:
         """Add one chunk; return its events, in the OpenAI SDK's order."""
+        return list(self.iter_events((chunk,)))
+
+    def iter_events(
+        self, chunks: Iterable[ChatCompletionChunk]
+    ) -> Iterator[ChatCompletionStreamEvent[T]]:
+        """The events of ``chunks``, each chunk added as its events are reached (the
+        state never runs ahead of what was handed out). Chunks without ``object``
+        (Azure's content-filter notices) are skipped, as the OpenAI SDK skips them."""
+        add = self._accumulator.add
+        states = self._choices
+        for chunk in chunks:
+            choices = chunk.choices
+            if len(choices) == 1:
+                # The common chunk, one choice with a piece of content, made here in as
+                # few steps as possible; everything else takes _chunk_events.
+                choice = choices[0]
+                state = states.get(choice.index)
+                delta = choice.delta
+                if (
+                    state is not None
+                    and state.plain
+                    and choice.finish_reason is None
+                    and delta.tool_calls is None
+                    and delta.refusal is None
+                    and delta.reasoning_content is None
+                    and delta.reasoning is None
+                    and choice.logprobs is None
+                    and chunk.object
+                ):
+                    add(chunk)
+                    content = delta.content
+                    if content is None:
+                        yield ChunkEvent(chunk, self)
+                        continue
+                    # the whole chunk is taken in before its first event (the snapshot)
+                    state.content_length += len(content)
+                    delta_event = ContentDeltaEvent(
+                        content, state.content_text, state.content_length, state.feed(content)
+                    )
+                    yield ChunkEvent(chunk, self)
+                    yield delta_event
+                    continue
+            if chunk.object:
+                yield from self._chunk_events(chunk)
+
+    def _chunk_events(self, chunk: ChatCompletionChunk) -> list[ChatCompletionStreamEvent[T]]:
         accumulator = self._accumulator
         accumulator.add(chunk)
         events: list[ChatCompletionStreamEvent[T]] = [ChunkEvent(chunk, self)]
@@ -577,7 +595,6 @@ class ChatCompletionStreamState(Generic[T]):
                 parts = accumulator._choices[choice.index]
                 state = self._choices[choice.index] = _ChoiceState(parts, self._type)
             delta = choice.delta
-            # The common chunk, a piece of content, in as few steps as possible.
             if (
                 state.plain
                 and choice.finish_reason is None
@@ -590,17 +607,10 @@ class ChatCompletionStreamState(Generic[T]):
                 content = delta.content
                 if content is not None:
                     state.content_length += len(content)
-                    parser = state.parser
-                    parsed = None
-                    if parser is not None:
-                        if parser.error is None:
-                            try:  # noqa: SIM105 - the hot path: no context manager per delta
-                                parser.feed(content)
-                            except ValueError:
-                                pass  # not JSON: content.done says why
-                        parsed = parser.value
                     events.append(
-                        ContentDeltaEvent(content, state.content_text, state.content_length, parsed)
+                        ContentDeltaEvent(
+                            content, state.content_text, state.content_length, state.feed(content)
+                        )
                     )
                 continue
             state.plain = False
@@ -626,12 +636,7 @@ class ChatCompletionStreamState(Generic[T]):
             if content and state.call is not None:  # content after a call: the call is done
                 self._call_done(state, state.call, events)
             state.content_length += len(content)
-            parsed = None
-            parser = state.parser
-            if parser is not None and parser.error is None and state.refusal_length == 0:
-                with contextlib.suppress(ValueError):  # not JSON: content.done says why
-                    parser.feed(content)
-                parsed = parser.value
+            parsed = state.feed(content) if state.refusal_length == 0 else None
             events.append(
                 ContentDeltaEvent(content, state.content_text, state.content_length, parsed)
             )
@@ -646,9 +651,15 @@ class ChatCompletionStreamState(Generic[T]):
         if logprobs is not None:
             parts = self._accumulator._choices[choice.index]
             if logprobs.content and parts.logprobs_content:
-                events.append(LogprobsContentDeltaEvent(logprobs.content, parts.logprobs_content))
+                lp = parts.logprobs_content
+                events.append(
+                    LogprobsContentDeltaEvent(list(logprobs.content), lp, sum(map(len, lp)))
+                )
             if logprobs.refusal and parts.logprobs_refusal:
-                events.append(LogprobsRefusalDeltaEvent(logprobs.refusal, parts.logprobs_refusal))
+                lp = parts.logprobs_refusal
+                events.append(
+                    LogprobsRefusalDeltaEvent(list(logprobs.refusal), lp, sum(map(len, lp)))
+                )
         # Done events come after the deltas of the chunk, as the OpenAI SDK orders them.
         finished = self._accumulator._choices[choice.index].finish_reason is not None
         if finished:
@@ -777,14 +788,12 @@ class AsyncChatCompletionStream(Generic[T]):
         a ``yield`` costs half of a hand-written ``__anext__``; the connection is still
         released on every way out, by the ``finally`` or by ``__del__``.)"""
         raw = self._raw
-        handle = self._state.handle_chunk
+        events = self._state.iter_events
         next_batch = raw._next_batch
         try:
             while batch := await next_batch():
-                for chunk in batch:
-                    if chunk.object:  # Azure's content-filter notices are not chunks
-                        for event in handle(chunk):
-                            yield event
+                for event in events(batch):
+                    yield event
         finally:
             if not raw._finished:
                 raw._close()

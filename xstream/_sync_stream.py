@@ -254,7 +254,8 @@ class ChatCompletionStream(Generic[_T]):
     ) -> None:
         self._chunks = Stream(loop, raw)
         self._state = state
-        self._iterator = _SyncEventIterator(iter(self._chunks), state)
+        # Made in this thread from the chunks the loop thread hands over a read at a time.
+        self._iterator = state.iter_events(iter(self._chunks))
 
     def __iter__(self) -> Iterator[ChatCompletionStreamEvent[_T]]:
         return self._iterator
@@ -294,33 +295,6 @@ class ChatCompletionStream(Generic[_T]):
         """Read the rest; the whole completion, ``parsed`` set."""
         self.until_done()
         return self._state.get_final_completion()
-
-
-class _SyncEventIterator(Generic[_T]):
-    __slots__ = ("_chunks", "_events", "_index", "_state")
-
-    def __init__(
-        self, chunks: Iterator[ChatCompletionChunk], state: ChatCompletionStreamState[_T]
-    ) -> None:
-        self._chunks = chunks
-        self._state = state
-        self._events: list[ChatCompletionStreamEvent[_T]] = []
-        self._index = 0
-
-    def __iter__(self) -> Self:
-        return self
-
-    def __next__(self) -> ChatCompletionStreamEvent[_T]:
-        index = self._index
-        if index < len(self._events):
-            self._index = index + 1
-            return self._events[index]
-        for chunk in self._chunks:
-            if chunk.object:
-                self._events = self._state.handle_chunk(chunk)
-                self._index = 1
-                return self._events[0]
-        raise StopIteration
 
 
 class ChatCompletionStreamManager(Generic[_T]):
