@@ -45,6 +45,7 @@ SUITE: dict[str, tuple[float, float]] = {
     "bench_concurrent": (420, 90),
     "bench_startup": (240, 60),
     "bench_accumulate": (240, 60),
+    "bench_events": (300, 60),
 }
 
 

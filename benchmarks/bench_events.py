@@ -38,6 +38,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 import msgspec
 
 from benchmarks.corpus import chunk_payloads
+from benchmarks.report import Ratio, emit, machine_info, measured_at, save_ratios, targets_table
 
 NAME = "bench_events"
 DELTA_CHARS = 10  # ~100 KB in 10,000 deltas
@@ -140,10 +141,13 @@ def text_pieces(deltas: int) -> list[str]:
     return [words[i % len(words)] + " " for i in range(deltas)]
 
 
+def sizes_for(quick: bool) -> list[int]:
+    return [1_000, 2_500] if quick else [2_500, 5_000, 10_000, 20_000]
+
+
 def bodies(quick: bool) -> dict[str, bytes]:
-    sizes = [2_500, 5_000, 10_000] if quick else [2_500, 5_000, 10_000, 20_000]
-    out = {f"structured-{n}": chunk_body(structured_pieces(n)) for n in sizes}
-    n = 20_000 if quick else 50_000
+    out = {f"structured-{n}": chunk_body(structured_pieces(n)) for n in sizes_for(quick)}
+    n = 10_000 if quick else 50_000
     out["text"] = chunk_body(text_pieces(n))
     seed = chunk_payloads(n)
     out["seed"] = b"".join(b"data: " + p + b"\n\n" for p in seed) + b"data: [DONE]\n\n"
@@ -310,22 +314,36 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve(args.quick)
         return 0
-    repeats = 3 if args.quick else 5
-    lines = [f"# {NAME}", ""]
+    repeats = 3 if args.quick else 7
+    lines = [f"# {NAME}", "", f"Measured {measured_at()}.", "", *machine_info(), ""]
     with server(args.quick) as base:
-        lines += structured(base, args.quick, repeats, args.no_openai)
-        lines += ["", *overhead(base, repeats)]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.results is not None:
-        args.results.mkdir(parents=True, exist_ok=True)
-        (args.results / f"{NAME}.md").write_text(text)
+        table_lines, rows = structured(base, args.quick, repeats, args.no_openai)
+        overhead_lines, seed_ratio = overhead(base, repeats)
+    ratios = []
+    largest = [r for r in rows if r[5] is not None]
+    if largest:
+        n, _, events_cpu, _, _, openai_cpu = largest[-1]
+        ratios.append(
+            Ratio(
+                f"structured output, {n:,} deltas: OpenAI SDK CPU / xstream",
+                openai_cpu / events_cpu,
+                20.0,
+            )
+        )
+    ratios.append(
+        Ratio("typed events: raw chunks CPU / events CPU (seed-shaped)", seed_ratio, 1 / 1.15)
+    )
+    lines += [*table_lines, "", *overhead_lines, "", "## Targets", "", *targets_table(ratios)]
+    emit(NAME, lines, args.results)
+    save_ratios(NAME, ratios, args.results)
     return 0
 
 
-def structured(base: str, quick: bool, repeats: int, no_openai: bool) -> list[str]:
-    sizes = [2_500, 5_000, 10_000] if quick else [2_500, 5_000, 10_000, 20_000]
-    rows = []
+def structured(
+    base: str, quick: bool, repeats: int, no_openai: bool
+) -> tuple[list[str], list[tuple[int, int, float, float, float, float | None]]]:
+    sizes = sizes_for(quick)
+    rows: list[tuple[int, int, float, float, float, float | None]] = []
     for n in sizes:
         url = f"{base}/structured-{n}"
         answer = answer_json(n).encode()
@@ -338,7 +356,8 @@ def structured(base: str, quick: bool, repeats: int, no_openai: bool) -> list[st
         openai_cpu = None
         if not no_openai and n <= 10_000:
             openai_cpu, (their, _) = _best(
-                lambda url=url: asyncio.run(openai_events(url)), 1 if n == 10_000 else repeats
+                lambda url=url: asyncio.run(openai_events(url)),
+                1 if quick or n == 10_000 else repeats,
             )
             assert their.model_dump() == msgspec.to_builtins(parsed)
         rows.append((n, len(answer), events_cpu, chunks_cpu, decode, openai_cpu))
@@ -362,10 +381,10 @@ def structured(base: str, quick: bool, repeats: int, no_openai: bool) -> list[st
             f"{work * 1e3:,.1f} ms | {work / n * 1e6:,.2f} µs | {decode * 1e3:,.3f} ms | "
             f"{work / decode:,.0f}x | {their} | {ratio} |"
         )
-    return out
+    return out, rows
 
 
-def overhead(base: str, repeats: int) -> list[str]:
+def overhead(base: str, repeats: int) -> tuple[list[str], float]:
     out = [
         "## Typed events over raw chunks, plain text",
         "",
@@ -375,6 +394,7 @@ def overhead(base: str, repeats: int) -> list[str]:
         "| chunks | raw chunks | typed events | events / chunks (median, range) | target |",
         "|---|---:|---:|---:|---:|",
     ]
+    seed_ratio = 0.0
     for name, label in (("text", "small"), ("seed", "seed-shaped")):
         url = f"{base}/{name}"
         pairs = []
@@ -388,11 +408,13 @@ def overhead(base: str, repeats: int) -> list[str]:
         chunks = statistics.median(p[0] for p in pairs)
         events = statistics.median(p[1] for p in pairs)
         ratios = sorted(e / c for c, e in pairs)
+        if name == "seed":
+            seed_ratio = 1 / statistics.median(ratios)
         out.append(
             f"| {label} | {chunks * 1e3:,.1f} ms | {events * 1e3:,.1f} ms | "
             f"**{statistics.median(ratios):.3f}** ({ratios[0]:.3f} to {ratios[-1]:.3f}) | ≤ 1.15 |"
         )
-    return out
+    return out, seed_ratio
 
 
 if __name__ == "__main__":

@@ -210,7 +210,14 @@ def save_ratios(name: str, ratios: Sequence[Ratio], results: Path | None) -> Non
 
 
 # The order in which benchmarks appear in the chart.
-ORDER = ("bench_sse", "bench_e2e", "bench_concurrent", "bench_startup", "bench_accumulate")
+ORDER = (
+    "bench_sse",
+    "bench_e2e",
+    "bench_concurrent",
+    "bench_startup",
+    "bench_accumulate",
+    "bench_events",
+)
 
 
 def _ratio_files(results: Path) -> list[Path]:
