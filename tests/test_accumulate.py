@@ -564,3 +564,69 @@ def test_reasoning_details_are_kept_and_sent_back_as_they_came() -> None:
     assert body["messages"] == [
         {"role": "assistant", "content": "ok", "reasoning_details": details}
     ]
+
+
+_CHUNK_JSON = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.sampled_from(["", "c1", "c2"]),
+        "model": st.sampled_from(["", "m"]),
+        "created": st.sampled_from([0, 1, 2]),
+        "system_fingerprint": st.sampled_from(["fp1", "fp2"]),
+        "service_tier": st.just("default"),
+        "citations": st.just(["https://x"]),
+        "usage": st.builds(lambda n: {"completion_tokens": n}, st.integers(0, 5)),
+        "choices": st.lists(
+            st.fixed_dictionaries(
+                {"index": st.integers(0, 1)},
+                optional={
+                    "finish_reason": st.sampled_from(["stop", "length"]),
+                    "logprobs": st.just({"content": [{"token": "a", "logprob": -1.0}]}),
+                    "delta": st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "role": st.just("assistant"),
+                            "content": st.text(max_size=3),
+                            "refusal": st.text(max_size=2),
+                            "reasoning_content": st.text(max_size=2),
+                            "reasoning": st.text(max_size=2),
+                            "tool_calls": st.just([{"index": 0, "function": {"arguments": "x"}}]),
+                        },
+                    ),
+                },
+            ),
+            max_size=2,
+        ),
+    },
+)
+
+
+_PLAIN = st.builds(
+    lambda text, usage: {"choices": [{"index": 0, "delta": {"content": text}}], **usage},
+    st.text(max_size=3),
+    st.sampled_from([{}, {"usage": {"completion_tokens": 1}}, {"system_fingerprint": "fp3"}]),
+)
+_FIRST = {"id": "c1", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"role": "a"}}]}
+
+
+@given(
+    st.booleans(),
+    st.lists(st.one_of(_CHUNK_JSON, _PLAIN), max_size=12),
+    st.lists(st.integers(1, 5), max_size=6),
+)
+def test_add_all_merges_exactly_as_add_does(
+    opened: bool, chunks: list[dict[str, Any]], cuts: list[int]
+) -> None:
+    chunks = [_FIRST, *chunks] if opened else chunks  # the common stream: content after a head
+    decoded = [msgspec.convert(c, ChatCompletionChunk) for c in chunks]
+    one_by_one = ChatCompletionAccumulator()
+    for chunk in decoded:
+        one_by_one.add(chunk)
+    batched = ChatCompletionAccumulator()
+    start = 0
+    for size in [*cuts, len(decoded)]:  # batches of any size, as network reads bring them
+        batched.add_all(decoded[start : start + size])
+        start += size
+    batched.add_all(decoded[start:])
+    assert batched.result() == one_by_one.result()
+    assert batched.chunks_added == one_by_one.chunks_added == len(decoded)

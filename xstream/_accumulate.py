@@ -255,6 +255,49 @@ class ChatCompletionAccumulator:
                 parts = choices[choice.index] = _ChoiceParts(choice.index)
             parts.add(choice)
 
+    def add_all(self, chunks: list[ChatCompletionChunk]) -> None:
+        """``add`` each chunk, in one loop: what a stream merges per network read.
+
+        Same result as calling :meth:`add` on each; the common chunk (one choice,
+        a piece of content, nothing else) is merged here in a few steps, without
+        the two method calls per chunk.
+        """
+        choices = self._choices
+        add = self.add
+        for chunk in chunks:
+            chunk_choices = chunk.choices
+            if len(chunk_choices) != 1 or not self._id or not self._model or self._created is None:
+                add(chunk)
+                continue
+            choice = chunk_choices[0]
+            parts = choices.get(choice.index)
+            delta = choice.delta
+            if (
+                parts is None
+                or parts.role is None
+                or choice.finish_reason is not None
+                or choice.logprobs is not None
+                or delta.tool_calls is not None
+                or delta.refusal is not None
+                or delta.reasoning_content is not None
+                or delta.reasoning is not None
+                or delta.reasoning_details is not None
+                or chunk.citations is not None
+                or chunk.service_tier is not None
+            ):
+                add(chunk)
+                continue
+            self.chunks_added += 1
+            usage = chunk.usage
+            if usage is not None:
+                self._usage = usage
+            fingerprint = chunk.system_fingerprint
+            if fingerprint is not None:
+                self._system_fingerprint = fingerprint
+            content = delta.content
+            if content:
+                parts.content.append(content)
+
     @property
     def usage(self) -> Usage | None:
         """The last usage the server reported, if any."""

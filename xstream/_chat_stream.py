@@ -12,7 +12,6 @@ was left early, holds exactly the chunks it saw.
 from __future__ import annotations
 
 import weakref
-from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -318,7 +317,7 @@ class _ChunkIterator(BatchIterator[_T]):
 
 
 def _merge(accumulator: ChatCompletionAccumulator, chunks: list[ChatCompletionChunk]) -> None:
-    deque(map(accumulator.add, chunks), maxlen=0)  # the loop in C: no cost per chunk
+    accumulator.add_all(chunks)
 
 
 def _usage(chunks: list[ChatCompletionChunk], usage: Usage | None) -> Usage | None:
