@@ -319,18 +319,19 @@ def headline(measured: dict[str, list[WorkerRun]], streams: int) -> list[Ratio]:
         Ratio(
             f"{streams:,} streams: xstream / openai.AsyncOpenAI chunks/s",
             rate["xstream"] / rate["openai"],
-            10,
+            25,
         ),
         Ratio(
             f"{streams:,} streams: openai / xstream peak RSS", rss["openai"] / rss["xstream"], 1.0
         ),
+        Ratio(f"{streams:,} streams: 200 MiB / xstream peak RSS", 200 / rss["xstream"], 1.0),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="100 streams of 100 chunks, 1 run")
-    parser.add_argument("--streams", type=int, help="concurrent streams (default 1000)")
+    parser.add_argument("--streams", type=int, help="concurrent streams (default 10000)")
     parser.add_argument("--chunks", type=int, help="chunks per stream (default 200)")
     parser.add_argument(
         "--repeats", type=int, help="fresh-process runs per client (default 3, quick 1)"
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--slow-repeats",
         type=int,
-        help="runs for openai, about 40 s each at the defaults (default 2, quick 1)",
+        help="runs for openai, about 2 minutes each at the defaults (default 1)",
     )
     parser.add_argument("--clients", help=f"comma-separated subset of {','.join(CLIENTS)}")
     parser.add_argument(
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    streams = args.streams or (100 if args.quick else 1000)
+    streams = args.streams or (100 if args.quick else 10_000)
     if args.worker:
         result = asyncio.run(_worker(args.worker, args.url, streams))
         json.dump(result, sys.stdout)
@@ -355,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     chunks = args.chunks or (100 if args.quick else 200)
     repeats = args.repeats or (1 if args.quick else 3)
-    slow_repeats = args.slow_repeats or (1 if args.quick else 2)
+    slow_repeats = args.slow_repeats or 1  # a run of openai at 10,000 streams: ~2 minutes
     clients = args.clients.split(",") if args.clients else list(CLIENTS)
     if set(clients) - set(CLIENTS):
         parser.error(f"unknown clients: {', '.join(sorted(set(clients) - set(CLIENTS)))}")
@@ -373,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         *machine_info(),
         f"- run: `python -m benchmarks.bench_concurrent {command}` — median of {repeats} "
         f"fresh-process runs per client, {slow_repeats} for openai (a run of it takes "
-        "about 40 s); slowest .. fastest in brackets",
+        "about 2 minutes at 10,000 streams); slowest .. fastest in brackets",
         "",
         f"One client per worker process starts {streams:,} streams at once and reads each to "
         f"`[DONE]` ({streams * chunks:,} chunks in all; every stream must deliver exactly "

@@ -41,6 +41,7 @@ from benchmarks.corpus import chunk_payloads
 from benchmarks.report import Ratio, emit, machine_info, measured_at, save_ratios, targets_table
 
 NAME = "bench_events"
+RESPONSES_FULL, RESPONSES_QUICK = 20_000, 5_000  # text deltas of the Responses stream
 DELTA_CHARS = 10  # ~100 KB in 10,000 deltas
 CREATED = 1760000000
 
@@ -141,6 +142,96 @@ def text_pieces(deltas: int) -> list[str]:
     return [words[i % len(words)] + " " for i in range(deltas)]
 
 
+def responses_body(deltas: int) -> bytes:
+    """A Responses API stream as xAI sends it: lifecycle, one message, ``deltas`` text deltas."""
+    rid, mid = "resp_bench", "msg_bench"
+    text_pieces_ = text_pieces(deltas)
+    response = {
+        "id": rid,
+        "object": "response",
+        "created_at": CREATED,
+        "model": "grok-4",
+        "status": "in_progress",
+        "output": [],
+    }
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": response},
+        {"type": "response.in_progress", "response": response},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {
+                "id": mid,
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            },
+        },
+        {
+            "type": "response.content_part.added",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": []},
+        },
+    ]
+    events += [
+        {
+            "type": "response.output_text.delta",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "delta": piece,
+            "logprobs": [],
+        }
+        for piece in text_pieces_
+    ]
+    text = "".join(text_pieces_)
+    part = {"type": "output_text", "text": text, "annotations": []}
+    item = {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "content": [part],
+    }
+    events += [
+        {
+            "type": "response.output_text.done",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "text": text,
+            "logprobs": [],
+        },
+        {
+            "type": "response.content_part.done",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "part": part,
+        },
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {
+            "type": "response.completed",
+            "response": {
+                **response,
+                "status": "completed",
+                "output": [item],
+                "usage": {"input_tokens": 5, "output_tokens": deltas, "total_tokens": deltas + 5},
+            },
+        },
+    ]
+    out = []
+    for n, event in enumerate(events):
+        event["sequence_number"] = n
+        out.append(
+            b"event: " + event["type"].encode() + b"\ndata: " + msgspec.json.encode(event) + b"\n\n"
+        )
+    return b"".join(out)
+
+
 def sizes_for(quick: bool) -> list[int]:
     return [1_000, 2_500] if quick else [2_500, 5_000, 10_000, 20_000]
 
@@ -151,6 +242,7 @@ def bodies(quick: bool) -> dict[str, bytes]:
     out["text"] = chunk_body(text_pieces(n))
     seed = chunk_payloads(n)
     out["seed"] = b"".join(b"data: " + p + b"\n\n" for p in seed) + b"data: [DONE]\n\n"
+    out["responses"] = responses_body(RESPONSES_QUICK if quick else RESPONSES_FULL)
     return out
 
 
@@ -174,6 +266,7 @@ def serve(quick: bool) -> None:
     async def main() -> None:
         app = web.Application()
         app.router.add_post("/{name}/chat/completions", handler)
+        app.router.add_post("/{name}/responses", handler)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -280,6 +373,68 @@ async def openai_events(base: str) -> tuple[float, Any]:
     return cpu, (final.choices[0].message.parsed, last)
 
 
+async def xstream_responses(base: str) -> tuple[float, int, str]:
+    import xstream
+
+    async with xstream.AsyncClient(api_key="sk-bench", base_url=base) as client:
+        start = time.process_time()
+        stream = await client.responses.create(model="grok-4", input="plan", stream=True)
+        events = 0
+        async with stream:
+            async for _ in stream:
+                events += 1
+        final = await stream.get_final_response()
+        cpu = time.process_time() - start
+    return cpu, events, final.output_text
+
+
+async def openai_responses(base: str) -> tuple[float, int, str]:
+    import openai
+
+    async with openai.AsyncOpenAI(api_key="sk-bench", base_url=base, max_retries=0) as client:
+        start = time.process_time()
+        stream = await client.responses.create(model="grok-4", input="plan", stream=True)
+        events, text = 0, ""
+        async for event in stream:
+            events += 1
+            if event.type == "response.completed":
+                text = event.response.output_text
+        cpu = time.process_time() - start
+    return cpu, events, text
+
+
+def responses(base: str, repeats: int, no_openai: bool) -> tuple[list[str], float | None]:
+    url = f"{base}/responses"
+    ours = [asyncio.run(xstream_responses(url)) for _ in range(repeats)]
+    cpu = statistics.median(r[0] for r in ours)
+    events = ours[0][1]
+    theirs_cpu = None
+    rows = [
+        f"| xstream `responses.create(stream=True)` | {events:,} | {cpu * 1e3:,.1f} ms | "
+        f"{events / cpu:,.0f} | 1.00x |"
+    ]
+    if not no_openai:
+        theirs = [asyncio.run(openai_responses(url)) for _ in range(max(1, repeats // 2))]
+        assert theirs[0][1] == events and theirs[0][2] == ours[0][2]
+        theirs_cpu = statistics.median(r[0] for r in theirs)
+        rows.append(
+            f"| OpenAI SDK `responses.create(stream=True)` | {events:,} | "
+            f"{theirs_cpu * 1e3:,.1f} ms | {events / theirs_cpu:,.0f} | "
+            f"**{theirs_cpu / cpu:,.1f}x** |"
+        )
+    lines = [
+        "## The Responses API, one stream",
+        "",
+        "Every event of an xAI-shaped Responses stream (lifecycle, one message, text deltas) "
+        "read as typed events; events per second of client CPU.",
+        "",
+        "| client | events | client CPU | events per CPU second | OpenAI CPU / xstream CPU |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+    ]
+    return lines, (theirs_cpu / cpu if theirs_cpu is not None else None)
+
+
 def decode_once(text: bytes) -> float:
     decoder = msgspec.json.Decoder(Answer)
     times = []
@@ -319,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     with server(args.quick) as base:
         table_lines, rows = structured(base, args.quick, repeats, args.no_openai)
         overhead_lines, seed_ratio = overhead(base, repeats)
+        responses_lines, responses_ratio = responses(base, repeats, args.no_openai)
     ratios = []
     largest = [r for r in rows if r[5] is not None]
     if largest:
@@ -333,7 +489,10 @@ def main(argv: list[str] | None = None) -> int:
     ratios.append(
         Ratio("typed events: raw chunks CPU / events CPU (seed-shaped)", seed_ratio, 1 / 1.15)
     )
-    lines += [*table_lines, "", *overhead_lines, "", "## Targets", "", *targets_table(ratios)]
+    if responses_ratio is not None:
+        ratios.append(Ratio("Responses stream: OpenAI SDK CPU / xstream", responses_ratio, 20.0))
+    lines += [*table_lines, "", *overhead_lines, "", *responses_lines, ""]
+    lines += ["## Targets", "", *targets_table(ratios)]
     emit(NAME, lines, args.results)
     save_ratios(NAME, ratios, args.results)
     return 0

@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_SYNC_READ_BYTES = 1024 * 1024
 
 
 class BlockingStream(Generic[_T]):
@@ -56,6 +57,9 @@ class BlockingStream(Generic[_T]):
     def __init__(self, loop: LoopThread, stream: StreamEngine[_T]) -> None:
         self._loop = loop
         self._stream = stream
+        # What is already received crosses in one hop, up to this much (a read
+        # waits only when nothing has arrived, so this adds no latency).
+        stream.read_bytes = _SYNC_READ_BYTES
 
     @property
     def response(self) -> aiohttp.ClientResponse:
