@@ -119,7 +119,7 @@ def decode_response_event(
             return _other_event(kind, data, event, response)
     else:
         return _other_event(name, decoders.object.decode(event.raw), event, response)
-    if isinstance(result, _KEEPS_RAW):
+    if type(result) in _KEEPS_RAW_TYPES:  # a set lookup: most events are deltas
         _keep_raw(result, event.raw, decoders)
     return result
 
@@ -132,6 +132,9 @@ _KEEPS_RAW = (
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
 )
+
+
+_KEEPS_RAW_TYPES = frozenset(_KEEPS_RAW)
 
 
 class _RawResponse(msgspec.Struct):

@@ -241,6 +241,8 @@ class SSEDecoder:
                 data.append(line[6:])
             elif line.startswith(b"data:"):
                 data.append(line[5:])
+            elif line.startswith(b"event: "):  # named events (the Responses API): one step
+                self._event = line[7:]
             elif line[0] != 0x3A:  # 0x3A ':' starts a comment
                 self._field(line, data)
         # Count what the unfinished block buffers, touching only this piece's lines.
