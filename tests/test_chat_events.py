@@ -110,7 +110,9 @@ def _filled(record: dict[str, Any], name: str) -> None:
         record[name] = record.pop(f"{name}_trailing_strings")
 
 
-async def _events(name: str) -> tuple[list[Any], xstream.ParsedChatCompletion[Any]]:
+async def _events(name: str) -> tuple[list[Any], list[Any], xstream.ParsedChatCompletion[Any]]:
+    """The recorded body replayed to xstream: its events, each chunk event's chunk and
+    snapshot as they were when handed out (snapshots are read then), the final completion."""
     recorded = RECORDED[name]
     async with MockServer() as srv:
         srv.enqueue(Reply(body=recorded["body"], content_type="text/event-stream"))
@@ -122,16 +124,19 @@ async def _events(name: str) -> tuple[list[Any], xstream.ParsedChatCompletion[An
                 **_params(recorded["params"]),
             ) as stream,
         ):
-            events = [event async for event in stream]
-            # what each event says, taken as it was handed out (snapshots grow later)
-            return events, await stream.get_final_completion()
+            events, snapshots = [], []
+            async for event in stream:
+                events.append(event)
+                if event.type == "chunk":
+                    snapshots.append(_plain({"chunk": event.chunk, "snapshot": event.snapshot}))
+            return events, snapshots, await stream.get_final_completion()
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED))
 async def test_events_equal_the_openai_sdks(name: str) -> None:
     recorded = RECORDED[name]["events"]
     expected = [_expected(e) for e in recorded if e["type"] != "final"]
-    events, final = await _events(name)
+    events, _, final = await _events(name)
     assert [e.type for e in events] == [e["type"] for e in expected]
     for position, (ours, theirs) in enumerate(zip(events, expected, strict=True)):
         if ours.type == "chunk":
@@ -142,22 +147,8 @@ async def test_events_equal_the_openai_sdks(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(RECORDED))
 async def test_chunk_snapshots_equal_the_openai_sdks_as_handed_out(name: str) -> None:
-    recorded = RECORDED[name]
-    expected = [_expected(e) for e in recorded["events"] if e["type"] == "chunk"]
-    seen = []
-    async with MockServer() as srv:
-        srv.enqueue(Reply(body=recorded["body"], content_type="text/event-stream"))
-        async with (
-            xstream.AsyncClient(api_key="sk-test", base_url=srv.base_url) as client,
-            client.chat.completions.stream(
-                model="grok-4",
-                messages=[{"role": "user", "content": "hi"}],
-                **_params(recorded["params"]),
-            ) as stream,
-        ):
-            async for event in stream:
-                if event.type == "chunk":
-                    seen.append(_plain({"chunk": event.chunk, "snapshot": event.snapshot}))
+    expected = [_expected(e) for e in RECORDED[name]["events"] if e["type"] == "chunk"]
+    _, seen, _ = await _events(name)
     assert len(seen) == len(expected)
     for position, (ours, theirs) in enumerate(zip(seen, expected, strict=True)):
         assert ours["chunk"] == theirs["chunk"], f"chunk {position}"
