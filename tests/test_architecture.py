@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "_redact": 0,
     "_errors": 0,
     "_sse": 0,
+    "_managers": 0,
     "_timeouts": 0,
     "_retries": 0,
     "_relay": 1,

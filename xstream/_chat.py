@@ -12,6 +12,7 @@ import aiohttp
 import msgspec
 
 from ._chat_events import (
+    AsyncChatCompletionStream,
     AsyncChatCompletionStreamManager,
     ChatCompletionStreamState,
     parse_completion,
@@ -209,8 +210,8 @@ class AsyncCompletions:
         structured = _structured(params, response_format, tools)
         messages = message_list(messages)
 
-        async def request() -> AsyncStream[ChatCompletionChunk]:
-            return await self.create(
+        async def open() -> AsyncChatCompletionStream[T]:
+            raw = await self.create(
                 model=model,
                 messages=messages,
                 stream=True,
@@ -221,8 +222,9 @@ class AsyncCompletions:
                 _accumulate=False,
                 **params,
             )
+            return AsyncChatCompletionStream(raw, structured())
 
-        return AsyncChatCompletionStreamManager(request, structured)
+        return AsyncChatCompletionStreamManager(open)
 
     async def parse(
         self,
@@ -300,10 +302,10 @@ def _structured(
             params["response_format"] = schema_response_format(response_format)
         else:
             params["response_format"] = response_format
-    declared = list(tools) if tools is not None else None
-    if declared is not None:
-        params["tools"] = tools_param(declared)
-    return lambda: ChatCompletionStreamState(response_format=kind, tools=declared)
+    sent = tools_param(tools) if tools is not None else None  # types become FunctionTools once
+    if sent is not None:
+        params["tools"] = sent
+    return lambda: ChatCompletionStreamState(response_format=kind, tools=sent)
 
 
 class AsyncCompletionsWithRawResponse:

@@ -27,7 +27,7 @@ snapshots nobody reads costs no string copies.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, TypeVar, Union
 
 import aiohttp
@@ -35,8 +35,9 @@ import msgspec
 
 from ._accumulate import ChatCompletionAccumulator, _ChoiceParts, _join, _ToolCallParts
 from ._chat_stream import AsyncStream, StreamStats
+from ._managers import AsyncStreamManager
 from ._partial import PartialJSON
-from ._relay import DONE_EVENT, aiohttp_response, json_of, relay
+from ._relay import aiohttp_response, relay
 from ._schema import (
     ContentFilterFinishReasonError,
     LengthFinishReasonError,
@@ -81,10 +82,6 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 T = TypeVar("T")
-
-
-def _data_event(chunk: ChatCompletionChunk) -> bytes:
-    return b"data: " + json_of(chunk) + b"\n\n"
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -318,6 +315,20 @@ ChatCompletionStreamEvent = Union[  # noqa: UP007 - a type alias users import
     LogprobsRefusalDeltaEvent,
     LogprobsRefusalDoneEvent,
 ]
+
+
+def _content_only(choice: ChunkChoice) -> bool:
+    """Whether the choice's delta is content (and role) only: what keeps a choice on
+    :meth:`ChatCompletionStreamState.iter_events`'s fast path, which inlines this test."""
+    delta = choice.delta
+    return (
+        choice.finish_reason is None
+        and delta.tool_calls is None
+        and delta.refusal is None
+        and delta.reasoning_content is None
+        and delta.reasoning is None
+        and choice.logprobs is None
+    )
 
 
 def _partial_value(parser: PartialJSON | None) -> Any:
@@ -554,7 +565,8 @@ class ChatCompletionStreamState(Generic[T]):
             choices = chunk.choices
             if len(choices) == 1:
                 # The common chunk, one choice with a piece of content, made here in as
-                # few steps as possible; everything else takes _chunk_events.
+                # few steps as possible (the test is _content_only's, inlined: no call
+                # per chunk); everything else takes _chunk_events.
                 choice = choices[0]
                 state = states.get(choice.index)
                 delta = choice.delta
@@ -586,6 +598,7 @@ class ChatCompletionStreamState(Generic[T]):
                 yield from self._chunk_events(chunk)
 
     def _chunk_events(self, chunk: ChatCompletionChunk) -> list[ChatCompletionStreamEvent[T]]:
+        """Every chunk the fast path of :meth:`iter_events` does not take."""
         accumulator = self._accumulator
         accumulator.add(chunk)
         events: list[ChatCompletionStreamEvent[T]] = [ChunkEvent(chunk, self)]
@@ -594,26 +607,8 @@ class ChatCompletionStreamState(Generic[T]):
             if state is None:
                 parts = accumulator._choices[choice.index]
                 state = self._choices[choice.index] = _ChoiceState(parts, self._type)
-            delta = choice.delta
-            if (
-                state.plain
-                and choice.finish_reason is None
-                and delta.tool_calls is None
-                and delta.refusal is None
-                and delta.reasoning_content is None
-                and delta.reasoning is None
-                and choice.logprobs is None
-            ):
-                content = delta.content
-                if content is not None:
-                    state.content_length += len(content)
-                    events.append(
-                        ContentDeltaEvent(
-                            content, state.content_text, state.content_length, state.feed(content)
-                        )
-                    )
-                continue
-            state.plain = False
+            if state.plain and not _content_only(choice):
+                state.plain = False
             self._choice_events(choice, state, events)
         return events
 
@@ -798,14 +793,15 @@ class AsyncChatCompletionStream(Generic[T]):
             if not raw._finished:
                 raw._close()
 
-    def to_sse(self) -> AsyncIterator[bytes]:
+    def to_sse(self) -> AsyncGenerator[bytes, None]:
         """The chunks under the events, re-encoded as ``text/event-stream`` bytes, to
         relay on (see :meth:`AsyncStream.to_sse`): the events are read as the bytes go."""
-        return relay(self._chunks(), _data_event, self._raw._close, DONE_EVENT)
+        raw = self._raw
+        return relay(self._chunks(), raw._sse_item, raw._close, raw._sse_end)
 
     async def to_aiohttp_response(self, request: web.BaseRequest) -> web.StreamResponse:
         """Relay the chunks to an ``aiohttp.web`` client (see :meth:`AsyncStream.to_aiohttp_response`)."""
-        return await aiohttp_response(request, self.to_sse())  # type: ignore[arg-type]
+        return await aiohttp_response(request, self.to_sse())
 
     async def _chunks(self) -> AsyncIterator[ChatCompletionChunk]:
         async for event in self._iterator:
@@ -860,31 +856,9 @@ class AsyncChatCompletionStream(Generic[T]):
         return f"<AsyncChatCompletionStream of {self._raw!r}>"
 
 
-class AsyncChatCompletionStreamManager(Generic[T]):
+class AsyncChatCompletionStreamManager(
+    AsyncStreamManager["AsyncChatCompletionStream[T]"], Generic[T]
+):
     """What ``client.chat.completions.stream(...)`` returns: ``async with`` it to
     send the request and get the :class:`AsyncChatCompletionStream`; leaving the
     block releases the connection. (``await`` it, too, for the stream itself.)"""
-
-    def __init__(
-        self,
-        request: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]],
-        state: Callable[[], ChatCompletionStreamState[T]],
-    ) -> None:
-        self._request = request
-        self._state = state
-        self._stream: AsyncChatCompletionStream[T] | None = None
-
-    async def _open(self) -> AsyncChatCompletionStream[T]:
-        raw = await self._request()
-        self._stream = AsyncChatCompletionStream(raw, self._state())
-        return self._stream
-
-    def __await__(self) -> Any:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> AsyncChatCompletionStream[T]:
-        return await self._open()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._stream is not None:
-            await self._stream.aclose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Generic, Literal, Self, TypeVar, overload
 
 import aiohttp
@@ -11,6 +11,7 @@ import msgspec
 
 from ._errors import APIError, NotStreamedError, error_message, stream_error
 from ._event_stream import EventStreamStats
+from ._managers import AsyncStreamManager
 from ._raw import RawResponse, read_raw
 from ._response_stream import ResponseStream, decode_response, response_or_none
 from ._response_types import ParsedResponse, Response, ResponseStreamEvent, as_input
@@ -243,7 +244,7 @@ class AsyncResponses:
         """
         _text_format(params, text_format)
 
-        async def request() -> ResponseStream:
+        async def open() -> AsyncResponseStream[T]:
             stream: ResponseStream = await self.create(
                 model=model,
                 input=input,
@@ -253,9 +254,9 @@ class AsyncResponses:
                 timeout=timeout,
                 **params,
             )
-            return stream
+            return AsyncResponseStream(stream, text_format)
 
-        return AsyncResponseStreamManager(request, text_format)
+        return AsyncResponseStreamManager(open)
 
     async def parse(
         self,
@@ -285,30 +286,9 @@ class AsyncResponses:
         return parse_response(response, text_format)
 
 
-class AsyncResponseStreamManager(Generic[T]):
+class AsyncResponseStreamManager(AsyncStreamManager["AsyncResponseStream[T]"], Generic[T]):
     """What ``client.responses.stream(...)`` returns: ``async with`` it (or ``await``
     it) for the :class:`AsyncResponseStream`; leaving the block releases the connection."""
-
-    def __init__(
-        self, request: Callable[[], Awaitable[ResponseStream]], text_format: type[T] | None
-    ) -> None:
-        self._request = request
-        self._format = text_format
-        self._stream: AsyncResponseStream[T] | None = None
-
-    async def _open(self) -> AsyncResponseStream[T]:
-        self._stream = AsyncResponseStream(await self._request(), self._format)
-        return self._stream
-
-    def __await__(self) -> Any:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> AsyncResponseStream[T]:
-        return await self._open()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._stream is not None:
-            await self._stream.aclose()
 
 
 class AsyncResponseStream(Generic[T]):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Generic, Self, TypeVar
 
 import aiohttp
@@ -20,6 +20,7 @@ from ._chat_events import ChatCompletionStreamEvent, ChatCompletionStreamState
 from ._chat_stream import AsyncStream, StreamStats
 from ._engine import StreamEngine
 from ._event_stream import EventStream, EventStreamStats
+from ._managers import StreamManager
 from ._portal import LoopThread
 from ._relay import relay_sync
 from ._response_stream import ResponseStream
@@ -301,22 +302,10 @@ class ChatCompletionStream(Generic[_T]):
         return self._state.get_final_completion()
 
 
-class ChatCompletionStreamManager(Generic[_T]):
+class ChatCompletionStreamManager(StreamManager["ChatCompletionStream[_T]"], Generic[_T]):
     """What ``Client.chat.completions.stream(...)`` returns: ``with`` it to send the
     request and get the :class:`ChatCompletionStream`; leaving the block releases
     the connection."""
-
-    def __init__(self, open: Callable[[], ChatCompletionStream[_T]]) -> None:
-        self._open = open
-        self._stream: ChatCompletionStream[_T] | None = None
-
-    def __enter__(self) -> ChatCompletionStream[_T]:
-        self._stream = self._open()
-        return self._stream
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._stream is not None:
-            self._stream.close()
 
 
 class SyncParsedResponseStream(SyncResponseStream, Generic[_T]):
@@ -334,18 +323,6 @@ class SyncParsedResponseStream(SyncResponseStream, Generic[_T]):
         return parse_response(super().get_final_response(), self._format)
 
 
-class SyncResponseStreamManager(Generic[_T]):
+class SyncResponseStreamManager(StreamManager["SyncParsedResponseStream[_T]"], Generic[_T]):
     """What ``Client.responses.stream(...)`` returns: ``with`` it for the
     :class:`SyncParsedResponseStream`; leaving the block releases the connection."""
-
-    def __init__(self, open: Callable[[], SyncParsedResponseStream[_T]]) -> None:
-        self._open = open
-        self._stream: SyncParsedResponseStream[_T] | None = None
-
-    def __enter__(self) -> SyncParsedResponseStream[_T]:
-        self._stream = self._open()
-        return self._stream
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._stream is not None:
-            self._stream.close()
