@@ -359,6 +359,78 @@ def test_decoder_agrees_with_the_reference_implementation(data: bytes, draw: st.
     assert got.discarded == ref.discarded
 
 
+# The decoder decodes the shapes real streams have (blocks of one `data: ` line,
+# or of `event: ` and `data: `, keep-alive comments between them) without its
+# per-line loop. These streams are mostly such blocks, with near-misses mixed
+# in (`data:` without the space, a second data line, an id, a retry, a
+# comment inside a block, extra blank lines), so that both the fast check and
+# every way it must fall back are exercised, under any split.
+_PAYLOADS = st.sampled_from(
+    [b"", b" ", b"x", b'{"a": 1}', b"[DONE]", "\u00e9\U0001f680".encode(), b":"]
+)
+_UNIFORM_BLOCKS = st.one_of(
+    _PAYLOADS.map(lambda v: b"data: " + v + b"\n\n"),
+    _PAYLOADS.map(lambda v: b"data: " + v + b"\n\n"),
+    _PAYLOADS.map(lambda v: b"data: " + v + b"\r\n\r\n"),
+    st.tuples(st.sampled_from([b"delta", b"", b"done", b"\xff"]), _PAYLOADS).map(
+        lambda t: b"event: " + t[0] + b"\ndata: " + t[1] + b"\n\n"
+    ),
+    st.just(b": keep-alive\n\n"),
+    st.just(b":\n\n"),
+)
+_NEAR_MISSES = st.sampled_from(
+    [
+        b"data:x\n\n",
+        b"data: a\ndata: b\n\n",
+        b"id: 7\n\n",
+        b"id: 8\ndata: y\n\n",
+        b"data: z\nid: 9\n\n",
+        b"retry: 10\n\n",
+        b"data: r\nretry: 20\n\n",
+        b": c\ndata: w\n\n",
+        b"\n",
+        b"\n\n",
+        b"event: e\n\n",
+        b"event: e\ndata: v\nid: 3\n\n",
+        b"data: v\nevent: e\n\n",
+        b"dat\n\n",
+        b"event:e\ndata: v\n\n",
+        b"data: unterminated",
+        b"\xef\xbb\xbfdata: bom\n\n",
+    ]
+)
+
+
+@st.composite
+def llm_shaped_streams(draw: st.DrawFn) -> bytes:
+    blocks = draw(st.lists(st.one_of(*[_UNIFORM_BLOCKS] * 6, _NEAR_MISSES), max_size=40))
+    return b"".join(blocks)
+
+
+@_SETTINGS
+@given(data=llm_shaped_streams(), draw=st.data())
+def test_streams_shaped_like_real_ones_decode_as_the_reference_does(
+    data: bytes, draw: st.DataObject
+) -> None:
+    ref = reference_decode(data)
+    got = decode(draw_pieces(draw, data))
+    assert [as_tuple(e) for e in got.events] == ref.events
+    assert [e.raw for e in got.events] == [e.raw for e in decode([data]).events]
+    assert got.last_event_id == ref.last_event_id
+    assert got.reconnection_time == ref.reconnection_time
+    assert got.discarded == ref.discarded
+
+
+def test_a_piece_of_uniform_blocks_after_an_id_carries_that_id_on_every_event() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 5\n\n") == []
+    events = decoder.feed(b"data: a\n\n: ping\n\ndata: b\n\n")
+    assert [(e.raw, e.id) for e in events] == [(b"a", "5"), (b"b", "5")]
+    assert decoder.last_event_id == "5"
+    events = decoder.feed(b"event: x\ndata: c\n\nevent: \ndata: d\n\n")
+    assert [(e.event, e.raw, e.id) for e in events] == [("x", b"c", "5"), ("message", b"d", "5")]
+
+
 # -------------------------------------------------------- line endings
 
 

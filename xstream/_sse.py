@@ -220,9 +220,13 @@ class SSEDecoder:
         The hottest loop of xstream: state lives in locals, and attributes are
         written only when they change.
         """
+        data = first = self._data
+        if not data and not self._event and self._retry is None:
+            shaped = self._uniform(lines)
+            if shaped is not None:
+                return shaped
         events: list[ServerSentEvent] = []
         append = events.append
-        data = first = self._data
         known = len(data)
         for line in lines:
             if not line:  # blank line: dispatch
@@ -253,6 +257,52 @@ class SSEDecoder:
             self._data = data
             self._data_bytes = sum(map(len, data)) + len(data)
         return events
+
+    def _uniform(self, lines: list[bytes]) -> list[ServerSentEvent] | None:
+        """The shapes nearly every stream has, checked and decoded in C-speed steps.
+
+        When the lines are blocks of exactly ``data: <value>`` and a blank line
+        (chat completions; comment blocks such as keep-alives may sit between
+        them), or of ``event: <type>``, ``data: <value>`` and a blank line (the
+        Responses API), the per-line steps reduce to slicing: such a block sets
+        no id or retry and its data is its one value, and a comment block
+        dispatches nothing. Whether every block has that shape is decided
+        without a Python-level loop over the lines: the blank lines are all
+        empty (``any``), and every line of a column starts with the field name
+        exactly when its smallest and largest line do (lines sharing a prefix
+        are contiguous in byte order). Any other shape returns ``None`` and
+        takes the general loop. Called only between blocks.
+        """
+        count = len(lines)
+        if not count:
+            return None
+        id_ = self._id
+        if count % 2 == 0 and not any(lines[1::2]):
+            values = lines[::2]
+            if min(values)[:1] == b":":  # comment blocks: skip them, they dispatch nothing
+                values = [value for value in values if value[0] != 0x3A]
+            if not values or (
+                min(values).startswith(b"data: ") and max(values).startswith(b"data: ")
+            ):
+                if id_ is not None:
+                    self.last_event_id = id_
+                return [ServerSentEvent("message", value[6:], id_) for value in values]
+        if count % 3 == 0 and not any(lines[2::3]):
+            names = lines[::3]
+            values = lines[1::3]
+            if (
+                min(names).startswith(b"event: ")
+                and max(names).startswith(b"event: ")
+                and min(values).startswith(b"data: ")
+                and max(values).startswith(b"data: ")
+            ):
+                if id_ is not None:
+                    self.last_event_id = id_
+                return [
+                    ServerSentEvent(_text(name[7:]) or "message", value[6:], id_)
+                    for name, value in zip(names, values, strict=True)
+                ]
+        return None
 
     def _field(self, line: bytes, data: list[bytes]) -> None:
         name, colon, value = line.partition(b":")
