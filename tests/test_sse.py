@@ -421,6 +421,30 @@ def test_streams_shaped_like_real_ones_decode_as_the_reference_does(
     assert got.discarded == ref.discarded
 
 
+@_SETTINGS
+@given(data=st.one_of(llm_shaped_streams(), sse_streams()), draw=st.data())
+def test_feed_payloads_gives_the_data_of_the_events_feed_gives(
+    data: bytes, draw: st.DataObject
+) -> None:
+    pieces = draw_pieces(draw, data)
+    plain, payloads = SSEDecoder(), SSEDecoder()
+    for piece in pieces:
+        events = plain.feed(piece)
+        got = payloads.feed_payloads(piece)
+        if got and type(got[0]) is bytes:
+            # Only plain events come back as their data: unnamed, no id or retry of their own.
+            assert all(type(item) is bytes for item in got)
+            assert [(e.event, e.retry) for e in events] == [("message", None)] * len(events)
+            assert len({e.id for e in events}) == 1  # the id in effect, the same on all
+            assert got == [e.raw for e in events]
+        else:
+            assert got == events
+        assert payloads.last_event_id == plain.last_event_id
+    plain.close()
+    payloads.close()
+    assert payloads.discarded == plain.discarded
+
+
 def test_a_piece_of_uniform_blocks_after_an_id_carries_that_id_on_every_event() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"id: 5\n\n") == []

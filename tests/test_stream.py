@@ -534,6 +534,53 @@ async def test_a_wrongly_typed_payload_is_still_malformed(raw_server: RawServe) 
     assert text_of(got) == "Hi" and info.value.position == 1
 
 
+_BAD_EVENTS = {
+    "malformed": (b"data: {not json\n\n", xstream.MalformedEventError),
+    "error chunk": (
+        b'data: {"error": {"message": "overloaded", "code": "overloaded"}}\n\n',
+        xstream.APIError,
+    ),
+    "error event": (b'event: error\ndata: {"error": {"message": "boom"}}\n\n', xstream.APIError),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(_BAD_EVENTS))
+@pytest.mark.parametrize("at", [0, 1, 7, 19])
+async def test_a_failure_inside_one_read_comes_after_every_chunk_before_it(
+    raw_server: RawServe, bad: str, at: int
+) -> None:
+    # One write, so one read holds all of it: the chunks before the bad event are
+    # decoded together, in one step, and must all be handed out before the error.
+    chunk = b'data: {"id":"a","model":"m","created":1,"choices":[{"index":0,"delta":{"content":"%d "}}]}\n\n'
+    event, error = _BAD_EVENTS[bad]
+    body = b"".join(chunk % i for i in range(at)) + event + chunk % 99 + b"data: [DONE]\n\n"
+    base_url = await raw_server([body])
+    async with xstream.AsyncClient(KEY, base_url=base_url, max_retries=0) as client:
+        got: list[Any] = []
+        stream = await open_stream(client)
+        with pytest.raises(error):
+            async for c in stream:
+                got.append(c)
+    assert text_of(got) == "".join(f"{i} " for i in range(at))
+    assert stream.stats.chunks == at
+
+
+async def test_keepalives_and_nulls_inside_one_read_are_skipped_not_lost(
+    raw_server: RawServe,
+) -> None:
+    chunk = b'data: {"id":"a","model":"m","created":1,"choices":[{"index":0,"delta":{"content":"%d "}}]}\n\n'
+    null = b'data: {"id":"a","model":"m","created":null,"choices":[{"index":0,"delta":{"content":"n "},"finish_reason":null}],"usage":null}\n\n'
+    body = chunk % 0 + b"data:\n\n" + chunk % 1 + null + chunk % 2 + b"data: [DONE]\n\n" + chunk % 3
+    base_url = await raw_server([body])
+    async with xstream.AsyncClient(KEY, base_url=base_url) as client:
+        stream = await open_stream(client)
+        got = [c async for c in stream]
+        final = await stream.get_final_completion()
+    assert text_of(got) == "0 1 n 2 "
+    assert final.choices[0].message.content == "0 1 n 2 "
+    assert stream.done
+
+
 async def test_an_error_status_with_an_event_stream_body_reads_its_message() -> None:
     async def handler(request: web.Request) -> web.Response:
         body = (

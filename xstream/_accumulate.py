@@ -258,45 +258,62 @@ class ChatCompletionAccumulator:
     def add_all(self, chunks: list[ChatCompletionChunk]) -> None:
         """``add`` each chunk, in one loop: what a stream merges per network read.
 
-        Same result as calling :meth:`add` on each; the common chunk (one choice,
-        a piece of content, nothing else) is merged here in a few steps, without
-        the two method calls per chunk.
+        Same result as calling :meth:`add` on each. The common chunk (one choice,
+        the one seen last, whose role is known, and a piece of content, nothing
+        else) costs a few attribute tests and an append, with no method call;
+        ``usage`` and ``system_fingerprint`` (the last seen wins) are taken once
+        per batch, from its end.
         """
-        choices = self._choices
         add = self.add
+        slow = 0
+        parts = self._plain_parts()
         for chunk in chunks:
             chunk_choices = chunk.choices
-            if len(chunk_choices) != 1 or not self._id or not self._model or self._created is None:
-                add(chunk)
-                continue
-            choice = chunk_choices[0]
-            parts = choices.get(choice.index)
-            delta = choice.delta
-            if (
-                parts is None
-                or parts.role is None
-                or choice.finish_reason is not None
-                or choice.logprobs is not None
-                or delta.tool_calls is not None
-                or delta.refusal is not None
-                or delta.reasoning_content is not None
-                or delta.reasoning is not None
-                or delta.reasoning_details is not None
-                or chunk.citations is not None
-                or chunk.service_tier is not None
-            ):
-                add(chunk)
-                continue
-            self.chunks_added += 1
-            usage = chunk.usage
-            if usage is not None:
-                self._usage = usage
-            fingerprint = chunk.system_fingerprint
-            if fingerprint is not None:
-                self._system_fingerprint = fingerprint
-            content = delta.content
-            if content:
-                parts.content.append(content)
+            if parts is not None and len(chunk_choices) == 1:
+                choice = chunk_choices[0]
+                delta = choice.delta
+                if (
+                    choice.index == parts.index
+                    and choice.finish_reason is None
+                    and choice.logprobs is None
+                    and delta.tool_calls is None
+                    and delta.refusal is None
+                    and delta.reasoning_content is None
+                    and delta.reasoning is None
+                    and delta.reasoning_details is None
+                    and chunk.citations is None
+                    and chunk.service_tier is None
+                ):
+                    text = delta.content
+                    if text:
+                        parts.content.append(text)
+                    continue
+            add(chunk)
+            slow += 1
+            parts = self._plain_parts(chunk_choices[0].index if len(chunk_choices) == 1 else None)
+        self.chunks_added += len(chunks) - slow
+        for chunk in reversed(chunks):  # the last usage and fingerprint seen win
+            if chunk.usage is not None:
+                self._usage = chunk.usage
+                break
+        for chunk in reversed(chunks):
+            if chunk.system_fingerprint is not None:
+                self._system_fingerprint = chunk.system_fingerprint
+                break
+
+    def _plain_parts(self, index: int | None = None) -> _ChoiceParts | None:
+        """The choice the fast path of :meth:`add_all` may append to: ``index``'s
+        (default: the only choice), once the head (id, model, created, role) is in."""
+        if not (self._id and self._model and self._created is not None):
+            return None
+        choices = self._choices
+        if index is None:
+            if len(choices) != 1:
+                return None
+            (parts,) = choices.values()
+        else:
+            parts = choices[index]
+        return parts if parts.role is not None else None
 
     @property
     def usage(self) -> Usage | None:

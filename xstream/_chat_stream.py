@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import msgspec
@@ -39,6 +40,7 @@ __all__ = ["AsyncStream", "StreamStats", "completion_or_none"]
 
 _T = TypeVar("_T")
 _DONE = b"[DONE]"
+_ERROR = attrgetter("error")
 
 
 class StreamStats(BaseStats, kw_only=True):
@@ -218,8 +220,18 @@ class AsyncStream(StreamEngine[_T]):
         wire = self._wire
         return (wire.result() if wire is not None else None), self.stats.time_to_first_chunk
 
-    def _decode_events(self, events: list[ServerSentEvent], now: float) -> list[_T]:
-        """Decode events into chunks, stopping at [DONE] or at a failure."""
+    def _feed(self, data: bytes) -> list[bytes] | list[ServerSentEvent]:
+        return self._decoder.feed_payloads(data)
+
+    def _decode_events(self, events: list[bytes] | list[ServerSentEvent], now: float) -> list[_T]:
+        """Decode events into chunks, stopping at [DONE] or at a failure.
+
+        ``events`` is what ``SSEDecoder.feed_payloads`` returned: for the common
+        read, the data of plain events, decoded in one C loop (``map``); an event
+        that does not decode as a chunk ([DONE], a keep-alive, a malformed chunk)
+        stops it. ``out`` keeps the chunks before it, and the loop over events
+        takes over from there. A chunk carrying an error does the same.
+        """
         stats = self.stats
         if stats.time_to_first_chunk is None:
             stats.time_to_first_chunk = now - self._started
@@ -227,8 +239,23 @@ class AsyncStream(StreamEngine[_T]):
         if self._unmerged:  # the loop asks for more: it saw all of the last batch
             _merge(self._accumulator, self._unmerged)
         out: list[ChatCompletionChunk] = []
+        if events and type(events[0]) is bytes:
+            try:  # noqa: SIM105 - once per read; suppress() would cost a context manager
+                out.extend(map(decode, events))
+            except ValueError:
+                pass
+            if list(map(_ERROR, out)).count(None) != len(out):
+                del out[next(i for i, chunk in enumerate(out) if chunk.error is not None) :]
+            if len(out) == len(events):
+                whole: list[ServerSentEvent] = []
+                rest = whole
+            else:
+                whole = self._decoder._as_events(events)
+                rest = whole[len(out) :]
+        else:
+            whole = rest = cast("list[ServerSentEvent]", events)
         append = out.append
-        for event in events:
+        for event in rest:
             if event.event != "message":
                 if event.event == "error":
                     self._pending = error_event(event, self.response)
@@ -240,7 +267,7 @@ class AsyncStream(StreamEngine[_T]):
             try:
                 chunk = decode(event.raw)
             except ValueError as exc:  # msgspec errors (and UnicodeDecodeError before 0.23)
-                slow = self._decode_slowly(event, events, exc)
+                slow = self._decode_slowly(event, whole, exc)
                 if slow is None:
                     if self._ended or self._pending is not None:
                         break
@@ -302,8 +329,10 @@ class AsyncStream(StreamEngine[_T]):
 class _Reader(Protocol):
     """What a loop over the stream holds: the batch it is in, and its place in it."""
 
-    _batch: list[Any]
-    _index: int
+    @property
+    def _batch(self) -> list[Any]: ...
+    @property
+    def _index(self) -> int: ...
 
 
 class _ChunkIterator(BatchIterator[_T]):

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, Generic, NoReturn, Self, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator
+from operator import attrgetter, length_hint
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, TypeVar
 
 import aiohttp
 import msgspec
@@ -64,7 +65,7 @@ from ._transport import (
     window,
 )
 
-__all__ = ["BaseStats", "BatchIterator", "StreamEngine", "error_event"]
+__all__ = ["BaseStats", "BatchIterator", "Place", "StreamEngine", "close_now", "error_event"]
 
 log = logging.getLogger("xstream")
 
@@ -184,9 +185,13 @@ class StreamEngine(Generic[_T]):
     def _repr_extra(self) -> str:
         return ""
 
-    def _decode_events(self, events: list[ServerSentEvent], now: float) -> list[_T]:
-        """Turn one read's events into items; set ``_ended`` at the end marker and
-        ``_pending`` at a failure, stopping there."""
+    def _feed(self, data: bytes) -> list[Any]:
+        """One read's bytes to the decoder: what :meth:`_decode_events` takes."""
+        return self._decoder.feed(data)
+
+    def _decode_events(self, events: list[Any], now: float) -> list[_T]:
+        """Turn one read's events (what :meth:`_feed` returned) into items; set
+        ``_ended`` at the end marker and ``_pending`` at a failure, stopping there."""
         raise NotImplementedError
 
     def _body_ended(self, decoder: SSEDecoder) -> BaseException | None:
@@ -254,7 +259,7 @@ class StreamEngine(Generic[_T]):
                     self._pending = await self._whole_json(data)
                     continue
             try:
-                events = self._decoder.feed(data)
+                events = self._feed(data)
             except EventTooLargeError as exc:
                 events, exc.events = exc.events, []
                 self._pending = exc
@@ -507,43 +512,97 @@ def _release(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
-class BatchIterator(Generic[_T]):
-    """What ``async for`` drives: hands out one batch of items at a time, and
-    releases the connection the moment the loop drops it (``__del__``), without
-    waiting for the event loop to finalize an async generator."""
+class Place(Generic[_T]):
+    """Where a loop over a stream is: the batch it reads and the iterator over that
+    batch. Shared by an iterator and the generator behind it, so that neither
+    refers to the other (a cycle would keep both alive past the loop's end)."""
 
-    __slots__ = ("_batch", "_index", "_stream")
+    __slots__ = ("batch", "items")
+
+    def __init__(self) -> None:
+        self.batch: list[_T] = []
+        self.items: Iterator[_T] = iter(self.batch)
+
+    @property
+    def index(self) -> int:
+        """How many items of ``batch`` were handed out."""
+        return len(self.batch) - length_hint(self.items)
+
+
+async def _items(stream: StreamEngine[_T], place: Place[_T]) -> AsyncGenerator[_T, None]:
+    next_batch = stream._next_batch
+    while True:
+        try:
+            batch = await next_batch()
+        except BaseException as exc:
+            if stream._op is not None:  # cancelled, or an error the loop did not raise
+                stream._end_op(exc)
+            stream._close()
+            raise
+        if not batch:
+            return
+        place.batch = batch
+        place.items = items = iter(batch)
+        for item in items:
+            yield item
+
+
+def close_now(generator: AsyncGenerator[Any, None]) -> None:
+    """Close a suspended async generator at once, without the event loop.
+
+    Its ``finally`` blocks and ``except`` clauses must not await (ours have none):
+    then ``aclose()`` completes in one step. A generator closed this way is not
+    handed to the loop's finalizer hook when it is collected.
+    """
+    closing = generator.aclose()
+    try:
+        closing.send(None)
+    except (StopIteration, RuntimeError):  # closed; or running (never, from a finalizer)
+        return
+    closing.close()
+
+
+class BatchIterator(Generic[_T]):
+    """What ``async for`` drives: the items of one batch after another.
+
+    The items come from an async generator, and ``__anext__`` is that
+    generator's own (the class attribute is a property whose getter is C code),
+    so no Python frame runs per item except the generator's. Unlike a bare async
+    generator, which the event loop finalizes some time after the loop drops it,
+    this iterator releases the connection the moment it is dropped (``__del__``).
+    """
+
+    __slots__ = ("_generator", "_next", "_place", "_stream")
 
     def __init__(self, stream: StreamEngine[_T]) -> None:
         self._stream = stream
-        self._batch: list[_T] = []
-        self._index = 0
+        self._place: Place[_T] = Place()
+        self._generator = _items(stream, self._place)
+        self._next = self._generator.__anext__
 
     def __aiter__(self) -> BatchIterator[_T]:
         return self
 
-    async def __anext__(self) -> _T:
-        index = self._index
-        if index < len(self._batch):
-            self._index = index + 1
-            return self._batch[index]
-        try:
-            batch = await self._stream._next_batch()
-        except BaseException as exc:
-            if self._stream._op is not None:  # cancelled, or an error the loop did not raise
-                self._stream._end_op(exc)
-            self._stream._close()
-            raise
-        if not batch:
-            raise StopAsyncIteration
-        self._batch = batch
-        self._index = 1
-        return batch[0]
+    if TYPE_CHECKING:
+
+        def __anext__(self) -> Awaitable[_T]: ...
+
+    else:
+        __anext__ = property(attrgetter("_next"))
+
+    @property
+    def _batch(self) -> list[_T]:
+        return self._place.batch
+
+    @property
+    def _index(self) -> int:
+        return self._place.index
 
     def __del__(self) -> None:
         stream = self._stream
         if not stream._finished:
             stream._close()
+        close_now(self._generator)
 
 
 def error_event(event: ServerSentEvent, response: aiohttp.ClientResponse | None) -> APIError:

@@ -24,6 +24,9 @@ sequence, and an invalid sequence decodes to U+FFFD, which no field name has.
 
 from __future__ import annotations
 
+from operator import itemgetter
+from typing import cast
+
 import msgspec
 
 from ._errors import EventTooLargeError
@@ -32,6 +35,7 @@ __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "ServerSentEvent"]
 
 DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
+_AFTER_DATA = itemgetter(slice(6, None))  # line[6:]: the value of a "data: " line
 _BOM = b"\xef\xbb\xbf"  # stripped once, at the very start of the stream (WHATWG: "UTF-8 decode")
 _LF = 10
 
@@ -130,6 +134,24 @@ class SSEDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Take the next piece of the stream; return the events it completed."""
+        return cast("list[ServerSentEvent]", self._feed(data, False))
+
+    def feed_payloads(
+        self, data: bytes | bytearray | memoryview
+    ) -> list[bytes] | list[ServerSentEvent]:
+        """Like :meth:`feed`, for clients that read only the data of unnamed events.
+
+        When every event the piece completed is unnamed (``message``) and set no
+        id or retry of its own, they come back as their data (``bytes``), without
+        building an event object for each: the shape of nearly every read of a
+        chat completion stream. Otherwise the events come back as :meth:`feed`
+        returns them. The id in effect is :attr:`last_event_id` in both cases.
+        """
+        return self._feed(data, True)
+
+    def _feed(
+        self, data: bytes | bytearray | memoryview, payloads: bool
+    ) -> list[bytes] | list[ServerSentEvent]:
         if self._error is not None or self._closed:
             self._refuse()
         if type(data) is not bytes:
@@ -171,14 +193,14 @@ class SSEDecoder:
             self._started = True
             if lines[0].startswith(_BOM):
                 lines[0] = lines[0][3:]
-        events = self._lines(lines)
+        events = self._lines(lines, payloads)
         if len(head) > self.max_event_bytes:  # rare: only then can one event be too large
-            self._check_events(events)
+            self._check_events(self._as_events(events))
         self._parts_len = len(tail)
         if tail:
             self._parts.append(tail)
         if self._parts_len + self._data_bytes > self.max_event_bytes:
-            self._fail(self._parts_len + self._data_bytes, events)
+            self._fail(self._parts_len + self._data_bytes, self._as_events(events))
         return events
 
     def close(self) -> list[ServerSentEvent]:
@@ -214,7 +236,13 @@ class SSEDecoder:
 
     # ------------------------------------------------------------ internals
 
-    def _lines(self, lines: list[bytes]) -> list[ServerSentEvent]:
+    def _as_events(self, events: list[bytes] | list[ServerSentEvent]) -> list[ServerSentEvent]:
+        """What :meth:`feed` would have returned for what :meth:`feed_payloads` did."""
+        if events and type(events[0]) is bytes:
+            return [ServerSentEvent("message", raw, self._id) for raw in events]
+        return cast("list[ServerSentEvent]", events)
+
+    def _lines(self, lines: list[bytes], payloads: bool) -> list[bytes] | list[ServerSentEvent]:
         """Interpret complete lines: the standard's per-line steps, in order.
 
         The hottest loop of xstream: state lives in locals, and attributes are
@@ -222,7 +250,7 @@ class SSEDecoder:
         """
         data = first = self._data
         if not data and not self._event and self._retry is None:
-            shaped = self._uniform(lines)
+            shaped = self._uniform(lines, payloads)
             if shaped is not None:
                 return shaped
         events: list[ServerSentEvent] = []
@@ -258,7 +286,9 @@ class SSEDecoder:
             self._data_bytes = sum(map(len, data)) + len(data)
         return events
 
-    def _uniform(self, lines: list[bytes]) -> list[ServerSentEvent] | None:
+    def _uniform(
+        self, lines: list[bytes], payloads: bool
+    ) -> list[bytes] | list[ServerSentEvent] | None:
         """The shapes nearly every stream has, checked and decoded in C-speed steps.
 
         When the lines are blocks of exactly ``data: <value>`` and a blank line
@@ -286,6 +316,8 @@ class SSEDecoder:
             ):
                 if id_ is not None:
                     self.last_event_id = id_
+                if payloads:  # the values after "data: ", sliced in C
+                    return list(map(_AFTER_DATA, values))
                 return [ServerSentEvent("message", value[6:], id_) for value in values]
         if count % 3 == 0 and not any(lines[2::3]):
             names = lines[::3]
