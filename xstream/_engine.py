@@ -28,6 +28,7 @@ body means (``_body_ended``), whether a failure may resume the stream
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator
 from operator import attrgetter, length_hint
@@ -228,7 +229,20 @@ class StreamEngine(Generic[_T]):
 
         Raises the stream's failure once every item before it was returned.
         """
-        stats = self.stats
+        while True:
+            data = await self._next_data()
+            if data is None:
+                return []
+            batch = self._absorb(data)
+            if self._ended:
+                self._finish()
+            if batch:
+                return batch
+
+    async def _next_data(self) -> bytes | None:
+        """The next read's bytes, once any failure met so far was retried (or
+        raised); ``None`` when there are no more. What needs the event loop:
+        reads, retries, the end of the body. :meth:`_absorb` does the rest."""
         while not self._finished:
             if self._pending is not None:
                 error, self._pending = self._pending, None
@@ -258,26 +272,33 @@ class StreamEngine(Generic[_T]):
                 if data.lstrip()[:1] == b"{":  # one JSON document, not an event stream
                     self._pending = await self._whole_json(data)
                     continue
-            try:
-                events = self._feed(data)
-            except EventTooLargeError as exc:
-                events, exc.events = exc.events, []
-                self._pending = exc
-            if events:
-                now = self._loop.time()
-                last = self._last_event
-                if last is not None and now - last > stats.max_gap:
-                    stats.max_gap = now - last
-                self._last_event = now
-                stats.elapsed = now - self._started
-                batch = self._decode_events(events, now)
-                self._events_seen += len(events)
-                if self._ended:
-                    self._finish()
-                if batch:
-                    self._handed_out = True
-                    return batch
-        return []
+            return data
+        return None
+
+    def _absorb(self, data: bytes) -> list[_T]:
+        """Decode one read: its items. Pure computation, touching neither the
+        connection nor the loop, so the sync facade runs it on the caller's thread
+        (the items are made where they are used). Sets ``_ended`` at the end
+        marker, ``_pending`` at a failure."""
+        try:
+            events = self._feed(data)
+        except EventTooLargeError as exc:
+            events, exc.events = exc.events, []
+            self._pending = exc
+        if not events:
+            return []
+        stats = self.stats
+        now = self._loop.time()
+        last = self._last_event
+        if last is not None and now - last > stats.max_gap:
+            stats.max_gap = now - last
+        self._last_event = now
+        stats.elapsed = now - self._started
+        batch = self._decode_events(events, now)
+        self._events_seen += len(events)
+        if batch:
+            self._handed_out = True
+        return batch
 
     async def _read(self) -> bytes:
         """One network read, bounded by the deadline in force; errors mapped."""
@@ -429,16 +450,27 @@ class StreamEngine(Generic[_T]):
     # ------------------------------------------------------------ ending
 
     def _finish(self) -> None:
-        """After the end marker: the stream is done; give the connection back.
+        """After the end marker: the stream is done; give the connection back."""
+        self._done()
+        self._give_back()
 
-        The rest of the body (usually nothing, or the chunked terminator) is read
-        so that the connection can be reused: at once when it is already here,
-        else by a task of its own, so the caller gets the last items now rather
-        than after a slow server ends the body.
-        """
+    def _finish_from_thread(self) -> None:
+        """:meth:`_finish` from another thread than the loop's (the sync facade):
+        the connection is given back on the loop thread, soon."""
+        self._done()
+        with contextlib.suppress(RuntimeError):  # the loop is gone, and the connection with it
+            self._loop.call_soon_threadsafe(self._give_back)
+
+    def _done(self) -> None:
         self.stats.done = True
         self._finished = True
         self._end_op()
+
+    def _give_back(self) -> None:
+        """The rest of the body (usually nothing, or the chunked terminator) is read
+        so that the connection can be reused: at once when it is already here,
+        else by a task of its own, so the caller gets the last items now rather
+        than after a slow server ends the body."""
         response = self.response
         if _drained(response.content, _DRAIN_BYTES) is not None:
             _release(response)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Iterator
-from typing import Generic, Self, TypeVar
+from collections.abc import Generator, Iterator
+from operator import attrgetter
+from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 import aiohttp
 
 from ._chat_events import ChatCompletionStreamEvent, ChatCompletionStreamState
 from ._chat_stream import AsyncStream, StreamStats
-from ._engine import StreamEngine
+from ._engine import Place, StreamEngine
 from ._event_stream import EventStream, EventStreamStats
 from ._managers import StreamManager
 from ._portal import LoopThread
@@ -96,37 +97,69 @@ class BlockingStream(Generic[_T]):
             self._close_soon()
 
 
+def _blocking_items(stream: BlockingStream[_T], place: Place[_T]) -> Generator[_T, None, None]:
+    """The items, read on the loop thread and decoded on this one.
+
+    One thread hop per network read brings its bytes (reads, retries and the end
+    of the body need the loop); the decoding is done here, by the thread that
+    uses the items, so that they are made, read and freed on one CPU.
+    """
+    run = stream._loop.run
+    engine = stream._stream
+    next_data = engine._next_data
+    absorb = engine._absorb
+    while True:
+        try:
+            data = run(next_data)
+            if data is None:
+                return
+            batch = absorb(data)
+            if engine._ended:
+                engine._finish_from_thread()
+        except BaseException:
+            stream._close_soon()
+            raise
+        if batch:
+            place.batch = batch
+            place.items = items = iter(batch)
+            yield from items
+
+
 class _BlockingIterator(Generic[_T]):
-    __slots__ = ("_batch", "_index", "_stream")
+    """What ``for`` drives: the items of one batch after another, from a generator
+    whose own ``__next__`` is this iterator's (a property whose getter is C code),
+    so no Python frame runs per item except the generator's. Dropping the
+    iterator (leaving the loop) closes the stream at once."""
+
+    __slots__ = ("_generator", "_next", "_place", "_stream")
 
     def __init__(self, stream: BlockingStream[_T]) -> None:
         self._stream = stream
-        self._batch: list[_T] = []
-        self._index = 0
+        self._place: Place[_T] = Place()
+        self._generator = _blocking_items(stream, self._place)
+        self._next = self._generator.__next__
 
     def __iter__(self) -> _BlockingIterator[_T]:
         return self
 
-    def __next__(self) -> _T:
-        index = self._index
-        if index < len(self._batch):
-            self._index = index + 1
-            return self._batch[index]
-        stream = self._stream
-        try:
-            # One thread hop per network read (at most 128 KiB of items), not per item.
-            batch = stream._loop.run(stream._stream._next_batch)
-        except BaseException:
-            stream._close_soon()
-            raise
-        if not batch:
-            raise StopIteration
-        self._batch = batch
-        self._index = 1
-        return batch[0]
+    if TYPE_CHECKING:
+
+        def __next__(self) -> _T: ...
+
+    else:
+        __next__ = property(attrgetter("_next"))
+
+    @property
+    def _batch(self) -> list[_T]:
+        return self._place.batch
+
+    @property
+    def _index(self) -> int:
+        return self._place.index
 
     def __del__(self) -> None:
         self._stream._close_soon()
+        self._generator.close()
 
 
 class Stream(BlockingStream[_T]):
