@@ -21,8 +21,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import xstream
+from tests.test_accumulate import _CHUNK_JSON, _FIRST, _PLAIN
 from xstream.testing import MockServer, Reply, ToolCallScript
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "openai_stream_events.json").read_text())[
@@ -321,3 +324,41 @@ def test_the_sans_io_state_makes_the_same_events_chunk_by_chunk(name: str) -> No
             events += [e for e in state.handle_chunk(decode(sse.data)) if e.type != "chunk"]
     assert [_plain(e.to_dict()) for e in events] == expected
     assert _plain(state.get_final_completion()) == _strip(recorded["events"][-1]["completion"])
+
+
+# The state merges the common chunk itself, on its fast path; whatever the chunks,
+# what it builds must be what the accumulator builds from the same chunks.
+
+
+_TIERED = st.builds(
+    lambda base, extra: {**base, **extra},
+    _PLAIN,
+    st.sampled_from([{}, {"service_tier": "default"}, {"service_tier": "flex"}, {"object": ""}]),
+)
+
+
+@given(st.booleans(), st.lists(st.one_of(_CHUNK_JSON, _PLAIN, _TIERED), max_size=14))
+def test_the_state_merges_any_chunks_as_the_accumulator_does(
+    opened: bool, chunks: list[dict[str, Any]]
+) -> None:
+    chunks = [_FIRST, *chunks] if opened else chunks
+    decoded = [msgspec.convert(c, xstream.ChatCompletionChunk) for c in chunks]
+    state: xstream.ChatCompletionStreamState[None] = xstream.ChatCompletionStreamState()
+    accumulator = xstream.ChatCompletionAccumulator()
+    for chunk in decoded:
+        state.handle_chunk(chunk)
+        if chunk.object:  # the state skips Azure's notices without `object`, as OpenAI's does
+            accumulator.add(chunk)
+        got = _without_parsed(msgspec.to_builtins(state.current_completion_snapshot))
+        assert got == _without_parsed(msgspec.to_builtins(accumulator.result()))
+
+
+_PARSED = ("parsed", "parsed_arguments")  # what only the parsed types have
+
+
+def _without_parsed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_parsed(v) for k, v in value.items() if k not in _PARSED}
+    if isinstance(value, list | tuple):
+        return [_without_parsed(v) for v in value]
+    return value

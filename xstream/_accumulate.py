@@ -282,11 +282,13 @@ class ChatCompletionAccumulator:
                     and delta.reasoning is None
                     and delta.reasoning_details is None
                     and chunk.citations is None
-                    and chunk.service_tier is None
                 ):
                     text = delta.content
                     if text:
                         parts.content.append(text)
+                    tier = chunk.service_tier  # OpenAI sends it on every chunk
+                    if tier is not None:
+                        self._service_tier = tier
                     continue
             add(chunk)
             slow += 1
@@ -300,6 +302,14 @@ class ChatCompletionAccumulator:
             if chunk.system_fingerprint is not None:
                 self._system_fingerprint = chunk.system_fingerprint
                 break
+
+    def head_in(self, parts: _ChoiceParts) -> bool:
+        """Whether what only a chunk's first sight sets (id, model, created, the
+        choice's role) is in: then a chunk of content only adds its text, and its
+        usage, fingerprint and service tier replace the last."""
+        return (
+            bool(self._id and self._model and self._created is not None) and parts.role is not None
+        )
 
     def _plain_parts(self, index: int | None = None) -> _ChoiceParts | None:
         """The choice the fast path of :meth:`add_all` may append to: ``index``'s

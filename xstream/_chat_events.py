@@ -350,14 +350,17 @@ class _ChoiceState:
     __slots__ = (
         "call",
         "calls_done",
+        "content",
         "content_done",
         "content_length",
         "content_text",
+        "fast",
         "logprobs_content_done",
         "logprobs_refusal_done",
         "parsed",
         "parser",
         "parsers",
+        "parts",
         "plain",
         "reasoning_done",
         "reasoning_length",
@@ -369,6 +372,8 @@ class _ChoiceState:
     )
 
     def __init__(self, parts: _ChoiceParts, response_type: Any) -> None:
+        self.parts = parts
+        self.content = parts.content
         self.content_text = _Text(parts.content)
         self.refusal_text = _Text(parts.refusal)
         self.reasoning_text = _Text(parts.reasoning)
@@ -384,6 +389,9 @@ class _ChoiceState:
         # Nothing but content so far (no reasoning, refusal, tool call, logprobs or
         # finish): the fast path of handle_chunk holds.
         self.plain = True
+        # ... and the accumulator has the head (id, model, created, role): the fast
+        # path may merge a content chunk itself.
+        self.fast = False
 
     def feed(self, content: str) -> Any:
         """Parse one more piece of the content; the object so far (``None`` untyped)."""
@@ -559,37 +567,55 @@ class ChatCompletionStreamState(Generic[T]):
         """The events of ``chunks``, each chunk added as its events are reached (the
         state never runs ahead of what was handed out). Chunks without ``object``
         (Azure's content-filter notices) are skipped, as the OpenAI SDK skips them."""
-        add = self._accumulator.add
+        accumulator = self._accumulator
         states = self._choices
         for chunk in chunks:
             choices = chunk.choices
             if len(choices) == 1:
-                # The common chunk, one choice with a piece of content, made here in as
-                # few steps as possible (the test is _content_only's, inlined: no call
-                # per chunk); everything else takes _chunk_events.
+                # The common chunk: one choice with a piece of content, of a choice
+                # whose head (id, model, created, role) the accumulator has
+                # (``state.fast``). Its test (_content_only's) and its merge (the
+                # accumulator's add, for this shape) are inlined: no call per chunk.
+                # Everything else takes _chunk_events.
                 choice = choices[0]
                 state = states.get(choice.index)
                 delta = choice.delta
                 if (
                     state is not None
-                    and state.plain
+                    and state.fast
                     and choice.finish_reason is None
                     and delta.tool_calls is None
                     and delta.refusal is None
                     and delta.reasoning_content is None
                     and delta.reasoning is None
                     and choice.logprobs is None
+                    and delta.reasoning_details is None
+                    and chunk.citations is None
                     and chunk.object
                 ):
-                    add(chunk)
+                    accumulator.chunks_added += 1
+                    usage = chunk.usage
+                    if usage is not None:
+                        accumulator._usage = usage
+                    fingerprint = chunk.system_fingerprint
+                    if fingerprint is not None:
+                        accumulator._system_fingerprint = fingerprint
+                    tier = chunk.service_tier
+                    if tier is not None:
+                        accumulator._service_tier = tier
                     content = delta.content
                     if content is None:
                         yield ChunkEvent(chunk, self)
                         continue
                     # the whole chunk is taken in before its first event (the snapshot)
+                    if content:
+                        state.content.append(content)
                     state.content_length += len(content)
                     delta_event = ContentDeltaEvent(
-                        content, state.content_text, state.content_length, state.feed(content)
+                        content,
+                        state.content_text,
+                        state.content_length,
+                        None if state.parser is None else state.feed(content),
                     )
                     yield ChunkEvent(chunk, self)
                     yield delta_event
@@ -610,6 +636,8 @@ class ChatCompletionStreamState(Generic[T]):
             if state.plain and not _content_only(choice):
                 state.plain = False
             self._choice_events(choice, state, events)
+        for state in self._choices.values():
+            state.fast = state.plain and accumulator.head_in(state.parts)
         return events
 
     def _choice_events(self, choice: ChunkChoice, state: _ChoiceState, events: list[Any]) -> None:
