@@ -593,7 +593,7 @@ class ChatCompletionStreamState(Generic[T]):
                     and chunk.citations is None
                     and chunk.object
                 ):
-                    accumulator.chunks_added += 1
+                    # (chunks_added is left as it is: nothing reads this accumulator's)
                     usage = chunk.usage
                     if usage is not None:
                         accumulator._usage = usage
@@ -811,12 +811,64 @@ class AsyncChatCompletionStream(Generic[T]):
         a ``yield`` costs half of a hand-written ``__anext__``; the connection is still
         released on every way out, by the ``finally`` or by ``__del__``.)"""
         raw = self._raw
-        events = self._state.iter_events
+        state = self._state
+        states = state._choices
+        accumulator = state._accumulator
+        chunk_events = state._chunk_events
         next_batch = raw._next_batch
         try:
             while batch := await next_batch():
-                for event in events(batch):
-                    yield event
+                for chunk in batch:
+                    # ChatCompletionStreamState.iter_events, its fast path copied here
+                    # rather than called: a generator inside this one would cost a
+                    # resume per event (a sixth of an event's price). The sans-IO
+                    # path and this one are held to the same recorded events.
+                    choices = chunk.choices
+                    if len(choices) == 1:
+                        choice = choices[0]
+                        choice_state = states.get(choice.index)
+                        delta = choice.delta
+                        if (
+                            choice_state is not None
+                            and choice_state.fast
+                            and choice.finish_reason is None
+                            and delta.tool_calls is None
+                            and delta.refusal is None
+                            and delta.reasoning_content is None
+                            and delta.reasoning is None
+                            and choice.logprobs is None
+                            and delta.reasoning_details is None
+                            and chunk.citations is None
+                            and chunk.object
+                        ):
+                            usage = chunk.usage
+                            if usage is not None:
+                                accumulator._usage = usage
+                            fingerprint = chunk.system_fingerprint
+                            if fingerprint is not None:
+                                accumulator._system_fingerprint = fingerprint
+                            tier = chunk.service_tier
+                            if tier is not None:
+                                accumulator._service_tier = tier
+                            content = delta.content
+                            if content is None:
+                                yield ChunkEvent(chunk, state)
+                                continue
+                            if content:
+                                choice_state.content.append(content)
+                            choice_state.content_length += len(content)
+                            delta_event = ContentDeltaEvent(
+                                content,
+                                choice_state.content_text,
+                                choice_state.content_length,
+                                None if choice_state.parser is None else choice_state.feed(content),
+                            )
+                            yield ChunkEvent(chunk, state)
+                            yield delta_event
+                            continue
+                    if chunk.object:
+                        for event in chunk_events(chunk):
+                            yield event
         finally:
             if not raw._finished:
                 raw._close()
