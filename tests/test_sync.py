@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -302,3 +303,96 @@ def test_final_completion_after_break_is_what_the_loop_saw(
     whole = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
     assert [c for c in whole] and not whole.left_early
     assert whole.get_final_completion().choices[0].message.content == DEFAULT_TEXT
+
+
+# ------------------------------------------------- one hop, many slices
+
+_CHUNK = b'data: {"id":"a","model":"m","created":1,"choices":[{"index":0,"delta":{"content":"%d "}}]}\n\n'
+
+
+@contextlib.contextmanager
+def _raw_server_in_thread(body: bytes) -> Iterator[str]:
+    """Serve ``body`` in one write, from a loop of its own (the sync client blocks ours)."""
+    from aiohttp import web
+
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    port: list[int] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(body)
+        await response.write_eof()
+        return response
+
+    async def start() -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port.append(runner.addresses[0][1])
+        return runner
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        runner = loop.run_until_complete(start())
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port[0]}/v1"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def _stream(base_url: str) -> tuple[xstream.Client, Any]:
+    client = xstream.Client(api_key=KEY, base_url=base_url, max_retries=0)
+    return client, client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+
+
+def test_a_body_far_larger_than_a_slice_arrives_whole_and_stops_at_done() -> None:
+    # Several hundred KiB in one write: one hop brings a MiB, decoded a slice at a time.
+    after = b"".join(_CHUNK % 9999 for _ in range(3000))  # past the end: more slices, ignored
+    body = b"".join(_CHUNK % i for i in range(4000)) + b"data: [DONE]\n\n" + after
+    with _raw_server_in_thread(body) as base_url:
+        client, stream = _stream(base_url)
+        with client:
+            texts = [chunk.choices[0].delta.content for chunk in stream]
+            final = stream.get_final_completion()
+    assert texts == [f"{i} " for i in range(4000)]
+    assert final.choices[0].message.content == "".join(texts)
+    assert stream.done and not stream.left_early
+
+
+def test_a_failure_in_a_later_slice_comes_after_every_chunk_before_it() -> None:
+    after = b"".join(_CHUNK % 1 for _ in range(3000))  # past the failure: more slices
+    body = b"".join(_CHUNK % i for i in range(2500)) + b"data: {oops\n\n" + after
+    with _raw_server_in_thread(body) as base_url:
+        client, stream = _stream(base_url)
+        got: list[Any] = []
+        with client, pytest.raises(xstream.MalformedEventError) as info:
+            for chunk in stream:
+                got.append(chunk)
+    assert len(got) == 2500 and info.value.position == 2500
+
+
+def test_leaving_in_a_later_slice_keeps_exactly_the_chunks_seen() -> None:
+    body = b"".join(_CHUNK % i for i in range(4000)) + b"data: [DONE]\n\n"
+    with _raw_server_in_thread(body) as base_url:
+        client, stream = _stream(base_url)
+        with client:
+            for n, _chunk in enumerate(stream, 1):
+                if n == 1500:
+                    break
+            final = stream.get_final_completion()
+    assert final.choices[0].message.content == "".join(f"{i} " for i in range(1500))
+    assert stream.left_early
