@@ -9,10 +9,11 @@ Measured in the same run, the paths take turns:
   ``CHUNK_DECODER.decode(event.raw)`` (msgspec, straight from the bytes into
   ``ChatCompletionChunk`` Structs); the final ``[DONE]`` fails to decode and is
   recognised, as the stream recognises it; ``close()`` at the end.
-* **xstream stream path** -- the same feeds, with each feed's events handed to
-  ``AsyncStream._chunks`` itself, the per-read code of xstream's stream (decode, the
-  ``.error`` check, ``ChatCompletionAccumulator.add``, the batch list, the per-batch
-  stats), on a stream whose HTTP response is a stub that is never read.
+* **xstream stream path** -- the per-read code of xstream's stream itself: ``AsyncStream._feed``
+  (``SSEDecoder.feed_payloads``: a read of plain events comes back as their data) and
+  ``AsyncStream._decode_events`` (one ``map`` of the decoder over the payloads, the ``.error``
+  check, the accumulator one batch behind, the per-batch stats), on a stream whose HTTP
+  response is a stub that is never read.
 * **openai** -- the real ``openai.Stream[ChatCompletionChunk]``, as
   ``client.chat.completions.create(stream=True)`` builds it, over an in-memory
   ``httpx2.Response`` that yields the pieces: its ``SSEDecoder.iter_bytes``,
@@ -102,7 +103,7 @@ def run_xstream_decode(chunks: list[bytes]) -> list[ChatCompletionChunk]:
 
 class _StubResponse:
     """Stands in for the ``aiohttp.ClientResponse`` that ``AsyncStream`` holds:
-    ``_chunks`` never reads it; closing the stream closes it."""
+    ``_decode_events`` never reads it; closing the stream closes it."""
 
     closed = False
     status = 200
@@ -130,11 +131,12 @@ def _loop() -> asyncio.AbstractEventLoop:
 
 
 def run_xstream_stream(chunks: list[bytes]) -> list[ChatCompletionChunk]:
-    """``SSEDecoder.feed`` per piece, then ``AsyncStream._decode_events(events, now)`` per
-    feed, as the engine's ``_next_batch`` does after each network read; the batches kept."""
+    """``AsyncStream._feed`` per piece (``SSEDecoder.feed_payloads``), then
+    ``AsyncStream._decode_events(events, now)`` per feed, as the engine's ``_absorb`` does
+    after each network read; the batches kept."""
     stream = _loop().run_until_complete(_new_stream())
-    decoder = SSEDecoder()
-    feed = decoder.feed
+    decoder = stream._decoder
+    feed = stream._feed
     decode_batch = stream._decode_events
     now = _loop().time
     kept: list[ChatCompletionChunk] = []
@@ -491,8 +493,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Ratios (median rates of the same run)",
         "",
-        "*stream path* is xstream's `AsyncStream._chunks`, the per-read code of the stream: "
-        "on top of the decode it checks `.error`, merges each chunk into the "
+        "*stream path* is xstream's `AsyncStream._feed` + `_decode_events`, the per-read code "
+        "of the stream: the framing hands it plain events' data (`feed_payloads`), and on top "
+        "of the decode it checks `.error`, merges each chunk into the "
         "`ChatCompletionAccumulator` behind `get_final_completion()`, and builds a list per "
         "read (plus per-read stats). Its overhead column is the extra time per chunk over "
         "*xstream decode*. The openai path also checks each payload for an `error` key, "

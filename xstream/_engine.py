@@ -66,7 +66,16 @@ from ._transport import (
     window,
 )
 
-__all__ = ["BaseStats", "BatchIterator", "Place", "StreamEngine", "close_now", "error_event"]
+__all__ = [
+    "NEXT_STEP",
+    "BaseStats",
+    "BatchIterator",
+    "Place",
+    "PlacedIterator",
+    "StreamEngine",
+    "close_now",
+    "error_event",
+]
 
 log = logging.getLogger("xstream")
 
@@ -594,7 +603,30 @@ def close_now(generator: AsyncGenerator[Any, None]) -> None:
     closing.close()
 
 
-class BatchIterator(Generic[_T]):
+class PlacedIterator(Generic[_T]):
+    """Base of the iterators a loop holds over a stream: where the loop is
+    (``_batch``, ``_index``, from the :class:`Place` it shares with its generator)
+    and that generator's own next step (``_next``), which a subclass makes its
+    ``__anext__`` or ``__next__`` with :data:`NEXT_STEP`."""
+
+    __slots__ = ("_next", "_place")
+    _place: Place[_T]
+
+    @property
+    def _batch(self) -> list[_T]:
+        return self._place.batch
+
+    @property
+    def _index(self) -> int:
+        return self._place.index
+
+
+# ``__anext__`` / ``__next__`` as a property whose getter is C code: looking the method
+# up returns the generator's own bound step, so no Python frame runs per item.
+NEXT_STEP = property(attrgetter("_next"))
+
+
+class BatchIterator(PlacedIterator[_T]):
     """What ``async for`` drives: the items of one batch after another.
 
     The items come from an async generator, and ``__anext__`` is that
@@ -604,11 +636,11 @@ class BatchIterator(Generic[_T]):
     this iterator releases the connection the moment it is dropped (``__del__``).
     """
 
-    __slots__ = ("_generator", "_next", "_place", "_stream")
+    __slots__ = ("_generator", "_stream")
 
     def __init__(self, stream: StreamEngine[_T]) -> None:
         self._stream = stream
-        self._place: Place[_T] = Place()
+        self._place = Place()
         self._generator = _items(stream, self._place)
         self._next = self._generator.__anext__
 
@@ -620,15 +652,7 @@ class BatchIterator(Generic[_T]):
         def __anext__(self) -> Awaitable[_T]: ...
 
     else:
-        __anext__ = property(attrgetter("_next"))
-
-    @property
-    def _batch(self) -> list[_T]:
-        return self._place.batch
-
-    @property
-    def _index(self) -> int:
-        return self._place.index
+        __anext__ = NEXT_STEP
 
     def __del__(self) -> None:
         stream = self._stream

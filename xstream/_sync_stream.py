@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Generator, Iterator
-from operator import attrgetter
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 import aiohttp
 
 from ._chat_events import ChatCompletionStreamEvent, ChatCompletionStreamState
 from ._chat_stream import AsyncStream, StreamStats
-from ._engine import Place, StreamEngine
+from ._engine import NEXT_STEP, Place, PlacedIterator, StreamEngine
 from ._event_stream import EventStream, EventStreamStats
 from ._managers import StreamManager
 from ._portal import LoopThread
@@ -137,17 +136,17 @@ def _blocking_items(stream: BlockingStream[_T], place: Place[_T]) -> Generator[_
                 break  # what follows is past the end, or past a failure
 
 
-class _BlockingIterator(Generic[_T]):
+class _BlockingIterator(PlacedIterator[_T]):
     """What ``for`` drives: the items of one batch after another, from a generator
     whose own ``__next__`` is this iterator's (a property whose getter is C code),
     so no Python frame runs per item except the generator's. Dropping the
     iterator (leaving the loop) closes the stream at once."""
 
-    __slots__ = ("_generator", "_next", "_place", "_stream")
+    __slots__ = ("_generator", "_stream")
 
     def __init__(self, stream: BlockingStream[_T]) -> None:
         self._stream = stream
-        self._place: Place[_T] = Place()
+        self._place = Place()
         self._generator = _blocking_items(stream, self._place)
         self._next = self._generator.__next__
 
@@ -159,15 +158,7 @@ class _BlockingIterator(Generic[_T]):
         def __next__(self) -> _T: ...
 
     else:
-        __next__ = property(attrgetter("_next"))
-
-    @property
-    def _batch(self) -> list[_T]:
-        return self._place.batch
-
-    @property
-    def _index(self) -> int:
-        return self._place.index
+        __next__ = NEXT_STEP
 
     def __del__(self) -> None:
         self._stream._close_soon()
