@@ -36,6 +36,9 @@ __all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "ServerSentEvent"]
 DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 _AFTER_DATA = itemgetter(slice(6, None))  # line[6:]: the value of a "data: " line
+# The whole-read checks pay off from this many lines on; a read of a few lines (a
+# network read of one or two events, small pieces) is quicker line by line.
+_UNIFORM_LINES = 8
 _BOM = b"\xef\xbb\xbf"  # stripped once, at the very start of the stream (WHATWG: "UTF-8 decode")
 _LF = 10
 
@@ -101,6 +104,7 @@ class SSEDecoder:
         "_id",
         "_parts",
         "_parts_len",
+        "_payloads",
         "_retry",
         "_skip_lf",
         "_started",
@@ -120,6 +124,7 @@ class SSEDecoder:
         # The unterminated line so far, as the pieces that brought it.
         self._parts: list[bytes] = []
         self._parts_len = 0
+        self._payloads = False  # feed_payloads is feeding
         # A piece ended in CR: an LF opening the next piece belongs to it.
         self._skip_lf = False
         self._started = False  # past the first line (where a BOM may sit)
@@ -132,10 +137,6 @@ class SSEDecoder:
         self._id: str | None = None  # the standard's "last event ID buffer"; None = never set
         self._retry: int | None = None
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
-        """Take the next piece of the stream; return the events it completed."""
-        return cast("list[ServerSentEvent]", self._feed(data, False))
-
     def feed_payloads(
         self, data: bytes | bytearray | memoryview
     ) -> list[bytes] | list[ServerSentEvent]:
@@ -147,11 +148,14 @@ class SSEDecoder:
         chat completion stream. Otherwise the events come back as :meth:`feed`
         returns them. The id in effect is :attr:`last_event_id` in both cases.
         """
-        return self._feed(data, True)
+        self._payloads = True
+        try:
+            return self.feed(data)
+        finally:
+            self._payloads = False
 
-    def _feed(
-        self, data: bytes | bytearray | memoryview, payloads: bool
-    ) -> list[bytes] | list[ServerSentEvent]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
+        """Take the next piece of the stream; return the events it completed."""
         if self._error is not None or self._closed:
             self._refuse()
         if type(data) is not bytes:
@@ -193,7 +197,7 @@ class SSEDecoder:
             self._started = True
             if lines[0].startswith(_BOM):
                 lines[0] = lines[0][3:]
-        events = self._lines(lines, payloads)
+        events = self._lines(lines)
         if len(head) > self.max_event_bytes:  # rare: only then can one event be too large
             self._check_events(self._as_events(events))
         self._parts_len = len(tail)
@@ -201,7 +205,8 @@ class SSEDecoder:
             self._parts.append(tail)
         if self._parts_len + self._data_bytes > self.max_event_bytes:
             self._fail(self._parts_len + self._data_bytes, self._as_events(events))
-        return events
+        # bytes only from feed_payloads (no cast(): a call per feed)
+        return events  # type: ignore[return-value]
 
     def close(self) -> list[ServerSentEvent]:
         """Mark the end of input. Never raises; returns no events (the standard
@@ -242,15 +247,15 @@ class SSEDecoder:
             return [ServerSentEvent("message", raw, self._id) for raw in events]
         return cast("list[ServerSentEvent]", events)
 
-    def _lines(self, lines: list[bytes], payloads: bool) -> list[bytes] | list[ServerSentEvent]:
+    def _lines(self, lines: list[bytes]) -> list[bytes] | list[ServerSentEvent]:
         """Interpret complete lines: the standard's per-line steps, in order.
 
         The hottest loop of xstream: state lives in locals, and attributes are
         written only when they change.
         """
         data = first = self._data
-        if not data and not self._event and self._retry is None:
-            shaped = self._uniform(lines, payloads)
+        if len(lines) >= _UNIFORM_LINES and not data and not self._event and self._retry is None:
+            shaped = self._uniform(lines)
             if shaped is not None:
                 return shaped
         events: list[ServerSentEvent] = []
@@ -286,9 +291,7 @@ class SSEDecoder:
             self._data_bytes = sum(map(len, data)) + len(data)
         return events
 
-    def _uniform(
-        self, lines: list[bytes], payloads: bool
-    ) -> list[bytes] | list[ServerSentEvent] | None:
+    def _uniform(self, lines: list[bytes]) -> list[bytes] | list[ServerSentEvent] | None:
         """The shapes nearly every stream has, checked and decoded in C-speed steps.
 
         When the lines are blocks of exactly ``data: <value>`` and a blank line
@@ -316,7 +319,7 @@ class SSEDecoder:
             ):
                 if id_ is not None:
                     self.last_event_id = id_
-                if payloads:  # the values after "data: ", sliced in C
+                if self._payloads:  # feed_payloads: the values after "data: ", sliced in C
                     return list(map(_AFTER_DATA, values))
                 return [ServerSentEvent("message", value[6:], id_) for value in values]
         if count % 3 == 0 and not any(lines[2::3]):
