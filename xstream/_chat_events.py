@@ -319,7 +319,8 @@ ChatCompletionStreamEvent = Union[  # noqa: UP007 - a type alias users import
 
 def _content_only(choice: ChunkChoice) -> bool:
     """Whether the choice's delta is content (and role) only: what keeps a choice on
-    :meth:`ChatCompletionStreamState.iter_events`'s fast path, which inlines this test."""
+    :meth:`ChatCompletionStreamState.iter_events`'s fast path; it and its copy in
+    :meth:`AsyncChatCompletionStream._events` inline this test."""
     delta = choice.delta
     return (
         choice.finish_reason is None
@@ -373,7 +374,7 @@ class _ChoiceState:
 
     def __init__(self, parts: _ChoiceParts, response_type: Any) -> None:
         self.parts = parts
-        self.content = parts.content
+        self.content = parts.content  # parts' own list, one attribute away on the fast path
         self.content_text = _Text(parts.content)
         self.refusal_text = _Text(parts.refusal)
         self.reasoning_text = _Text(parts.reasoning)

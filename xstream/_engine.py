@@ -1,8 +1,9 @@
 """The stream engine: the one read loop every kind of stream runs on.
 
-The hot path, per network read: one bounded read under the deadline in force,
-one ``SSEDecoder.feed`` over the bytes, then the stream kind turns the events
-into items (for chat, one msgspec decode per event straight from its bytes).
+The hot path, per network read: one bounded read under the deadline in force
+(:meth:`StreamEngine._next_data`), then one feed of the SSE decoder over the
+bytes and the stream kind turning the events into items (:meth:`StreamEngine._absorb`;
+for chat, ``feed_payloads`` and one ``map`` of msgspec over the payloads).
 Everything else (deadlines, stats, retries) happens once per read, never once
 per item.
 
@@ -131,8 +132,8 @@ class StreamEngine(Generic[_T]):
         request = opened.request
         self.response = opened.response
         self.stats = stats
-        # At most this much per read. The sync facade reads more at once: each batch
-        # crosses threads, a hop that costs ~0.2 ms here however small the batch.
+        # At most this much per read. The sync facade reads more at once: each read's
+        # bytes cross threads, a hop that costs ~0.2 ms here however small the read.
         self.read_bytes = _READ_BYTES
         self._transport = transport
         self._request = request

@@ -3,9 +3,9 @@
 There is no second implementation of the protocol: each ``Client`` runs one
 ``AsyncClient`` on a private event loop in a background thread (an anyio
 blocking portal, :mod:`xstream._portal`), started on first use. A stream
-crosses threads once per network read, handing over every item that read
-completed as one batch: no item waits for another, and the per-item cost stays
-that of the async path. Because the loop is our own, the sync API also works
+crosses threads once per network read, handing over the bytes that read
+brought; they are decoded on the calling thread, so no item waits for another
+and the per-item cost stays that of the async path. Because the loop is our own, the sync API also works
 where the calling thread already runs a loop (Jupyter, sync code called from
 ``async def``).
 """

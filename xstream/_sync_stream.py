@@ -1,6 +1,7 @@
 """The blocking streams: a stream living on the client's loop thread, read from this one.
 
-Items cross threads once per network read (a batch), never one by one;
+A network read's bytes cross threads once (up to 1 MiB a hop) and are decoded
+on the calling thread; nothing crosses per item;
 leaving the ``for`` loop, an exception or Ctrl-C closes the response on the
 loop thread. :class:`Stream` (chat chunks), :class:`SyncEventStream` (any
 event stream) and :class:`SyncResponseStream` (the Responses API) add only the
