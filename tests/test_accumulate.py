@@ -14,9 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xstream._accumulate import ChatCompletionAccumulator, ToolArgumentsError, parse_tool_arguments
-from xstream._errors import XStreamError
-from xstream._types import (
+from xstream._exceptions import XStreamError
+from xstream._models.chat import (
     CHUNK_DECODER,
     ChatCompletion,
     ChatCompletionChunk,
@@ -30,6 +29,11 @@ from xstream._types import (
     ToolCallDelta,
     Usage,
     encode_request,
+)
+from xstream._protocol.accumulate import (
+    ChatCompletionAccumulator,
+    ToolArgumentsError,
+    parse_tool_arguments,
 )
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import xstream
 from tests.conftest import KEY
-from xstream._chat_page import ChatPageServer, Upstream
+from xstream._cli.page import ChatPageServer, Upstream
 from xstream.testing import DEFAULT_TEXT, MockServer, Reply
 
 ASK = {"messages": [{"role": "user", "content": "Hi"}]}

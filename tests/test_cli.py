@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from xstream.__main__ import DEMO_REASONING
+from xstream._cli.main import DEMO_REASONING
 from xstream._client import AsyncClient
 from xstream._version import __version__
 from xstream.testing import DEFAULT_TEXT, MockServer, Reply
@@ -346,7 +346,7 @@ def test_the_seed_loop_against_the_demo_server_prints_the_answer_and_no_none(
     import argparse
 
     from xstream import Client as OpenAI
-    from xstream.__main__ import _demo_reply
+    from xstream._cli.main import _demo_reply
 
     reply = _demo_reply(argparse.Namespace(reasoning=False))
     with MockServer.running_in_thread(default=reply) as srv:
@@ -393,7 +393,9 @@ async def test_help_loads_nothing_heavy() -> None:
     loaded = {line.split("|")[-1].strip() for line in err.splitlines()}
     assert not {m for m in loaded if m.split(".")[0] in {"aiohttp", "msgspec", "anyio", "asyncio"}}
     assert not {m for m in loaded if m.startswith("xstream.") and m != "xstream._version"} - {
-        "xstream.__main__"
+        "xstream.__main__",
+        "xstream._cli",
+        "xstream._cli.main",
     }
 
 

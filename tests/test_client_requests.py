@@ -15,7 +15,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 import xstream
-from xstream import _transport
+from xstream._transport import transport as _transport
 
 BASE = "http://127.0.0.1:9/v1"
 URL_CC = f"{BASE}/chat/completions"

@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 import xstream
-from xstream._errors import malformed_event
+from xstream._exceptions import malformed_event
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 import xstream
-from xstream._redact import Redactor
+from xstream._transport.redact import Redactor
 
 from .rawhttp import COMPLETION, Conn, RawServer, chunk, chunked_head, response, sse_chunk
 
@@ -141,7 +141,7 @@ def test_retry_logs_carry_no_key(caplog: pytest.LogCaptureFixture) -> None:
 def test_the_cli_uses_the_same_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    from xstream.__main__ import _fail
+    from xstream._cli.main import _fail
 
     monkeypatch.setenv("XAI_API_KEY", "k")
     out = io.StringIO()

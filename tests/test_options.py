@@ -18,7 +18,7 @@ import pytest
 from aioresponses import aioresponses
 
 import xstream
-from xstream._proxy import Proxies, bypassed
+from xstream._transport.proxy import Proxies, bypassed
 from xstream.testing import MockServer, Reply
 
 from .proxyserver import ForwardingProxy, closed_port

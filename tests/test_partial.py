@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xstream import PartialJSON
-from xstream._partial import PartialJSONError
+from xstream._protocol.partial import PartialJSONError
 
 scalars = (
     st.none()

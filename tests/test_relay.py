@@ -23,8 +23,8 @@ from aiohttp import web
 
 import xstream
 from tests.conftest import KEY, RawServe
-from xstream._relay import event_block
-from xstream._response_stream import decode_response_event
+from xstream._streams.relay import event_block
+from xstream._streams.responses import decode_response_event
 from xstream.testing import MockServer, Reply
 
 MESSAGES = [{"role": "user", "content": "Hi"}]

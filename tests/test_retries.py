@@ -9,7 +9,7 @@ import time
 import pytest
 
 import xstream
-from xstream._retries import MAX_DELAY, MAX_RETRY_AFTER, retry_delay, status_is_retryable
+from xstream._config.retries import MAX_DELAY, MAX_RETRY_AFTER, retry_delay, status_is_retryable
 from xstream.testing import MockServer, Reply
 
 from .conftest import KEY

@@ -1,4 +1,4 @@
-"""Tests for the sans-IO SSE decoder (``xstream._sse``).
+"""Tests for the sans-IO SSE decoder (``xstream._sse.decoder``).
 
 The rules come from the WHATWG HTML standard, 9.2.6 "Parsing an event stream"
 and "Interpreting an event stream"; test names quote what the standard says.
@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import xstream
 from xstream import EventTooLargeError, ServerSentEvent, SSEDecoder
-from xstream._sse import DEFAULT_MAX_EVENT_BYTES
+from xstream._sse.decoder import DEFAULT_MAX_EVENT_BYTES
 
 Piece = bytes | bytearray | memoryview
 EventTuple = tuple[str, str, str | None, int | None]
@@ -820,6 +820,7 @@ _IO_MODULES = {"asyncio", "aiohttp", "anyio", "socket", "selectors", "ssl"}
 
 
 def _runtime_imports(path: Path, package: str) -> set[str]:
+    # ``package``: the package the file is in (relative imports count from it)
     """Absolute names of the modules a file imports at run time
     (``if TYPE_CHECKING:`` blocks are skipped)."""
     found: set[str] = set()
@@ -837,7 +838,9 @@ def _runtime_imports(path: Path, package: str) -> set[str]:
         def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
             module = node.module or ""
             if node.level:
-                module = f"{package}.{module}" if module else package
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                module = f"{base}.{module}" if module else base
             found.add(module)
 
     Visitor().visit(ast.parse(path.read_text("utf-8")))
@@ -847,16 +850,20 @@ def _runtime_imports(path: Path, package: str) -> set[str]:
 def test_the_decoder_module_imports_no_io_library() -> None:
     package_dir = Path(xstream.__file__).parent
     seen: set[str] = set()
-    todo = ["xstream._sse"]
-    while todo:  # follow imports inside the package too (e.g. xstream._errors)
+    todo = ["xstream._sse.decoder"]
+    while todo:  # follow imports inside the package too (e.g. xstream._exceptions)
         module = todo.pop()
         if module in seen:
             continue
         seen.add(module)
-        imports = _runtime_imports(package_dir / f"{module.split('.')[-1]}.py", "xstream")
+        path = package_dir.joinpath(*module.split(".")[1:])
+        is_package = path.is_dir()
+        path = path / "__init__.py" if is_package else path.with_suffix(".py")
+        package = module if is_package else module.rpartition(".")[0]
+        imports = _runtime_imports(path, package)
         assert not {m.split(".")[0] for m in imports} & _IO_MODULES, module
-        todo += [m for m in imports if m.startswith("xstream.") and m.count(".") == 1]
-    assert "xstream._errors" in seen
+        todo += [m for m in imports if m.startswith("xstream.")]
+    assert "xstream._exceptions" in seen
 
 
 def test_importing_the_decoder_alone_loads_no_io_library() -> None:
@@ -865,7 +872,7 @@ def test_importing_the_decoder_alone_loads_no_io_library() -> None:
         "import sys, types\n"
         f"pkg = types.ModuleType('xstream'); pkg.__path__ = [{str(Path(xstream.__file__).parent)!r}]\n"
         "sys.modules['xstream'] = pkg\n"
-        "import xstream._sse\n"
+        "import xstream._sse.decoder\n"
         f"print(sorted(m for m in {sorted(_IO_MODULES)!r} if m in sys.modules))\n"
     )
     result = subprocess.run(

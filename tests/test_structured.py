@@ -187,7 +187,7 @@ def test_pydantic_is_never_imported_by_xstream() -> None:
         "import sys, msgspec, xstream\n"
         "class C(msgspec.Struct):\n    a: int\n"
         "xstream.function_tool(C); xstream.PartialJSON(C).feed('{')\n"
-        "from xstream._schema import response_format; response_format(C)\n"
+        "from xstream._protocol.schema import response_format; response_format(C)\n"
         "assert 'pydantic' not in sys.modules, 'pydantic was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

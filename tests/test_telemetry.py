@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import xstream
-from xstream._telemetry import provider_of
+from xstream._telemetry.telemetry import provider_of
 from xstream.testing import MockServer, Reply
 
 KEY = "sk-telemetry-secret-key-0123456789"
@@ -677,7 +677,7 @@ async def test_a_failure_to_record_never_breaks_the_call(
     def broken(result: object) -> None:
         raise RuntimeError("exporter trouble")
 
-    monkeypatch.setattr("xstream._telemetry._summary", broken)
+    monkeypatch.setattr("xstream._telemetry.telemetry._summary", broken)
     async with serve(otel) as (_srv, c):
         stream = await c.chat.completions.create(model="grok-test", messages=MESSAGES, stream=True)
         text = "".join([t async for t in stream.text_stream])

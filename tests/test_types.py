@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from xstream._types import (
+from xstream._models.chat import (
     CHUNK_DECODER,
     COMPLETION_DECODER,
     ChatCompletion,

@@ -13,14 +13,14 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from ._chat import AsyncChat
-from ._errors import ConfigurationError
-from ._responses import AsyncResponses
-from ._sse import DEFAULT_MAX_EVENT_BYTES
-from ._sse_api import AsyncSSE
-from ._telemetry import Telemetry
-from ._timeouts import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, TimeoutTypes, resolve_timeout
-from ._transport import Transport
+from ._config.timeouts import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, TimeoutTypes, resolve_timeout
+from ._exceptions import ConfigurationError
+from ._resources.chat import AsyncChat
+from ._resources.responses import AsyncResponses
+from ._resources.sse import AsyncSSE
+from ._sse.decoder import DEFAULT_MAX_EVENT_BYTES
+from ._telemetry.telemetry import Telemetry
+from ._transport.transport import Transport
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 

@@ -1,0 +1,683 @@
+"""The stream engine: the one read loop every kind of stream runs on.
+
+The hot path, per network read: one bounded read under the deadline in force
+(:meth:`StreamEngine._next_data`), then one feed of the SSE decoder over the
+bytes and the stream kind turning the events into items (:meth:`StreamEngine._absorb`;
+for chat, ``feed_payloads`` and one ``map`` of msgspec over the payloads).
+Everything else (deadlines, stats, retries) happens once per read, never once
+per item.
+
+The rules kept here, once for every kind:
+
+* Nothing lost: items that arrived before a failure are handed out first; the
+  failure is raised on the next read (``_pending``). Bytes aiohttp received
+  before a transport error are decoded before that error is raised.
+* Nothing duplicated: a failed attempt is retried only while no item has been
+  handed out (``_handed_out``).
+* Nothing leaked: leaving the loop (``break``, an exception, cancellation)
+  closes the response at once. ``__aiter__`` hands out a small iterator whose
+  ``__del__`` closes the response the moment the loop drops it, without waiting
+  for the event loop to finalize an async generator. After the end marker, the
+  rest of the body is drained (bounded) so the connection goes back to the pool.
+
+A stream kind (chat chunks, generic events, Responses events) says only what
+differs: how events become items (``_decode_events``), what the end of the
+body means (``_body_ended``), whether a failure may resume the stream
+(``_resume``) and what to forget when an attempt is redone (``_restart``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator
+from operator import attrgetter, length_hint
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, TypeVar
+
+import aiohttp
+import msgspec
+
+from .._config.retries import retry_delay
+from .._exceptions import (
+    APIError,
+    APITimeoutError,
+    EventTooLargeError,
+    FirstEventTimeoutError,
+    MalformedEventError,
+    OverloadedError,
+    ProtocolError,
+    StreamDisconnectedError,
+    StreamRateLimitError,
+    XStreamError,
+    deadline_error,
+    error_message,
+    malformed_event,
+    stream_error,
+)
+from .._sse.decoder import ServerSentEvent, SSEDecoder
+from .._transport.transport import (
+    READ_ERRORS,
+    Opened,
+    Transport,
+    body_error,
+    decode_body,
+    headers_of,
+    not_streamed,
+    window,
+)
+
+__all__ = [
+    "NEXT_STEP",
+    "BaseStats",
+    "BatchIterator",
+    "Place",
+    "PlacedIterator",
+    "StreamEngine",
+    "close_now",
+    "error_event",
+]
+
+log = logging.getLogger("xstream")
+
+_T = TypeVar("_T")
+
+_READ_BYTES = 128 * 1024  # at most this much per read: one batch stays small
+_DRAIN_BYTES = 64 * 1024  # what we read past the end to give the connection back to the pool
+_DRAIN_SECONDS = 1.0
+
+# Failures after which the request may be sent again, if nothing reached the caller.
+_RETRYABLE = (
+    FirstEventTimeoutError,
+    StreamDisconnectedError,
+    ProtocolError,
+    OverloadedError,
+    StreamRateLimitError,
+)
+
+
+class BaseStats(msgspec.Struct, kw_only=True):
+    """What every stream counts (times in seconds, from the first request).
+
+    ``bytes``: received, all connections together; ``retries``: attempts redone
+    before the first item; ``elapsed``: time to the last event;
+    ``time_to_first_byte``; ``max_gap``: the longest wait between two reads
+    that completed events; ``done``: the stream ended normally.
+    """
+
+    bytes: int = 0
+    retries: int = 0
+    elapsed: float = 0.0
+    time_to_first_byte: float | None = None
+    max_gap: float = 0.0
+    done: bool = False
+
+
+class StreamEngine(Generic[_T]):
+    """The read loop: read, decode, hand out a batch; retry, resume, drain, release.
+
+    Iterate with ``async for``; ``async with stream:`` or ``await
+    stream.aclose()`` releases the connection even if you never iterate. A
+    stream is read once: after the loop ends (also by ``break``), a new
+    ``async for`` yields nothing. To read it in parts, hold one iterator:
+    ``it = aiter(stream)`` and ``await anext(it)``.
+    """
+
+    response: aiohttp.ClientResponse
+    stats: BaseStats
+    _noun = "events"  # what the items are called in messages
+    _expected = "decodable"  # what an event that does not decode is not
+
+    def __init__(self, transport: Transport, opened: Opened, *, stats: BaseStats) -> None:
+        request = opened.request
+        self.response = opened.response
+        self.stats = stats
+        # At most this much per read. The sync facade reads more at once: each read's
+        # bytes cross threads, a hop that costs ~0.2 ms here however small the read.
+        self.read_bytes = _READ_BYTES
+        self._transport = transport
+        self._request = request
+        self._timeout = request.timeout
+        self._loop = asyncio.get_running_loop()
+        self._started = opened.started  # when the first request went out: ``total`` counts from it
+        self._connected = opened.started  # when the current connection's request went out
+        self._last_event: float | None = None  # on this connection
+        self._max_event_bytes = transport.max_event_bytes
+        self._retries_left = opened.retries_left
+        self._pending: BaseException | None = None  # raised once the items before it are out
+        self._broken: BaseException | None = None  # transport error met after salvaging bytes
+        self._ended = False  # the kind saw its end marker
+        self._handed_out = False  # an item reached the caller: no retry from now on
+        self._finished = False  # no more batches: closed, failed or past the end
+        self._draining = False  # a task reads the rest of the body after the end
+        self._body_started = False  # the current connection's body sent bytes
+        self._events_seen = 0  # events decoded so far, for positions in messages
+        self._decoder = self._new_decoder()
+        self._op = request.operation  # OpenTelemetry's record of this call, when on
+
+    # ------------------------------------------------------------ public API
+
+    def __aiter__(self) -> AsyncIterator[_T]:
+        return BatchIterator(self)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        self._close()
+
+    close = aclose  # the OpenAI SDK's name
+
+    def __repr__(self) -> str:
+        state = "done" if self.stats.done else "closed" if self._finished else "open"
+        return (
+            f"<{type(self).__name__} {state} {self._noun}={self._delivered}"
+            f"{self._repr_extra()} status={self.response.status}>"
+        )
+
+    def __del__(self) -> None:
+        # A stream dropped without being read or closed must not leak its connection.
+        if not getattr(self, "_finished", True):
+            self.response.close()
+        if getattr(self, "_op", None) is not None:
+            self._end_op()
+
+    # ------------------------------------------------------------ what a kind says
+
+    @property
+    def _delivered(self) -> int:
+        """Items handed out so far (for messages)."""
+        raise NotImplementedError
+
+    def _repr_extra(self) -> str:
+        return ""
+
+    def _feed(self, data: bytes) -> list[Any]:
+        """One read's bytes to the decoder: what :meth:`_decode_events` takes."""
+        return self._decoder.feed(data)
+
+    def _decode_events(self, events: list[Any], now: float) -> list[_T]:
+        """Turn one read's events (what :meth:`_feed` returned) into items; set
+        ``_ended`` at the end marker and ``_pending`` at a failure, stopping there."""
+        raise NotImplementedError
+
+    def _body_ended(self, decoder: SSEDecoder) -> BaseException | None:
+        """The body ended (``decoder`` not yet closed): the error to raise, or
+        ``None`` when that is a normal end."""
+        raise NotImplementedError
+
+    async def _resume(self, error: BaseException) -> bool:
+        """Reconnect after ``error`` if this kind resumes (True: go on reading)."""
+        return False
+
+    def _restart(self) -> None:
+        """Forget what the failed attempt built (before a retry)."""
+
+    def _last_event_id(self) -> str:
+        return ""
+
+    def _as_result(self, raw: bytes) -> Any:
+        """A whole JSON answer decoded as what this kind of stream builds, if it is one."""
+        return None
+
+    def _new_decoder(self) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes=self._max_event_bytes)
+
+    def _telemetry(self) -> tuple[object, float | None]:
+        """What a traced call records at its end: the result built so far (a
+        ``ChatCompletion`` or ``Response``, else None) and the time to the first item."""
+        return None, None
+
+    # ------------------------------------------------------------ the loop
+
+    async def _next_batch(self) -> list[_T]:
+        """The items completed by the next network read(s); ``[]`` at the end.
+
+        Raises the stream's failure once every item before it was returned.
+        """
+        while True:
+            data = await self._next_data()
+            if data is None:
+                return []
+            batch = self._absorb(data)
+            if self._ended:
+                self._finish()
+            if batch:
+                return batch
+
+    async def _next_data(self) -> bytes | None:
+        """The next read's bytes, once any failure met so far was retried (or
+        raised); ``None`` when there are no more. What needs the event loop:
+        reads, retries, the end of the body. :meth:`_absorb` does the rest."""
+        while not self._finished:
+            if self._pending is not None:
+                error, self._pending = self._pending, None
+                try:
+                    again = await self._retry(error)
+                except BaseException as exc:
+                    if isinstance(exc, XStreamError):
+                        self._request.scrub(exc)  # built from server bytes: no secrets
+                    self._end_op(exc)
+                    self._close()
+                    raise
+                if again:
+                    continue
+                self._end_op(self._request.scrub(error))
+                self._close()
+                raise error
+            try:
+                data = await self._read()
+            except (APITimeoutError, StreamDisconnectedError, ProtocolError) as exc:
+                self._pending = exc
+                continue
+            if not data:
+                self._end_of_body()
+                continue
+            if not self._body_started:
+                self._body_started = True
+                if data.lstrip()[:1] == b"{":  # one JSON document, not an event stream
+                    self._pending = await self._whole_json(data)
+                    continue
+            return data
+        return None
+
+    def _absorb(self, data: bytes) -> list[_T]:
+        """Decode one read: its items. Pure computation, touching neither the
+        connection nor the loop, so the sync facade runs it on the caller's thread
+        (the items are made where they are used). Sets ``_ended`` at the end
+        marker, ``_pending`` at a failure."""
+        try:
+            events = self._feed(data)
+        except EventTooLargeError as exc:
+            events, exc.events = exc.events, []
+            self._pending = exc
+        if not events:
+            return []
+        stats = self.stats
+        now = self._loop.time()
+        last = self._last_event
+        if last is not None and now - last > stats.max_gap:
+            stats.max_gap = now - last
+        self._last_event = now
+        stats.elapsed = now - self._started
+        batch = self._decode_events(events, now)
+        self._events_seen += len(events)
+        if batch:
+            self._handed_out = True
+        return batch
+
+    async def _read(self) -> bytes:
+        """One network read, bounded by the deadline in force; errors mapped."""
+        if self._broken is not None:
+            self._disconnected(self._broken)
+        deadline, name, seconds = self._deadline()
+        content = self.response.content
+        try:
+            if deadline is None:
+                data = await content.read(self.read_bytes)
+            else:
+                async with asyncio.timeout_at(deadline):
+                    data = await content.read(self.read_bytes)
+        except TimeoutError as exc:
+            raise deadline_error(
+                name,
+                f"the {name} deadline of {seconds:g} s passed; {self._delivered} {self._noun} "
+                f"({self.stats.bytes} bytes) had arrived from {self._request.where}",
+                seconds=seconds,
+                events_received=self._delivered,
+            ) from exc
+        except READ_ERRORS as exc:
+            # aiohttp raises a stored connection error before handing out bytes it
+            # had already received: take those first, raise on the next read.
+            data = _received_before_error(content)
+            if not data:
+                self._disconnected(exc)
+            self._broken = exc
+        stats = self.stats
+        if stats.time_to_first_byte is None and data:
+            stats.time_to_first_byte = self._loop.time() - self._started
+        stats.bytes += len(data)
+        return data
+
+    def _deadline(self) -> tuple[float | None, str, float | None]:
+        """The read deadline (loop time), its name and value: first_event until an
+        event came, then idle since the last event, both restarting with each new
+        connection; or total from the start, when that ends first."""
+        if self._last_event is None:
+            phase, anchor = "first_event", self._connected
+        else:
+            phase, anchor = "idle", max(self._last_event, self._connected)
+        limit, name, seconds = window(self._timeout, self._started, anchor, phase)
+        return (None if limit is None else anchor + limit), name, seconds
+
+    def _disconnected(self, exc: BaseException) -> NoReturn:
+        raise body_error(
+            exc,
+            self._request,
+            delivered=self._delivered,
+            noun=self._noun,
+            received=self.stats.bytes,
+        ) from exc
+
+    def _malformed(
+        self, event: ServerSentEvent, events: list[ServerSentEvent], exc: ValueError
+    ) -> MalformedEventError:
+        """The error for ``event`` (one of ``events``, this read's) that did not decode."""
+        position = self._events_seen + next(i for i, e in enumerate(events) if e is event)
+        return malformed_event(
+            event.raw,
+            exc,
+            position=position,
+            subject=f"event #{position} ({event.event!r}) of {self._request.where}",
+            expected=self._expected,
+        )
+
+    async def _whole_json(self, first: bytes) -> BaseException:
+        """The body is one JSON document (a server that ignored ``stream``): read it
+        (bounded) and say so, with the document; or the error it describes."""
+        parts, size = [first], len(first)
+        while size <= self._max_event_bytes:
+            data = await self._read()
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+        raw = b"".join(parts)
+        body = decode_body(raw)
+        if error_message(body) is not None:
+            return stream_error(body, self.response)
+        ctype = self.response.headers.get("Content-Type", "")
+        error = not_streamed(self._request, raw, body, ctype)
+        error.completion = self._as_result(raw)
+        return error
+
+    def _end_of_body(self) -> None:
+        error = self._body_ended(self._decoder)
+        if error is not None:
+            self._pending = error
+            return
+        self.stats.done = True
+        self._finished = True
+        self.response.release()  # the body was read to its end: the connection is clean
+        self._end_op()
+
+    # ------------------------------------------------------------ retrying
+
+    async def _retry(self, error: BaseException) -> bool:
+        """Go on after ``error``: resume (kinds that do), or send the request again
+        if nothing reached the caller yet, so nothing can be duplicated."""
+        if await self._resume(error):
+            return True
+        if self._handed_out or self._retries_left <= 0 or not isinstance(error, _RETRYABLE):
+            return False
+        delay = retry_delay(self.stats.retries, headers_of(error))
+        if delay is None:  # the server asked to wait longer than we will
+            return False
+        total = self._timeout.total
+        if total is not None and self._loop.time() + delay >= self._started + total:
+            return False  # a backoff that would end past the deadline is not slept
+        log.debug(
+            "retrying %s before its first %s in %.2f s: %s",
+            self._request.where,
+            self._noun.rstrip("s"),
+            delay,
+            error,
+        )
+        if self._op is not None:
+            self._op.retry(error, delay)
+        self.response.close()
+        await asyncio.sleep(delay)
+        self.stats.retries += 1
+        sent = self._loop.time()
+        response, left = await self._transport.send(
+            self._request,
+            retries=self._retries_left - 1,
+            last_event_id=self._last_event_id(),
+            stream=True,
+            started=self._started,
+        )
+        self._retries_left = left
+        self._use(response, sent)
+        self._last_event = None  # a new attempt: first_event again
+        self._restart()
+        return True
+
+    def _use(self, response: aiohttp.ClientResponse, sent: float) -> None:
+        """Read from a new connection from now on (a new decoder, fresh deadlines)."""
+        if self._finished:  # closed by another task while we were reconnecting
+            response.close()
+            return
+        self.response = response
+        self._connected = sent
+        self._body_started = False
+        self._broken = None
+        self._decoder = self._new_decoder()
+
+    # ------------------------------------------------------------ ending
+
+    def _finish(self) -> None:
+        """After the end marker: the stream is done; give the connection back."""
+        self._done()
+        self._give_back()
+
+    def _finish_from_thread(self) -> None:
+        """:meth:`_finish` from another thread than the loop's (the sync facade):
+        the connection is given back on the loop thread, soon."""
+        self._done()
+        with contextlib.suppress(RuntimeError):  # the loop is gone, and the connection with it
+            self._loop.call_soon_threadsafe(self._give_back)
+
+    def _done(self) -> None:
+        self.stats.done = True
+        self._finished = True
+        self._end_op()
+
+    def _give_back(self) -> None:
+        """The rest of the body (usually nothing, or the chunked terminator) is read
+        so that the connection can be reused: at once when it is already here,
+        else by a task of its own, so the caller gets the last items now rather
+        than after a slow server ends the body."""
+        response = self.response
+        if _drained(response.content, _DRAIN_BYTES) is not None:
+            _release(response)
+            return
+        task = self._loop.create_task(_drain(response))
+        _DRAINING.add(task)  # a strong reference until it ends
+        task.add_done_callback(_DRAINING.discard)
+        self._draining = True
+
+    def _close(self) -> None:
+        self._finished = True
+        if not self._draining and not self.response.closed:
+            self.response.close()
+        if self._op is not None:
+            self._end_op()
+
+    def _end_op(self, error: BaseException | None = None) -> None:
+        """End the traced call (once) with what is known: on the end marker, an
+        error, or a stream left early (then without an error: what arrived)."""
+        op, self._op = self._op, None
+        if op is not None:
+            result, first = self._telemetry()
+            op.end(result, error=error, time_to_first_chunk=first)
+
+
+_DRAINING: set[asyncio.Task[None]] = set()
+
+
+def _drained(content: aiohttp.StreamReader, budget: int) -> int | None:
+    """Read what is buffered of the rest of a body without waiting: the budget
+    left when the body is at its end, else ``None``."""
+    try:
+        while budget > 0 and not content.at_eof():
+            data = content.read_nowait(budget)
+            if not data:
+                break
+            budget -= len(data)
+    except READ_ERRORS:
+        return 0
+    return budget if content.at_eof() else None
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read the (short, bounded) rest of a body in the background, then release or
+    close its connection."""
+    content = response.content
+    budget = _DRAIN_BYTES
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            while budget > 0 and not content.at_eof():
+                data = await content.readany()
+                if not data:
+                    break
+                budget -= len(data)
+    except asyncio.CancelledError:  # the loop is closing
+        response.close()
+        raise
+    except Exception:  # best effort, in the background: a timeout, a broken or closed connection
+        budget = 0
+    if budget > 0 and content.at_eof():
+        _release(response)
+    else:
+        response.close()
+
+
+def _release(response: aiohttp.ClientResponse) -> None:
+    """Back to the pool when the body was read to its end and nothing is left over."""
+    if response.content.at_eof():
+        response.release()
+    else:
+        response.close()
+
+
+class Place(Generic[_T]):
+    """Where a loop over a stream is: the batch it reads and the iterator over that
+    batch. Shared by an iterator and the generator behind it, so that neither
+    refers to the other (a cycle would keep both alive past the loop's end)."""
+
+    __slots__ = ("batch", "items")
+
+    def __init__(self) -> None:
+        self.batch: list[_T] = []
+        self.items: Iterator[_T] = iter(self.batch)
+
+    @property
+    def index(self) -> int:
+        """How many items of ``batch`` were handed out."""
+        return len(self.batch) - length_hint(self.items)
+
+
+async def _items(stream: StreamEngine[_T], place: Place[_T]) -> AsyncGenerator[_T, None]:
+    next_batch = stream._next_batch
+    while True:
+        try:
+            batch = await next_batch()
+        except BaseException as exc:
+            if stream._op is not None:  # cancelled, or an error the loop did not raise
+                stream._end_op(exc)
+            stream._close()
+            raise
+        if not batch:
+            return
+        place.batch = batch
+        place.items = items = iter(batch)
+        for item in items:
+            yield item
+
+
+def close_now(generator: AsyncGenerator[Any, None]) -> None:
+    """Close a suspended async generator at once, without the event loop.
+
+    Its ``finally`` blocks and ``except`` clauses must not await (ours have none):
+    then ``aclose()`` completes in one step. A generator closed this way is not
+    handed to the loop's finalizer hook when it is collected.
+    """
+    closing = generator.aclose()
+    try:
+        closing.send(None)
+    except (StopIteration, RuntimeError):  # closed; or running (never, from a finalizer)
+        return
+    closing.close()
+
+
+class PlacedIterator(Generic[_T]):
+    """Base of the iterators a loop holds over a stream: where the loop is
+    (``_batch``, ``_index``, from the :class:`Place` it shares with its generator)
+    and that generator's own next step (``_next``), which a subclass makes its
+    ``__anext__`` or ``__next__`` with :data:`NEXT_STEP`."""
+
+    __slots__ = ("_next", "_place")
+    _place: Place[_T]
+
+    @property
+    def _batch(self) -> list[_T]:
+        return self._place.batch
+
+    @property
+    def _index(self) -> int:
+        return self._place.index
+
+
+# ``__anext__`` / ``__next__`` as a property whose getter is C code: looking the method
+# up returns the generator's own bound step, so no Python frame runs per item.
+NEXT_STEP = property(attrgetter("_next"))
+
+
+class BatchIterator(PlacedIterator[_T]):
+    """What ``async for`` drives: the items of one batch after another.
+
+    The items come from an async generator, and ``__anext__`` is that
+    generator's own (the class attribute is a property whose getter is C code),
+    so no Python frame runs per item except the generator's. Unlike a bare async
+    generator, which the event loop finalizes some time after the loop drops it,
+    this iterator releases the connection the moment it is dropped (``__del__``).
+    """
+
+    __slots__ = ("_generator", "_stream")
+
+    def __init__(self, stream: StreamEngine[_T]) -> None:
+        self._stream = stream
+        self._place = Place()
+        self._generator = _items(stream, self._place)
+        self._next = self._generator.__anext__
+
+    def __aiter__(self) -> BatchIterator[_T]:
+        return self
+
+    if TYPE_CHECKING:
+
+        def __anext__(self) -> Awaitable[_T]: ...
+
+    else:
+        __anext__ = NEXT_STEP
+
+    def __del__(self) -> None:
+        stream = self._stream
+        if not stream._finished:
+            stream._close()
+        close_now(self._generator)
+
+
+def error_event(event: ServerSentEvent, response: aiohttp.ClientResponse | None) -> APIError:
+    """The exception for an error sent inside the stream (``event: error``, or a
+    payload with an ``error`` member)."""
+    try:
+        body: Any = msgspec.json.decode(event.raw)
+    except ValueError:
+        body = {"error": {"message": event.data[:200]}}
+    return stream_error(body, response)
+
+
+def _received_before_error(content: aiohttp.StreamReader) -> bytes:
+    """Bytes aiohttp received but holds back behind a stored exception (private API,
+    read defensively: on any surprise we only lose what aiohttp would have lost)."""
+    try:
+        if content._buffer:
+            return content._read_nowait(-1)
+    except Exception:
+        pass
+    return b""
