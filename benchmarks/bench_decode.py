@@ -67,7 +67,8 @@ from benchmarks.report import (
 from xstream import SSEDecoder
 from xstream._models.chat import CHUNK_DECODER, ChatCompletionChunk
 from xstream._streams.chat import AsyncStream
-from xstream._transport.transport import Opened, Transport
+from xstream._transport.request import Opened
+from xstream._transport.transport import Transport
 
 NAME = "bench_decode"
 CORPUS_NAMES = ("LF", "CRLF")

@@ -595,7 +595,7 @@ async def test_an_error_status_with_an_event_stream_body_reads_its_message() -> 
 
 
 async def test_a_stalled_error_body_does_not_hang(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("xstream._transport.transport._PREFIX_SECONDS", 0.3)
+    monkeypatch.setattr("xstream._transport.errors._PREFIX_SECONDS", 0.3)
 
     async def handler(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(status=500, headers={"Content-Type": "application/json"})

@@ -33,7 +33,6 @@ import msgspec
 from .._models.chat import ChatCompletionChunk, ParsedChatCompletion, TokenLogprob
 from .accumulate import _join
 
-
 __all__ = [
     "ChatCompletionStreamEvent",
     "ChunkEvent",

@@ -27,8 +27,10 @@ from .._protocol.schema import is_type, tools_param
 from .._protocol.schema import response_format as schema_response_format
 from .._streams.chat import AsyncStream, completion_or_none
 from .._streams.chat_events import AsyncChatCompletionStream, AsyncChatCompletionStreamManager
+from .._transport.errors import decode_body
 from .._transport.raw import RawResponse, read_raw
-from .._transport.transport import Opened, Transport, decode_body
+from .._transport.request import Opened
+from .._transport.transport import Transport
 from .tool_runner import AsyncToolRunner
 
 __all__ = ["AsyncChat", "AsyncCompletions", "AsyncCompletionsWithRawResponse", "DeferredCompletion"]

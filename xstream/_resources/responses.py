@@ -22,8 +22,9 @@ from .._protocol.schema import (
 from .._streams.events import EventStreamStats
 from .._streams.managers import AsyncStreamManager
 from .._streams.responses import ResponseStream, decode_response, response_or_none
+from .._transport.errors import decode_body
 from .._transport.raw import RawResponse, read_raw
-from .._transport.transport import Transport, decode_body
+from .._transport.transport import Transport
 
 __all__ = [
     "AsyncResponseStream",

@@ -29,7 +29,8 @@ from .._models.chat import (
 )
 from .._protocol.accumulate import ChatCompletionAccumulator
 from .._sse.decoder import ServerSentEvent, SSEDecoder
-from .._transport.transport import Opened, Transport
+from .._transport.request import Opened
+from .._transport.transport import Transport
 from .engine import BaseStats, BatchIterator, StreamEngine, error_event
 from .relay import DONE_EVENT, aiohttp_response, json_of, relay
 

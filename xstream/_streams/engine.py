@@ -31,8 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator
-from operator import attrgetter, length_hint
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, TypeVar
 
 import aiohttp
@@ -56,25 +55,16 @@ from .._exceptions import (
     stream_error,
 )
 from .._sse.decoder import ServerSentEvent, SSEDecoder
-from .._transport.transport import (
-    READ_ERRORS,
-    Opened,
-    Transport,
-    body_error,
-    decode_body,
-    headers_of,
-    not_streamed,
-    window,
-)
+from .._transport.errors import READ_ERRORS, body_error, decode_body, headers_of, not_streamed
+from .._transport.request import Opened, window
+from .._transport.transport import Transport
+from .connection import give_back, received_before_error
+from .iterators import NEXT_STEP, Place, PlacedIterator, close_now
 
 __all__ = [
-    "NEXT_STEP",
     "BaseStats",
     "BatchIterator",
-    "Place",
-    "PlacedIterator",
     "StreamEngine",
-    "close_now",
     "error_event",
 ]
 
@@ -83,8 +73,6 @@ log = logging.getLogger("xstream")
 _T = TypeVar("_T")
 
 _READ_BYTES = 128 * 1024  # at most this much per read: one batch stays small
-_DRAIN_BYTES = 64 * 1024  # what we read past the end to give the connection back to the pool
-_DRAIN_SECONDS = 1.0
 
 # Failures after which the request may be sent again, if nothing reached the caller.
 _RETRYABLE = (
@@ -333,7 +321,7 @@ class StreamEngine(Generic[_T]):
         except READ_ERRORS as exc:
             # aiohttp raises a stored connection error before handing out bytes it
             # had already received: take those first, raise on the next read.
-            data = _received_before_error(content)
+            data = received_before_error(content)
             if not data:
                 self._disconnected(exc)
             self._broken = exc
@@ -481,14 +469,8 @@ class StreamEngine(Generic[_T]):
         so that the connection can be reused: at once when it is already here,
         else by a task of its own, so the caller gets the last items now rather
         than after a slow server ends the body."""
-        response = self.response
-        if _drained(response.content, _DRAIN_BYTES) is not None:
-            _release(response)
-            return
-        task = self._loop.create_task(_drain(response))
-        _DRAINING.add(task)  # a strong reference until it ends
-        task.add_done_callback(_DRAINING.discard)
-        self._draining = True
+        if give_back(self.response, self._loop):
+            self._draining = True
 
     def _close(self) -> None:
         self._finished = True
@@ -504,71 +486,6 @@ class StreamEngine(Generic[_T]):
         if op is not None:
             result, first = self._telemetry()
             op.end(result, error=error, time_to_first_chunk=first)
-
-
-_DRAINING: set[asyncio.Task[None]] = set()
-
-
-def _drained(content: aiohttp.StreamReader, budget: int) -> int | None:
-    """Read what is buffered of the rest of a body without waiting: the budget
-    left when the body is at its end, else ``None``."""
-    try:
-        while budget > 0 and not content.at_eof():
-            data = content.read_nowait(budget)
-            if not data:
-                break
-            budget -= len(data)
-    except READ_ERRORS:
-        return 0
-    return budget if content.at_eof() else None
-
-
-async def _drain(response: aiohttp.ClientResponse) -> None:
-    """Read the (short, bounded) rest of a body in the background, then release or
-    close its connection."""
-    content = response.content
-    budget = _DRAIN_BYTES
-    try:
-        async with asyncio.timeout(_DRAIN_SECONDS):
-            while budget > 0 and not content.at_eof():
-                data = await content.readany()
-                if not data:
-                    break
-                budget -= len(data)
-    except asyncio.CancelledError:  # the loop is closing
-        response.close()
-        raise
-    except Exception:  # best effort, in the background: a timeout, a broken or closed connection
-        budget = 0
-    if budget > 0 and content.at_eof():
-        _release(response)
-    else:
-        response.close()
-
-
-def _release(response: aiohttp.ClientResponse) -> None:
-    """Back to the pool when the body was read to its end and nothing is left over."""
-    if response.content.at_eof():
-        response.release()
-    else:
-        response.close()
-
-
-class Place(Generic[_T]):
-    """Where a loop over a stream is: the batch it reads and the iterator over that
-    batch. Shared by an iterator and the generator behind it, so that neither
-    refers to the other (a cycle would keep both alive past the loop's end)."""
-
-    __slots__ = ("batch", "items")
-
-    def __init__(self) -> None:
-        self.batch: list[_T] = []
-        self.items: Iterator[_T] = iter(self.batch)
-
-    @property
-    def index(self) -> int:
-        """How many items of ``batch`` were handed out."""
-        return len(self.batch) - length_hint(self.items)
 
 
 async def _items(stream: StreamEngine[_T], place: Place[_T]) -> AsyncGenerator[_T, None]:
@@ -587,44 +504,6 @@ async def _items(stream: StreamEngine[_T], place: Place[_T]) -> AsyncGenerator[_
         place.items = items = iter(batch)
         for item in items:
             yield item
-
-
-def close_now(generator: AsyncGenerator[Any, None]) -> None:
-    """Close a suspended async generator at once, without the event loop.
-
-    Its ``finally`` blocks and ``except`` clauses must not await (ours have none):
-    then ``aclose()`` completes in one step. A generator closed this way is not
-    handed to the loop's finalizer hook when it is collected.
-    """
-    closing = generator.aclose()
-    try:
-        closing.send(None)
-    except (StopIteration, RuntimeError):  # closed; or running (never, from a finalizer)
-        return
-    closing.close()
-
-
-class PlacedIterator(Generic[_T]):
-    """Base of the iterators a loop holds over a stream: where the loop is
-    (``_batch``, ``_index``, from the :class:`Place` it shares with its generator)
-    and that generator's own next step (``_next``), which a subclass makes its
-    ``__anext__`` or ``__next__`` with :data:`NEXT_STEP`."""
-
-    __slots__ = ("_next", "_place")
-    _place: Place[_T]
-
-    @property
-    def _batch(self) -> list[_T]:
-        return self._place.batch
-
-    @property
-    def _index(self) -> int:
-        return self._place.index
-
-
-# ``__anext__`` / ``__next__`` as a property whose getter is C code: looking the method
-# up returns the generator's own bound step, so no Python frame runs per item.
-NEXT_STEP = property(attrgetter("_next"))
 
 
 class BatchIterator(PlacedIterator[_T]):
@@ -670,14 +549,3 @@ def error_event(event: ServerSentEvent, response: aiohttp.ClientResponse | None)
     except ValueError:
         body = {"error": {"message": event.data[:200]}}
     return stream_error(body, response)
-
-
-def _received_before_error(content: aiohttp.StreamReader) -> bytes:
-    """Bytes aiohttp received but holds back behind a stored exception (private API,
-    read defensively: on any surprise we only lose what aiohttp would have lost)."""
-    try:
-        if content._buffer:
-            return content._read_nowait(-1)
-    except Exception:
-        pass
-    return b""

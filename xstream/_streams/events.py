@@ -48,7 +48,9 @@ from .._exceptions import (
     TotalTimeoutError,
 )
 from .._sse.decoder import ServerSentEvent, SSEDecoder
-from .._transport.transport import Opened, Request, Transport, headers_of
+from .._transport.errors import headers_of
+from .._transport.request import Opened, Request
+from .._transport.transport import Transport
 from .engine import BaseStats, StreamEngine, error_event
 from .relay import aiohttp_response, event_block, json_of, relay
 

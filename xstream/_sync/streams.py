@@ -28,8 +28,9 @@ from .._protocol.chat_events import ChatCompletionStreamEvent
 from .._protocol.chat_state import ChatCompletionStreamState
 from .._resources.responses import parse_response
 from .._streams.chat import AsyncStream, StreamStats
-from .._streams.engine import NEXT_STEP, Place, PlacedIterator, StreamEngine
+from .._streams.engine import StreamEngine
 from .._streams.events import EventStream, EventStreamStats
+from .._streams.iterators import NEXT_STEP, Place, PlacedIterator
 from .._streams.managers import StreamManager
 from .._streams.relay import relay_sync
 from .._streams.responses import ResponseStream

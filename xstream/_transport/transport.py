@@ -20,16 +20,13 @@ It knows nothing of chat, events or streams: those read the body it returns
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import platform
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
-import msgspec
-from aiohttp.http_exceptions import ContentLengthError, HttpProcessingError
 from yarl import URL
 
 from .._config.retries import retry_delay, status_is_retryable
@@ -39,10 +36,6 @@ from .._exceptions import (
     APIError,
     APIStatusError,
     ConfigurationError,
-    ConnectTimeoutError,
-    NotStreamedError,
-    ProtocolError,
-    StreamDisconnectedError,
     StreamError,
     TotalTimeoutError,
     XStreamError,
@@ -51,29 +44,26 @@ from .._exceptions import (
     status_error_class,
     stream_error,
 )
-from .._sse.decoder import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
-from .._telemetry.telemetry import Operation, Telemetry
+from .._sse.decoder import DEFAULT_MAX_EVENT_BYTES
+from .._telemetry.telemetry import Telemetry
 from .._version import __version__
+from .errors import (
+    ERROR_BODY_LIMIT,
+    READ_ERRORS,
+    body_error,
+    decode_body,
+    error_payload,
+    headers_of,
+    not_streamed,
+    read_prefix,
+    send_error,
+)
 from .pool import connector_class, reuse_trace, stale, watch
 from .proxy import Proxies
 from .raw import note_opened
-from .redact import Redactor
+from .request import Opened, Request, header_secrets, window
 
-__all__ = [
-    "ERROR_BODY_LIMIT",
-    "READ_ERRORS",
-    "USER_AGENT",
-    "Opened",
-    "Request",
-    "Transport",
-    "body_error",
-    "decode_body",
-    "earliest",
-    "header_secrets",
-    "headers_of",
-    "not_streamed",
-    "window",
-]
+__all__ = ["USER_AGENT", "Transport"]
 
 log = logging.getLogger("xstream")
 
@@ -83,145 +73,6 @@ _T = TypeVar("_T")
 USER_AGENT = (
     f"xstream/{__version__} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 )
-ERROR_BODY_LIMIT = 64 * 1024  # we read at most this much of an error or non-SSE body
-_PREFIX_SECONDS = 10.0  # how long we wait for the body of an answer we refuse anyway
-_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key")
-
-# What reading a body can raise: aiohttp's pure-Python parser lets its own
-# HttpProcessingError (TransferEncodingError, ...) escape from reads.
-READ_ERRORS = (aiohttp.ClientError, OSError, HttpProcessingError)
-
-
-def earliest(*limits: float | None) -> float | None:
-    """The smallest of the limits that are set (``None`` when none is)."""
-    present = [limit for limit in limits if limit is not None]
-    return min(present) if present else None
-
-
-def decode_body(raw: bytes) -> object:
-    """A body as JSON when it is JSON, else as (replaced) text."""
-    try:
-        return msgspec.json.decode(raw) if raw else None
-    except ValueError:
-        return raw[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
-
-
-def header_secrets(headers: Mapping[str, str]) -> list[str]:
-    """The credentials in a set of headers (to blank out of messages)."""
-    secrets: list[str] = []
-    for name, value in headers.items():
-        if name.lower() in _CREDENTIAL_HEADERS:
-            secrets.append(value)
-            token = value.partition(" ")[2]
-            if token:
-                secrets.append(token)
-    return secrets
-
-
-def _is_protocol_fault(exc: BaseException) -> bool:
-    """Whether an error met while reading says the peer broke HTTP (rather than
-    just closing the connection early)."""
-    for err in (exc, exc.__cause__):
-        if isinstance(err, aiohttp.ClientPayloadError):
-            # aiohttp words every early end this way; anything else is a broken body
-            return "not completed" not in str(err)
-        if isinstance(err, HttpProcessingError):
-            return not isinstance(err, ContentLengthError) and "Not enough data" not in str(err)
-    return False
-
-
-def body_error(
-    exc: BaseException, request: Request, *, delivered: int, noun: str, received: int
-) -> APIConnectionError:
-    """The one mapping of an error met while reading a body: ``ProtocolError`` when
-    the peer broke HTTP, else ``StreamDisconnectedError``."""
-    detail = request.redact(f"{type(exc).__name__}: {exc}")
-    if _is_protocol_fault(exc):
-        return ProtocolError(
-            f"{request.where} broke the HTTP framing of its answer after {delivered} {noun} "
-            f"({received} bytes): {detail}",
-            events_received=delivered,
-        )
-    return StreamDisconnectedError(
-        f"the connection to {request.where} broke after {delivered} {noun} "
-        f"({received} bytes): {detail}",
-        events_received=delivered,
-    )
-
-
-def headers_of(error: BaseException) -> dict[str, str] | None:
-    """The (lower-cased) response headers an error carries, if any."""
-    response = getattr(error, "response", None)
-    if isinstance(response, aiohttp.ClientResponse):
-        return {k.lower(): v for k, v in response.headers.items()}
-    return None
-
-
-class Request:
-    """Everything needed to send one request again: method, URL, headers, body,
-    query, deadlines, and the secrets no message may show."""
-
-    __slots__ = (
-        "body",
-        "headers",
-        "hints",
-        "max_retries",
-        "method",
-        "operation",
-        "params",
-        "redactor",
-        "timeout",
-        "url",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: dict[str, str],
-        body: bytes | None = None,
-        params: Mapping[str, str] | None = None,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
-        secrets: Iterable[str] = (),
-        hints: Mapping[int, str] | None = None,
-    ) -> None:
-        self.method = method.upper()
-        self.url = url
-        self.headers = headers
-        self.body = body
-        self.params = params
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.hints = hints or {}
-        self.redactor = Redactor([*secrets, *header_secrets(headers)])
-        self.operation: Operation | None = None  # recorded by OpenTelemetry, when on
-
-    def redact(self, text: str) -> str:
-        """``text`` with every secret of this request replaced by ``***``."""
-        return self.redactor.redact(text)
-
-    def scrub(self, error: _E) -> _E:
-        """``error`` with this request's secrets blanked out (see :class:`Redactor`)."""
-        return self.redactor.scrub(error)
-
-    @property
-    def where(self) -> str:
-        """The URL for messages and logs: no query string (it may hold a token)."""
-        return self.redact(self.url.partition("?")[0])
-
-    def __repr__(self) -> str:
-        return f"<Request {self.method} {self.where}>"
-
-
-class Opened(NamedTuple):
-    """A request whose answer is a 2xx response, as a stream starts from it."""
-
-    request: Request
-    response: aiohttp.ClientResponse
-    started: float  # loop time the first attempt went out
-    retries_left: int
 
 
 class _Pool:
@@ -570,7 +421,7 @@ class Transport:
                             type(exc).__name__,
                         )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise self._transport_error(exc, request, name, seconds) from exc
+            raise send_error(exc, request, self._pool.proxies, name, seconds) from exc
         watch(response)
         if response.status == 407 and proxy is not None:  # the proxy's answer, not the API's
             response.close()
@@ -586,50 +437,6 @@ class Transport:
             until = None if limit is None else now + limit
             raise await self.status_error(response, request, until=until, deadline=(name, seconds))
         return response
-
-    def _transport_error(
-        self, exc: BaseException, request: Request, name: str, seconds: float | None
-    ) -> APIError:
-        """The one mapping of aiohttp/OS errors met while sending."""
-        if isinstance(exc, aiohttp.ConnectionTimeoutError) or (
-            isinstance(exc, aiohttp.ServerTimeoutError) and "connect" in str(exc).lower()
-        ):
-            seconds = request.timeout.connect
-            return ConnectTimeoutError(
-                f"could not connect to {request.where} within {seconds} s",
-                deadline="connect",
-                seconds=seconds,
-            )
-        if isinstance(exc, TimeoutError):
-            return deadline_error(
-                name,
-                f"no response from {request.where} within the {name} deadline of {seconds} s",
-                seconds=seconds,
-            )
-        proxy = self._pool.proxies.route(request.url)
-        if proxy is not None and isinstance(exc, aiohttp.ClientHttpProxyError):
-            return APIConnectionError(
-                request.redact(
-                    f"the proxy {proxy.url} refused to open a tunnel to {request.where}: "
-                    f"HTTP {exc.status} {exc.message}"
-                )
-            )
-        if proxy is not None and isinstance(exc, aiohttp.ClientProxyConnectionError):
-            detail = request.redact(str(exc))
-            return APIConnectionError(
-                f"could not reach the proxy {proxy.url} (for {request.where}): "
-                f"{type(exc).__name__}: {detail}"
-            )
-        if isinstance(exc, aiohttp.ClientResponseError) and not isinstance(
-            exc, aiohttp.TooManyRedirects
-        ):
-            # aiohttp reports a response it cannot parse as a "400" of its own making
-            detail = request.redact(exc.message)
-            return ProtocolError(f"{request.where} answered with invalid HTTP: {detail}")
-        detail = request.redact(str(exc))
-        return APIConnectionError(
-            f"could not reach {request.where}: {type(exc).__name__}: {detail}"
-        )
 
     # ------------------------------------------------------------ reading
 
@@ -690,7 +497,7 @@ class Transport:
 
         The body is waited for until ``until`` (loop time) at the latest: when the
         caller's ``deadline`` ends that wait, that deadline's error is raised."""
-        raw, cut = await _read_prefix(response, until)
+        raw, cut = await read_prefix(response, until)
         status = response.status
         if cut:
             name, seconds = deadline
@@ -700,7 +507,7 @@ class Transport:
                 f"the {name} deadline of {seconds} s",
                 seconds=seconds,
             )
-        body = request.redactor.redact_value(_error_payload(raw))
+        body = request.redactor.redact_value(error_payload(raw))
         detail = error_message(body) or raw[:200].decode("utf-8", "replace").strip()
         hint = request.hints.get(status, "")
         message = request.redact(f"HTTP {status}: {detail or response.reason or ''}{hint}")
@@ -721,7 +528,7 @@ class Transport:
         )
         json_answer = "json" in ctype.lower()
         size = self.max_event_bytes if json_answer else ERROR_BODY_LIMIT
-        raw, _ = await _read_prefix(response, None if limit is None else now + limit, size=size)
+        raw, _ = await read_prefix(response, None if limit is None else now + limit, size=size)
         body = decode_body(raw)
         if error_message(body) is not None:
             raise stream_error(body, response)
@@ -732,71 +539,3 @@ class Transport:
             f"asked for a stream but the server answered {ctype!r}, not text/event-stream; "
             f"the body starts with {start!r}"
         )
-
-
-def window(
-    timeout: Timeout, started: float, now: float, phase: str
-) -> tuple[float | None, str, float | None]:
-    """How long the next wait may last, which deadline bounds it, and its value:
-    the ``phase`` deadline (``first_event`` or ``idle``) from now, or what is left
-    of ``total`` (counted from ``started``) when that is less."""
-    seconds: float | None = getattr(timeout, phase)
-    limit, name = seconds, phase
-    if timeout.total is not None:
-        left = max(started + timeout.total - now, 0.0)
-        if limit is None or left < limit:
-            limit, name, seconds = left, "total", timeout.total
-    return limit, name, seconds
-
-
-def not_streamed(request: Request, raw: bytes, body: object, ctype: str) -> NotStreamedError:
-    """The error for a stream request answered with one whole JSON document."""
-    return NotStreamedError(
-        f"asked for a stream, {request.where} answered with one whole JSON document "
-        f"({ctype or 'no content type'}); it is kept on this error's .completion and .body",
-        body=body,
-        raw=raw,
-    )
-
-
-async def _read_prefix(
-    response: aiohttp.ClientResponse, until: float | None = None, *, size: int = ERROR_BODY_LIMIT
-) -> tuple[bytes, bool]:
-    """Up to ``ERROR_BODY_LIMIT`` bytes of a body we are about to refuse, waiting at
-    most a few seconds for them (a stalled error body must not hang the caller),
-    and never past ``until`` (loop time). Also says whether ``until`` cut the wait.
-    The connection is closed afterwards."""
-    pieces: list[bytes] = []
-    received = 0
-    now = asyncio.get_running_loop().time()
-    cap = earliest(now + _PREFIX_SECONDS, until)
-    cut = False
-    try:
-        async with asyncio.timeout_at(cap):
-            while received < size:
-                data = await response.content.read(size - received)
-                if not data:
-                    break
-                pieces.append(data)
-                received += len(data)
-    except TimeoutError:
-        cut = until is not None and cap == until
-    except READ_ERRORS:
-        pass
-    finally:
-        response.close()
-    return b"".join(pieces), cut
-
-
-def _error_payload(raw: bytes) -> object:
-    """An error body decoded: JSON, else for an event-stream body the JSON of its
-    first event (some servers stream their errors), else the text."""
-    body = decode_body(raw)
-    if isinstance(body, str) and raw.lstrip()[:5] == b"data:":
-        with contextlib.suppress(XStreamError):
-            events = SSEDecoder(max_event_bytes=ERROR_BODY_LIMIT + 1).feed(raw + b"\n\n")
-            if events:
-                first = decode_body(events[0].raw)
-                if not isinstance(first, str):
-                    return first
-    return body
