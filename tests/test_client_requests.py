@@ -88,7 +88,7 @@ async def test_headers_and_body(mocked: aioresponses) -> None:
     }
 
 
-async def test_unset_params_are_not_sent_and_unknown_ones_pass_through(
+async def test_unset_params_are_not_sent_and_undeclared_ones_go_in_extra_body(
     mocked: aioresponses,
 ) -> None:
     mocked.post(URL_CC, payload=COMPLETION)
@@ -99,8 +99,7 @@ async def test_unset_params_are_not_sent_and_unknown_ones_pass_through(
             tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
             stream_options={"include_usage": True},
             reasoning_effort="low",
-            my_server_param={"x": 1},
-            extra_body={"temperature": 0.1, "vendor": True},
+            extra_body={"temperature": 0.1, "vendor": True, "my_server_param": {"x": 1}},
         )
     body = json.loads(sent(mocked)["data"])
     assert "top_p" not in body

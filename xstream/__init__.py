@@ -163,15 +163,16 @@ if TYPE_CHECKING:
         function_tool,
     )
     from ._resources.chat import DeferredCompletion
-    from ._resources.responses import AsyncResponseStream, AsyncResponseStreamManager
-    from ._resources.sse import open_sse
+    from ._resources.open_sse import open_sse
     from ._resources.tool_runner import AsyncToolRunner, ToolResultEvent, tool_from_function
     from ._sse.decoder import ServerSentEvent, SSEDecoder
     from ._streams.chat import AsyncStream, StreamStats
     from ._streams.chat_events import AsyncChatCompletionStream, AsyncChatCompletionStreamManager
     from ._streams.events import EventStream, EventStreamStats
+    from ._streams.response_events import AsyncResponseStream, AsyncResponseStreamManager
     from ._streams.responses import ResponseStream
-    from ._sync.client import Client, SyncDeferredCompletion, ToolRunner
+    from ._sync.chat import SyncDeferredCompletion
+    from ._sync.client import Client
     from ._sync.streams import (
         ChatCompletionStream,
         ChatCompletionStreamManager,
@@ -181,14 +182,15 @@ if TYPE_CHECKING:
         SyncResponseStream,
         SyncResponseStreamManager,
     )
+    from ._sync.tool_runner import ToolRunner
     from ._telemetry.telemetry import Telemetry
     from ._transport.raw import RawResponse
 
 # name -> the private module that defines it, imported on first access (PEP 562)
 _LAZY = {
     "ParsedResponse": "._models.responses",
-    "AsyncResponseStream": "._resources.responses",
-    "AsyncResponseStreamManager": "._resources.responses",
+    "AsyncResponseStream": "._streams.response_events",
+    "AsyncResponseStreamManager": "._streams.response_events",
     "SyncParsedResponseStream": "._sync.streams",
     "SyncResponseStreamManager": "._sync.streams",
     "AsyncChatCompletionStream": "._streams.chat_events",
@@ -213,7 +215,7 @@ _LAZY = {
     "tool_from_function": "._resources.tool_runner",
     "ChatCompletionStream": "._sync.streams",
     "ChatCompletionStreamManager": "._sync.streams",
-    "ToolRunner": "._sync.client",
+    "ToolRunner": "._sync.tool_runner",
     "AsyncClient": "._client",
     "AsyncStream": "._streams.chat",
     "Client": "._sync.client",
@@ -259,12 +261,12 @@ _LAZY = {
     "ResponseUsage": "._models.responses",
     "Stream": "._sync.streams",
     "StreamStats": "._streams.chat",
-    "SyncDeferredCompletion": "._sync.client",
+    "SyncDeferredCompletion": "._sync.chat",
     "SyncEventStream": "._sync.streams",
     "SyncResponseStream": "._sync.streams",
     "Telemetry": "._telemetry.telemetry",
     "UnknownResponseEvent": "._models.responses",
-    "open_sse": "._resources.sse",
+    "open_sse": "._resources.open_sse",
 }
 # ... and the light ones too: `import xstream` loads no msgspec either.
 _LAZY.update(

@@ -1,213 +1,48 @@
-"""Opening any event stream: ``client.sse(...)`` and ``open_sse(session, ...)``.
+"""``client.sse``: open any event stream through the client.
 
-Both build a :class:`~xstream._transport.Request` and hand it to
-:func:`~xstream._event_stream.open_event_stream`; they differ only in whose
-transport sends it: the client's (its key, only to ``base_url``'s origin; its
-pool), or one around the caller's own ``aiohttp.ClientSession`` (the caller's
-headers, their credentials blanked out of every message).
+This file is the source of its blocking twin, ``xstream/_sync/sse.py``, which
+``scripts/unasync.py`` generates from it (a test fails when it is stale).
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, Unpack, overload
 
-import aiohttp
-import msgspec
+from .._models.params import SSEOptions
+from .._sse.decoder import ServerSentEvent
+from .._streams.events import EventStream
+from .api import AsyncAPI
+from .calls import sse_call
 
-from .._config.timeouts import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, TimeoutTypes
-from .._sse.decoder import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent
-from .._streams.events import DEFAULT_MAX_RECONNECTS, EventStream, open_event_stream
-from .._transport.transport import Transport
-
-__all__ = ["AsyncSSE", "open_sse"]
+__all__ = ["AsyncSSE"]
 
 _T = TypeVar("_T")
-
-
-@overload
-async def open_sse(
-    session: aiohttp.ClientSession,
-    method: str,
-    url: str,
-    *,
-    json: Any = None,
-    params: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    type: None = None,
-    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
-    reconnect: bool | None = None,
-    max_reconnects: int = DEFAULT_MAX_RECONNECTS,
-    max_retries: int = 2,
-    last_event_id: str | None = None,
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-) -> EventStream[ServerSentEvent]: ...
-
-
-@overload
-async def open_sse(
-    session: aiohttp.ClientSession,
-    method: str,
-    url: str,
-    *,
-    json: Any = None,
-    params: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    type: builtins.type[_T],
-    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
-    reconnect: bool | None = None,
-    max_reconnects: int = DEFAULT_MAX_RECONNECTS,
-    max_retries: int = 2,
-    last_event_id: str | None = None,
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-) -> EventStream[_T]: ...
-
-
-@overload
-async def open_sse(
-    session: aiohttp.ClientSession,
-    method: str,
-    url: str,
-    *,
-    json: Any = None,
-    params: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    type: Any,
-    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
-    reconnect: bool | None = None,
-    max_reconnects: int = DEFAULT_MAX_RECONNECTS,
-    max_retries: int = 2,
-    last_event_id: str | None = None,
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-) -> EventStream[Any]: ...
-
-
-async def open_sse(
-    session: aiohttp.ClientSession,
-    method: str,
-    url: str,
-    *,
-    json: Any = None,
-    params: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    type: Any = None,
-    timeout: TimeoutTypes = DEFAULT_TIMEOUT,
-    reconnect: bool | None = None,
-    max_reconnects: int = DEFAULT_MAX_RECONNECTS,
-    max_retries: int = 2,
-    last_event_id: str | None = None,
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-) -> EventStream[Any]:
-    """Open any event stream on your own ``aiohttp.ClientSession``.
-
-    ``json`` is sent as the JSON body; ``headers`` are yours to set
-    (``Authorization`` included: its value never appears in messages).
-    ``type`` decodes each event's data (see :meth:`AsyncClient.sse`).
-    ``reconnect`` defaults to ``True`` for ``GET``, ``False`` otherwise.
-    Status errors raise as with :class:`AsyncClient`; the session stays open.
-
-    >>> async with aiohttp.ClientSession() as session:        # doctest: +SKIP
-    ...     stream = await open_sse(session, "GET", "https://example.com/feed")
-    ...     async for event in stream:
-    ...         print(event.event, event.data)
-    """
-    transport = Transport(
-        session=session,
-        user_agent=None,
-        timeout=Timeout.coerce(timeout),
-        max_retries=max_retries,
-        max_event_bytes=max_event_bytes,
-    )
-    request = transport.build(
-        method,
-        url,
-        body=None if json is None else msgspec.json.encode(json),
-        stream=True,
-        headers=headers,
-        params=params,
-    )
-    return await open_event_stream(
-        transport,
-        request,
-        type=type,
-        reconnect=reconnect,
-        max_reconnects=max_reconnects,
-        last_event_id=last_event_id,
-    )
 
 
 class AsyncSSE:
     """``client.sse``: call it to open any event stream through the client."""
 
-    def __init__(self, transport: Transport) -> None:
-        self._transport = transport
+    def __init__(self, api: AsyncAPI) -> None:
+        self._api = api
 
     @overload
     async def __call__(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        type: None = None,
-        timeout: TimeoutTypes = NOT_GIVEN,
-        reconnect: bool | None = None,
-        max_reconnects: int = DEFAULT_MAX_RECONNECTS,
-        max_retries: int | None = None,
-        last_event_id: str | None = None,
+        self, method: str, url: str, *, type: None = None, **options: Unpack[SSEOptions]
     ) -> EventStream[ServerSentEvent]: ...
 
     @overload
     async def __call__(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        type: builtins.type[_T],
-        timeout: TimeoutTypes = NOT_GIVEN,
-        reconnect: bool | None = None,
-        max_reconnects: int = DEFAULT_MAX_RECONNECTS,
-        max_retries: int | None = None,
-        last_event_id: str | None = None,
+        self, method: str, url: str, *, type: builtins.type[_T], **options: Unpack[SSEOptions]
     ) -> EventStream[_T]: ...
 
     @overload
     async def __call__(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        type: Any,
-        timeout: TimeoutTypes = NOT_GIVEN,
-        reconnect: bool | None = None,
-        max_reconnects: int = DEFAULT_MAX_RECONNECTS,
-        max_retries: int | None = None,
-        last_event_id: str | None = None,
+        self, method: str, url: str, *, type: Any, **options: Unpack[SSEOptions]
     ) -> EventStream[Any]: ...
 
     async def __call__(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        type: Any = None,
-        timeout: TimeoutTypes = NOT_GIVEN,
-        reconnect: bool | None = None,
-        max_reconnects: int = DEFAULT_MAX_RECONNECTS,
-        max_retries: int | None = None,
-        last_event_id: str | None = None,
+        self, method: str, url: str, *, type: Any = None, **options: Unpack[SSEOptions]
     ) -> EventStream[Any]:
         """Open any event stream: ``await client.sse(method, url)``.
 
@@ -237,22 +72,5 @@ class AsyncSSE:
         ...             case Join(user=user): print("+", user)
         ...             case Leave(user=user): print("-", user)
         """
-        transport = self._transport
-        request = transport.build(
-            method,
-            url,
-            body=None if json is None else msgspec.json.encode(json),
-            stream=True,
-            headers=headers,
-            params=params,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
-        return await open_event_stream(
-            transport,
-            request,
-            type=type,
-            reconnect=reconnect,
-            max_reconnects=max_reconnects,
-            last_event_id=last_event_id,
-        )
+        stream: EventStream[Any] = await self._api.call(sse_call(method, url, type, options))
+        return stream

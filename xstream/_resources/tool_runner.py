@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from typing import Any, Self
 
 import msgspec
@@ -22,7 +22,9 @@ from .._exceptions import ToolRoundsExceededError
 from .._models.chat import ParsedChatCompletion, message_list
 from .._protocol.chat_events import ChatCompletionStreamEvent, FunctionToolCallArgumentsDoneEvent
 from .._protocol.schema import FunctionTool, function_tool
-from .._streams.chat_events import AsyncChatCompletionStreamManager
+from .._streams.chat_events import AsyncChatCompletionStream
+from .api import AsyncAPI
+from .calls import chat_stream_call
 
 __all__ = ["AsyncToolRunner", "ToolResultEvent", "tool_from_function"]
 
@@ -80,23 +82,22 @@ class AsyncToolRunner:
 
     def __init__(
         self,
-        open_stream: Callable[..., AsyncChatCompletionStreamManager[Any]],
+        api: AsyncAPI,
         *,
-        model: str,
-        messages: Iterable[Any],
         tools: Iterable[Callable[..., Any]],
         max_rounds: int,
-        **params: Any,
+        params: Mapping[str, Any],
+        response_format: Any = None,
     ) -> None:
         if max_rounds < 1:
             raise ValueError("max_rounds must be at least 1")
-        self._open = open_stream
-        self._model = model
-        self.messages: list[Any] = message_list(messages)
+        self._api = api
+        self.messages: list[Any] = message_list(params["messages"])
         self._functions = {fn.__name__: fn for fn in tools}
         self._declared = [tool_from_function(fn) for fn in self._functions.values()]
         self._max_rounds = max_rounds
         self._params = params
+        self._format = response_format
         self._final: ParsedChatCompletion[Any] | None = None
         self._events = self._run()
         self.rounds = 0
@@ -130,9 +131,7 @@ class AsyncToolRunner:
             self.rounds += 1
             running: list[tuple[FunctionToolCallArgumentsDoneEvent, asyncio.Task[Any]]] = []
             try:
-                async with self._open(
-                    model=self._model, messages=self.messages, tools=self._declared, **self._params
-                ) as stream:
+                async with await self._open() as stream:
                     async for event in stream:
                         if isinstance(event, FunctionToolCallArgumentsDoneEvent):
                             running.append((event, self._start(event)))
@@ -155,6 +154,18 @@ class AsyncToolRunner:
                 for _, task in running:
                     with contextlib.suppress(BaseException):
                         await task
+
+    async def _open(self) -> AsyncChatCompletionStream[Any]:
+        """This round's stream: the conversation so far, the tools declared."""
+        api = self._api
+        call, state = chat_stream_call(
+            {**self._params, "messages": self.messages},
+            self._format,
+            self._declared,
+            conversation_id=api.conversation_id,
+            method="run_tools",
+        )
+        return AsyncChatCompletionStream(await api.call(call), state())
 
     def _start(self, event: FunctionToolCallArgumentsDoneEvent) -> asyncio.Task[Any]:
         fn = self._functions.get(event.name)

@@ -214,7 +214,8 @@ class AsyncStream(StreamEngine[_T]):
         if self._wire is not None:
             self._wire = ChatCompletionAccumulator()
 
-    def _as_result(self, raw: bytes) -> ChatCompletion | None:
+    @staticmethod
+    def salvage(raw: bytes) -> ChatCompletion | None:
         return completion_or_none(raw)
 
     def _telemetry(self) -> tuple[object, float | None]:

@@ -208,8 +208,10 @@ class StreamEngine(Generic[_T]):
     def _last_event_id(self) -> str:
         return ""
 
-    def _as_result(self, raw: bytes) -> Any:
-        """A whole JSON answer decoded as what this kind of stream builds, if it is one."""
+    @staticmethod
+    def salvage(raw: bytes) -> Any:
+        """A whole JSON answer (from a server that ignored ``stream``) decoded as what
+        this kind of stream builds, if it is one; kept on :class:`NotStreamedError`."""
         return None
 
     def _new_decoder(self) -> SSEDecoder:
@@ -380,7 +382,7 @@ class StreamEngine(Generic[_T]):
             return stream_error(body, self.response)
         ctype = self.response.headers.get("Content-Type", "")
         error = not_streamed(self._request, raw, body, ctype)
-        error.completion = self._as_result(raw)
+        error.completion = self.salvage(raw)
         return error
 
     def _end_of_body(self) -> None:
@@ -425,7 +427,6 @@ class StreamEngine(Generic[_T]):
             self._request,
             retries=self._retries_left - 1,
             last_event_id=self._last_event_id(),
-            stream=True,
             started=self._started,
         )
         self._retries_left = left

@@ -425,7 +425,7 @@ async def open_event_stream(
     """Send ``request`` (retrying what is safe) and read its body as an event stream."""
     if max_reconnects < 0:
         raise ValueError("max_reconnects must be >= 0")
-    opened = await transport.open(request, stream=True, last_event_id=last_event_id or "")
+    opened = await transport.open(request, last_event_id=last_event_id or "")
     return EventStream(
         transport,
         opened,

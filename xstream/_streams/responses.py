@@ -225,7 +225,8 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
         self._resumes = 0
         self._restart()
 
-    def _as_result(self, raw: bytes) -> Response | None:
+    @staticmethod
+    def salvage(raw: bytes) -> Response | None:
         return response_or_none(raw)
 
     def _sse_item(self, item: Any) -> bytes:

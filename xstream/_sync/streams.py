@@ -26,7 +26,7 @@ from .._models.responses import (
 )
 from .._protocol.chat_events import ChatCompletionStreamEvent
 from .._protocol.chat_state import ChatCompletionStreamState
-from .._resources.responses import parse_response
+from .._protocol.responses import parse_response
 from .._streams.chat import AsyncStream, StreamStats
 from .._streams.engine import StreamEngine
 from .._streams.events import EventStream, EventStreamStats
@@ -291,15 +291,12 @@ class ChatCompletionStream(Generic[_T]):
     """
 
     def __init__(
-        self,
-        loop: LoopThread,
-        raw: AsyncStream[ChatCompletionChunk],
-        state: ChatCompletionStreamState[_T],
+        self, chunks: Stream[ChatCompletionChunk], state: ChatCompletionStreamState[_T]
     ) -> None:
-        self._chunks = Stream(loop, raw)
+        self._chunks = chunks
         self._state = state
         # Made in this thread from the chunks the loop thread hands over a read at a time.
-        self._iterator = state.iter_events(iter(self._chunks))
+        self._iterator = state.iter_events(iter(chunks))
 
     def __iter__(self) -> Iterator[ChatCompletionStreamEvent[_T]]:
         return self._iterator
@@ -351,10 +348,9 @@ class SyncParsedResponseStream(SyncResponseStream, Generic[_T]):
     """The events of a streamed response, blocking, and its final response parsed:
     ``get_final_response()`` is a :class:`~xstream.ParsedResponse` (``output_parsed``)."""
 
-    def __init__(
-        self, loop: LoopThread, stream: ResponseStream, text_format: type[_T] | None
-    ) -> None:
-        super().__init__(loop, stream)
+    def __init__(self, events: SyncResponseStream, text_format: type[_T] | None) -> None:
+        super().__init__(events._loop, events._stream)
+        del events._stream  # this stream owns it now: ``events`` must not close it when dropped
         self._format = text_format
 
     def get_final_response(self) -> ParsedResponse[_T]:

@@ -52,6 +52,8 @@ class Request:
         "operation",
         "params",
         "redactor",
+        "started",
+        "stream",
         "timeout",
         "url",
     )
@@ -63,6 +65,7 @@ class Request:
         *,
         headers: dict[str, str],
         body: bytes | None = None,
+        stream: bool = False,
         params: Mapping[str, str] | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_retries: int = 2,
@@ -73,6 +76,8 @@ class Request:
         self.url = url
         self.headers = headers
         self.body = body
+        self.stream = stream  # the answer is an event stream (checked as one; Accept says so)
+        self.started: float | None = None  # loop time its first attempt went out (open())
         self.params = params
         self.timeout = timeout
         self.max_retries = max_retries

@@ -244,6 +244,7 @@ class Transport:
             full,
             headers=sent,
             body=body,
+            stream=stream,
             params=params,
             timeout=resolve_timeout(timeout, self.timeout),
             max_retries=self.max_retries if max_retries is None else max_retries,
@@ -286,22 +287,18 @@ class Transport:
 
     # ------------------------------------------------------------ sending
 
-    async def open(self, request: Request, *, stream: bool, last_event_id: str = "") -> Opened:
-        """:meth:`send` with the request's retries, noting when it started."""
-        started = asyncio.get_running_loop().time()
+    async def open(self, request: Request, *, last_event_id: str = "") -> Opened:
+        """:meth:`send` with the request's retries, noting when it started (``request.started``)."""
+        started = request.started = asyncio.get_running_loop().time()
         retries = request.max_retries
         op = request.operation
         if op is None:
-            response, left = await self.send(
-                request, retries=retries, last_event_id=last_event_id, stream=stream
-            )
+            response, left = await self.send(request, retries=retries, last_event_id=last_event_id)
             note_opened(response, retries - left)  # for with_raw_response (see _raw)
             return Opened(request, response, started, left)
         token = op.attach()
         try:
-            response, left = await self.send(
-                request, retries=retries, last_event_id=last_event_id, stream=stream
-            )
+            response, left = await self.send(request, retries=retries, last_event_id=last_event_id)
         except BaseException as exc:
             op.end(error=exc)
             raise
@@ -316,13 +313,12 @@ class Transport:
         *,
         retries: int,
         last_event_id: str = "",
-        stream: bool = False,
         started: float | None = None,
     ) -> tuple[aiohttp.ClientResponse, int]:
         """Send ``request``, retrying what is safe (nothing was received yet);
         return a 2xx response and the retries left.
 
-        With ``stream``, a 2xx answer must be an event stream (HTTP 204 passes,
+        For a streamed request, a 2xx answer must be an event stream (HTTP 204 passes,
         released: it has no body). Non-2xx answers raise ``APIStatusError``
         subclasses; transport errors ``APIConnectionError``/``APITimeoutError``.
         ``total`` counts from ``started`` (loop time; default now) and bounds
@@ -336,7 +332,7 @@ class Transport:
         while True:
             try:
                 response = await self.attempt(request, last_event_id, started=started)
-                if stream:
+                if request.stream:
                     await self.check_event_stream(response, request, started=started)
                 return response, retries - attempt
             except APIStatusError as exc:
