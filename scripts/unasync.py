@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     generated, unused = generate()
     problems = [f"substitution never used: {pattern!r}" for pattern in unused]
     for path, text in generated.items():
-        shown = path.relative_to(ROOT)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         if args.check:
             if not path.exists() or path.read_text() != text:
                 problems.append(f"{shown} is stale: run python scripts/unasync.py")

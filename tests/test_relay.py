@@ -99,7 +99,7 @@ async def read_events(resp: aiohttp.ClientResponse, count: int) -> bytes:
 async def closed_within(stream: Any, seconds: float) -> float:
     """How long the upstream stream took to be closed (fails past ``seconds``)."""
     start = time.monotonic()
-    while not (stream._finished and stream.response.closed):
+    while not (stream.finished and stream.response.closed):
         assert time.monotonic() - start < seconds, "the upstream stream is still open"
         await asyncio.sleep(0.01)
     return time.monotonic() - start
@@ -158,7 +158,7 @@ async def test_closing_the_iterator_closes_the_stream(
     sse: Any = stream.to_sse()
     assert (await anext(sse)).startswith(b"data: {")
     await sse.aclose()
-    assert stream._finished and stream.response.closed
+    assert stream.finished and stream.response.closed
     await asyncio.wait_for(server.wait_until_idle(), 1.0)
 
 
@@ -178,7 +178,7 @@ async def test_cancelling_the_reader_closes_the_stream(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert stream._finished and stream.response.closed
+    assert stream.finished and stream.response.closed
 
 
 # ------------------------------------------------------------ what the bytes say
@@ -239,7 +239,7 @@ async def test_an_error_mid_stream_is_relayed_as_an_error_event(
     error = json.loads(last.data)["error"]
     assert error["type"] == kind and error["message"]
     assert error.get("code") == error_type
-    assert stream._finished
+    assert stream.finished
 
 
 async def test_the_error_event_holds_no_secret(server: MockServer) -> None:

@@ -729,7 +729,7 @@ async def test_text_stream_break_and_aclose_with_a_held_iterator(
         texts.append(text)
         if len(texts) == 2:
             break
-    assert stream._finished  # closed at once, not when the loop finalizes a generator
+    assert stream.finished  # closed at once, not when the loop finalizes a generator
     assert (await stream.get_final_completion()).choices[0].message.content == "ab"
     assert stream.left_early
 

@@ -33,6 +33,7 @@ from .._transport.request import Opened
 from .._transport.transport import Transport
 from .engine import BaseStats, BatchIterator, StreamEngine, error_event
 from .relay import DONE_EVENT, aiohttp_response, json_of, relay
+from .state import ENDED
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -107,15 +108,20 @@ class AsyncStream(StreamEngine[_T]):
 
     def __aiter__(self) -> AsyncIterator[_T]:
         reader = _ChunkIterator(self)
-        self._reader = weakref.ref(reader)
+        self.watch(reader)
         return reader
+
+    def watch(self, reader: _Reader) -> None:
+        """Follow ``reader``, the loop over this stream (the sync facade's too): where
+        it stopped tells what :meth:`get_final_completion` merges after it is left."""
+        self._reader = weakref.ref(reader)
 
     async def aclose(self) -> None:
         """Stop reading and release the connection (idempotent)."""
         reader = self._reader() if self._reader is not None else None
         if reader is not None:
-            self._reader_left(reader._batch, reader._index)
-        elif not self._finished:
+            self.reader_left(reader._batch, reader._index)
+        elif not self.finished:
             self._left_early = True
         self._close()
 
@@ -159,7 +165,7 @@ class AsyncStream(StreamEngine[_T]):
         >>> stream.left_early  # doctest: +SKIP
         True
         """
-        while await self._next_batch():
+        while await self.next_batch():
             pass
         unmerged, self._unmerged = self._unmerged, []
         if unmerged:
@@ -167,12 +173,12 @@ class AsyncStream(StreamEngine[_T]):
             _merge(self._accumulator, unmerged if seen is None else unmerged[:seen])
         return self._accumulator.result()
 
-    def _reader_left(self, batch: list[Any], index: int) -> None:
+    def reader_left(self, batch: list[Any], index: int) -> None:
         """A loop stopped reading at ``batch[index]`` (it is dropped, or the stream closed)."""
         if batch is self._unmerged and index < len(batch):
             self._seen = index
             self._left_early = True
-        elif not self._finished:
+        elif not self.finished:
             self._left_early = True
 
     def to_sse(self) -> AsyncIterator[bytes]:
@@ -194,14 +200,14 @@ class AsyncStream(StreamEngine[_T]):
         return await aiohttp_response(request, self._relay())
 
     def _relay(self) -> AsyncGenerator[bytes, None]:
-        return relay(self, self._sse_item, self._close, self._sse_end)
+        return relay(self, self.sse_item, self._close, self.sse_end)
 
     # ------------------------------------------------------------ the kind
 
-    _sse_end = DONE_EVENT
+    sse_end = DONE_EVENT
 
     @staticmethod
-    def _sse_item(chunk: object) -> bytes:
+    def sse_item(chunk: object) -> bytes:
         return b"data: " + json_of(chunk) + b"\n\n"
 
     @property
@@ -263,7 +269,7 @@ class AsyncStream(StreamEngine[_T]):
                     self._pending = error_event(event, self.response)
                     break
                 if event.raw.strip() == _DONE:  # some proxies name the last event
-                    self._ended = True
+                    self._end()
                     break
                 continue  # other named events (pings, ...) carry no chunk
             try:
@@ -271,7 +277,7 @@ class AsyncStream(StreamEngine[_T]):
             except ValueError as exc:  # msgspec errors (and UnicodeDecodeError before 0.23)
                 slow = self._decode_slowly(event, whole, exc)
                 if slow is None:
-                    if self._ended or self._pending is not None:
+                    if self.state is ENDED or self._pending is not None:
                         break
                     continue
                 chunk = slow
@@ -287,7 +293,7 @@ class AsyncStream(StreamEngine[_T]):
         if out:
             # The wire's last usage: xAI sends it in every chunk, OpenAI in the last.
             usage = out[-1].usage
-            if usage is None and self._ended:
+            if usage is None and self.state is ENDED:
                 usage = _usage(out, None)
             if usage is not None:
                 stats.usage = usage
@@ -317,7 +323,7 @@ class AsyncStream(StreamEngine[_T]):
         with nulls where defaults belong, or malformed (``_pending`` is set)."""
         payload = event.raw.strip()
         if payload == _DONE:
-            self._ended = True
+            self._end()
         elif payload:  # an empty data line is a keep-alive, not a chunk
             if isinstance(exc, msgspec.ValidationError):
                 try:
@@ -343,7 +349,7 @@ class _ChunkIterator(BatchIterator[_T]):
     __slots__ = ("__weakref__",)
 
     def __del__(self) -> None:
-        cast("AsyncStream[_T]", self._stream)._reader_left(self._batch, self._index)
+        cast("AsyncStream[_T]", self._stream).reader_left(self._batch, self._index)
         super().__del__()
 
 

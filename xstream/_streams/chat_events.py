@@ -60,7 +60,7 @@ class AsyncChatCompletionStream(Generic[T]):
         states = state._choices
         accumulator = state._accumulator
         chunk_events = state._chunk_events
-        next_batch = raw._next_batch
+        next_batch = raw.next_batch
         try:
             while batch := await next_batch():
                 for chunk in batch:
@@ -115,14 +115,14 @@ class AsyncChatCompletionStream(Generic[T]):
                         for event in chunk_events(chunk):
                             yield event
         finally:
-            if not raw._finished:
+            if not raw.finished:
                 raw._close()
 
     def to_sse(self) -> AsyncGenerator[bytes, None]:
         """The chunks under the events, re-encoded as ``text/event-stream`` bytes, to
         relay on (see :meth:`AsyncStream.to_sse`): the events are read as the bytes go."""
         raw = self._raw
-        return relay(self._chunks(), raw._sse_item, raw._close, raw._sse_end)
+        return relay(self._chunks(), raw.sse_item, raw._close, raw.sse_end)
 
     async def to_aiohttp_response(self, request: web.BaseRequest) -> web.StreamResponse:
         """Relay the chunks to an ``aiohttp.web`` client (see :meth:`AsyncStream.to_aiohttp_response`)."""
@@ -135,7 +135,7 @@ class AsyncChatCompletionStream(Generic[T]):
 
     def __del__(self) -> None:
         raw = getattr(self, "_raw", None)
-        if raw is not None and not raw._finished:
+        if raw is not None and not raw.finished:
             raw._close()
 
     async def __aenter__(self) -> Self:

@@ -60,6 +60,7 @@ from .._transport.request import Opened, window
 from .._transport.transport import Transport
 from .connection import give_back, received_before_error
 from .iterators import NEXT_STEP, Place, PlacedIterator, close_now
+from .state import DONE, DRAINING, ENDED, FINISHED, OPEN, READING, STREAMING, next_state
 
 __all__ = [
     "BaseStats",
@@ -134,10 +135,7 @@ class StreamEngine(Generic[_T]):
         self._retries_left = opened.retries_left
         self._pending: BaseException | None = None  # raised once the items before it are out
         self._broken: BaseException | None = None  # transport error met after salvaging bytes
-        self._ended = False  # the kind saw its end marker
-        self._handed_out = False  # an item reached the caller: no retry from now on
-        self._finished = False  # no more batches: closed, failed or past the end
-        self._draining = False  # a task reads the rest of the body after the end
+        self.state = READING  # see _streams/state.py
         self._body_started = False  # the current connection's body sent bytes
         self._events_seen = 0  # events decoded so far, for positions in messages
         self._decoder = self._new_decoder()
@@ -161,7 +159,7 @@ class StreamEngine(Generic[_T]):
     close = aclose  # the OpenAI SDK's name
 
     def __repr__(self) -> str:
-        state = "done" if self.stats.done else "closed" if self._finished else "open"
+        state = "done" if self.stats.done else "closed" if self.finished else "open"
         return (
             f"<{type(self).__name__} {state} {self._noun}={self._delivered}"
             f"{self._repr_extra()} status={self.response.status}>"
@@ -169,7 +167,7 @@ class StreamEngine(Generic[_T]):
 
     def __del__(self) -> None:
         # A stream dropped without being read or closed must not leak its connection.
-        if not getattr(self, "_finished", True):
+        if getattr(self, "state", DONE) not in FINISHED:
             self.response.close()
         if getattr(self, "_op", None) is not None:
             self._end_op()
@@ -224,7 +222,7 @@ class StreamEngine(Generic[_T]):
 
     # ------------------------------------------------------------ the loop
 
-    async def _next_batch(self) -> list[_T]:
+    async def next_batch(self) -> list[_T]:
         """The items completed by the next network read(s); ``[]`` at the end.
 
         Raises the stream's failure once every item before it was returned.
@@ -234,16 +232,50 @@ class StreamEngine(Generic[_T]):
             if data is None:
                 return []
             batch = self._absorb(data)
-            if self._ended:
+            if self.state is ENDED:
                 self._finish()
             if batch:
                 return batch
+
+    # ------------------------------------------------------------ for the sync facade
+
+    @property
+    def finished(self) -> bool:
+        """No more batches: the stream is done, closed or failed."""
+        return self.state in FINISHED
+
+    @property
+    def stopped(self) -> bool:
+        """What follows in the current read is not for the caller: the end marker
+        came, or a failure (raised by the next :meth:`receive`)."""
+        return self.state not in OPEN or self._pending is not None
+
+    async def receive(self) -> bytes | None:
+        """The loop thread's part of a read (see :meth:`decode` for the rest)."""
+        return await self._next_data()
+
+    def decode(self, data: bytes) -> list[_T]:
+        """The items of one read's bytes, on the calling thread (the sync facade's:
+        the items are made where they are used); past the end marker, the
+        connection is given back on the loop thread, soon."""
+        batch = self._absorb(data)
+        if self.state is ENDED:
+            self._done()
+            with contextlib.suppress(RuntimeError):  # the loop is gone, and the connection
+                self._loop.call_soon_threadsafe(self._give_back)
+        return batch
+
+    def close_soon(self) -> None:
+        """Close from any thread without waiting (finalizers, the sync facade)."""
+        if self.state not in FINISHED:
+            with contextlib.suppress(RuntimeError):  # the loop is already gone
+                self._loop.call_soon_threadsafe(self._close)
 
     async def _next_data(self) -> bytes | None:
         """The next read's bytes, once any failure met so far was retried (or
         raised); ``None`` when there are no more. What needs the event loop:
         reads, retries, the end of the body. :meth:`_absorb` does the rest."""
-        while not self._finished:
+        while self.state in OPEN:
             if self._pending is not None:
                 error, self._pending = self._pending, None
                 try:
@@ -296,8 +328,8 @@ class StreamEngine(Generic[_T]):
         stats.elapsed = now - self._started
         batch = self._decode_events(events, now)
         self._events_seen += len(events)
-        if batch:
-            self._handed_out = True
+        if batch and self.state is READING:
+            self.state = STREAMING
         return batch
 
     async def _read(self) -> bytes:
@@ -391,7 +423,7 @@ class StreamEngine(Generic[_T]):
             self._pending = error
             return
         self.stats.done = True
-        self._finished = True
+        self.state = next_state(self.state, "body_ended")
         self.response.release()  # the body was read to its end: the connection is clean
         self._end_op()
 
@@ -402,7 +434,11 @@ class StreamEngine(Generic[_T]):
         if nothing reached the caller yet, so nothing can be duplicated."""
         if await self._resume(error):
             return True
-        if self._handed_out or self._retries_left <= 0 or not isinstance(error, _RETRYABLE):
+        if (
+            self.state is not READING
+            or self._retries_left <= 0
+            or not isinstance(error, _RETRYABLE)
+        ):
             return False
         delay = retry_delay(self.stats.retries, headers_of(error))
         if delay is None:  # the server asked to wait longer than we will
@@ -437,7 +473,7 @@ class StreamEngine(Generic[_T]):
 
     def _use(self, response: aiohttp.ClientResponse, sent: float) -> None:
         """Read from a new connection from now on (a new decoder, fresh deadlines)."""
-        if self._finished:  # closed by another task while we were reconnecting
+        if self.state not in OPEN:  # closed by another task while we were reconnecting
             response.close()
             return
         self.response = response
@@ -448,21 +484,17 @@ class StreamEngine(Generic[_T]):
 
     # ------------------------------------------------------------ ending
 
+    def _end(self) -> None:
+        """The kind read its end marker (the items before it are handed out first)."""
+        self.state = next_state(self.state, "end")
+
     def _finish(self) -> None:
         """After the end marker: the stream is done; give the connection back."""
         self._done()
         self._give_back()
 
-    def _finish_from_thread(self) -> None:
-        """:meth:`_finish` from another thread than the loop's (the sync facade):
-        the connection is given back on the loop thread, soon."""
-        self._done()
-        with contextlib.suppress(RuntimeError):  # the loop is gone, and the connection with it
-            self._loop.call_soon_threadsafe(self._give_back)
-
     def _done(self) -> None:
         self.stats.done = True
-        self._finished = True
         self._end_op()
 
     def _give_back(self) -> None:
@@ -470,13 +502,15 @@ class StreamEngine(Generic[_T]):
         so that the connection can be reused: at once when it is already here,
         else by a task of its own, so the caller gets the last items now rather
         than after a slow server ends the body."""
-        if give_back(self.response, self._loop):
-            self._draining = True
+        if self.state is not ENDED:  # closed meanwhile (the sync facade gives back later)
+            return
+        draining = give_back(self.response, self._loop)
+        self.state = next_state(self.state, "draining" if draining else "released")
 
     def _close(self) -> None:
-        self._finished = True
-        if not self._draining and not self.response.closed:
+        if self.state is not DRAINING and not self.response.closed:
             self.response.close()
+        self.state = next_state(self.state, "close")
         if self._op is not None:
             self._end_op()
 
@@ -490,7 +524,7 @@ class StreamEngine(Generic[_T]):
 
 
 async def _items(stream: StreamEngine[_T], place: Place[_T]) -> AsyncGenerator[_T, None]:
-    next_batch = stream._next_batch
+    next_batch = stream.next_batch
     while True:
         try:
             batch = await next_batch()
@@ -537,7 +571,7 @@ class BatchIterator(PlacedIterator[_T]):
 
     def __del__(self) -> None:
         stream = self._stream
-        if not stream._finished:
+        if stream.state not in FINISHED:
             stream._close()
         close_now(self._generator)
 

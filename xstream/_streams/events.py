@@ -53,6 +53,7 @@ from .._transport.request import Opened, Request
 from .._transport.transport import Transport
 from .engine import BaseStats, StreamEngine, error_event
 from .relay import aiohttp_response, event_block, json_of, relay
+from .state import next_state
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -140,7 +141,7 @@ class EventStream(StreamEngine[_T]):
         self._failures = 0  # reconnect attempts since the last event
         if opened.response.status == 204:  # "no content": nothing to read, nothing to resume
             self.stats.done = True
-            self._finished = True
+            self.state = next_state(self.state, "body_ended")  # released by the transport
 
     @property  # type: ignore[override]
     def stats(self) -> EventStreamStats:
@@ -177,9 +178,9 @@ class EventStream(StreamEngine[_T]):
         return await aiohttp_response(request, self._relay())
 
     def _relay(self) -> AsyncGenerator[bytes, None]:
-        return relay(self, self._sse_item, self._close, b"")
+        return relay(self, self.sse_item, self._close, b"")
 
-    def _sse_item(self, item: Any) -> bytes:
+    def sse_item(self, item: Any) -> bytes:
         if isinstance(item, ServerSentEvent):
             return event_block(item.raw, event=item.event, id=item.id, retry=item.retry)
         tag = getattr(getattr(item, "__struct_config__", None), "tag", None)
@@ -231,7 +232,7 @@ class EventStream(StreamEngine[_T]):
                     item: Any = event if decode is None else decode(event, self.response)
                 except ValueError as exc:  # msgspec errors (and UnicodeDecodeError before 0.23)
                     if event.raw.strip() == _DONE:
-                        self._ended = True
+                        self._end()
                     else:
                         self._pending = self._malformed(event, events, exc)
                     break
@@ -247,7 +248,7 @@ class EventStream(StreamEngine[_T]):
                     continue
                 out.append(item)
                 if verdict:
-                    self._ended = True
+                    self._end()
                     break
         stats.events += len(out)
         return out
@@ -332,7 +333,7 @@ class EventStream(StreamEngine[_T]):
             if response.status == 204:
                 log.info("%s answered 204 No Content: the stream is over", request.where)
                 stats.done = True
-                self._finished = True
+                self.state = next_state(self.state, "body_ended")
             return
 
     def _reconnect_delay(self, error: APIError) -> float | None:

@@ -229,7 +229,7 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
     def salvage(raw: bytes) -> Response | None:
         return response_or_none(raw)
 
-    def _sse_item(self, item: Any) -> bytes:
+    def sse_item(self, item: Any) -> bytes:
         """``event: <type>`` and the event's JSON (the whole object for the events
         no class models), as the API sends them."""
         if isinstance(item, ResponseToolCallEvent | UnknownResponseEvent):
@@ -328,7 +328,7 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
         ``output`` empty in the terminal event, it is rebuilt from the items
         and text deltas streamed before it.
         """
-        while await self._next_batch():
+        while await self.next_batch():
             pass
         final = self._final
         if final is None:  # closed early, or ended by a bare [DONE]

@@ -10,8 +10,6 @@ helpers of the async stream they wrap.
 
 from __future__ import annotations
 
-import contextlib
-import weakref
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
@@ -81,7 +79,7 @@ class BlockingStream(Generic[_T]):
 
     def close(self) -> None:
         """Stop reading and release the connection (idempotent)."""
-        if not self._stream._finished:
+        if not self._stream.finished:
             self._loop.run(self._stream.aclose)
 
     def __repr__(self) -> str:
@@ -90,18 +88,23 @@ class BlockingStream(Generic[_T]):
 
     def _close_soon(self) -> None:
         """Close from any thread without waiting (used by finalizers)."""
-        stream = self._stream
-        if not stream._finished:
-            with contextlib.suppress(RuntimeError):  # the loop is already gone
-                stream._loop.call_soon_threadsafe(stream._close)
+        self._stream.close_soon()
+
+    def next_batch(self) -> list[_T]:
+        """The items of the next network read(s); ``[]`` at the end (one thread hop
+        per read, as the async stream's ``next_batch`` awaits one read)."""
+        batches = self.__dict__.get("_batches")
+        if batches is None:
+            batches = self.__dict__["_batches"] = _batches(self)
+        return next(batches, [])
 
     def __del__(self) -> None:
         if hasattr(self, "_stream"):
             self._close_soon()
 
 
-def _blocking_items(stream: BlockingStream[_T], place: Place[_T]) -> Generator[_T, None, None]:
-    """The items, read on the loop thread and decoded on this one.
+def _batches(stream: BlockingStream[_T]) -> Generator[list[_T], None, None]:
+    """The batches of items, read on the loop thread and decoded on this one.
 
     One thread hop per network read brings its bytes (reads, retries and the end
     of the body need the loop); the decoding is done here, by the thread that
@@ -109,13 +112,13 @@ def _blocking_items(stream: BlockingStream[_T], place: Place[_T]) -> Generator[_
     """
     run = stream._loop.run
     engine = stream._stream
-    next_data = engine._next_data
-    absorb = engine._absorb
+    receive = engine.receive
+    decode = engine.decode
     while True:
         try:
-            data = run(next_data)
+            data = run(receive)
         except BaseException:
-            stream._close_soon()
+            engine.close_soon()
             raise
         if data is None:
             return
@@ -123,20 +126,24 @@ def _blocking_items(stream: BlockingStream[_T], place: Place[_T]) -> Generator[_
         # batch of items stays small (and in the CPU's cache) as in the async loop.
         for start in range(0, len(data), _SLICE_BYTES):
             try:
-                batch = absorb(
+                batch = decode(
                     data[start : start + _SLICE_BYTES] if len(data) > _SLICE_BYTES else data
                 )
-                if engine._ended:
-                    engine._finish_from_thread()
             except BaseException:
-                stream._close_soon()
+                engine.close_soon()
                 raise
             if batch:
-                place.batch = batch
-                place.items = items = iter(batch)
-                yield from items
-            if engine._ended or engine._pending is not None:
+                yield batch
+            if engine.stopped:
                 break  # what follows is past the end, or past a failure
+
+
+def _blocking_items(stream: BlockingStream[_T], place: Place[_T]) -> Generator[_T, None, None]:
+    """The items of one batch after another, where the loop is kept in ``place``."""
+    for batch in _batches(stream):
+        place.batch = batch
+        place.items = items = iter(batch)
+        yield from items
 
 
 class _BlockingIterator(PlacedIterator[_T]):
@@ -182,7 +189,7 @@ class Stream(BlockingStream[_T]):
 
     def __iter__(self) -> Iterator[_T]:
         reader = _ChunkIterator(self)
-        self._stream._reader = weakref.ref(reader)
+        self._stream.watch(reader)
         return reader
 
     @property
@@ -219,7 +226,7 @@ class Stream(BlockingStream[_T]):
         """The stream as ``text/event-stream`` bytes, like ``AsyncStream.to_sse``;
         closing the iterator (WSGI servers do when the client leaves) closes the stream."""
         inner = self._stream
-        return relay_sync(self, inner._sse_item, self._close_soon, inner._sse_end)
+        return relay_sync(self, inner.sse_item, self._close_soon, inner.sse_end)
 
 
 class _ChunkIterator(_BlockingIterator[_T]):
@@ -230,7 +237,7 @@ class _ChunkIterator(_BlockingIterator[_T]):
     _stream: Stream[_T]
 
     def __del__(self) -> None:
-        self._stream._stream._reader_left(self._batch, self._index)
+        self._stream._stream.reader_left(self._batch, self._index)
         super().__del__()
 
 
@@ -257,7 +264,7 @@ class SyncEventStream(BlockingStream[_T]):
     def to_sse(self) -> Iterator[bytes]:
         """The stream as ``text/event-stream`` bytes, like ``EventStream.to_sse``;
         closing the iterator (WSGI servers do when the client leaves) closes the stream."""
-        return relay_sync(self, self._stream._sse_item, self._close_soon, b"")
+        return relay_sync(self, self._stream.sse_item, self._close_soon, b"")
 
 
 class SyncResponseStream(SyncEventStream[ResponseStreamEvent]):
