@@ -28,30 +28,51 @@ FILES = {
     "_resources/chat.py": "_sync/chat.py",
     "_resources/responses.py": "_sync/responses.py",
     "_resources/sse.py": "_sync/sse.py",
+    "_streams/chat_events.py": "_sync/chat_events.py",
+    "_streams/response_events.py": "_sync/response_events.py",
+    "_streams/managers.py": "_sync/managers.py",
 }
 
 # Ordered (pattern, replacement): regular expressions, applied in turn to the whole text.
 SUBSTITUTIONS: list[tuple[str, str]] = [
-    # imports: the twins live in xstream/_sync/, the shared builders stay in _resources
+    # imports: the twins live in xstream/_sync/, what both share stays where it is
     (r"from \.\._streams\.chat import AsyncStream\n", "from .streams import Stream\n"),
+    (r"from \.\._streams\.chat_events import ", "from .chat_events import "),
+    (r"from \.\._streams\.response_events import ", "from .response_events import "),
     (
-        r"from \.\._streams\.chat_events import AsyncChatCompletionStream, "
-        r"AsyncChatCompletionStreamManager\n",
-        "from .streams import ChatCompletionStream, ChatCompletionStreamManager\n",
+        r"from \.\._streams\.responses import ResponseStream\n",
+        "from .streams import SyncResponseStream\n",
     ),
-    (
-        r"from \.\._streams\.response_events import AsyncResponseStream, "
-        r"AsyncResponseStreamManager\n",
-        "from .streams import SyncParsedResponseStream, SyncResponseStreamManager\n",
-    ),
-    (r"from \.\._streams\.responses import ResponseStream\n", "from .streams import SyncResponseStream\n"),
     (r"from \.\._streams\.events import EventStream\n", "from .streams import SyncEventStream\n"),
     (r"from \.calls import ", "from .._resources.calls import "),
-    # coroutines become calls
+    (
+        r"from \.chat import AsyncStream, StreamStats\n",
+        "from .._streams.chat import StreamStats\nfrom .streams import Stream\n",
+    ),
+    (r"from \.relay import aiohttp_response, relay\n", "from .._streams.relay import relay_sync\n"),
+    (r"\nif TYPE_CHECKING:\n    from aiohttp import web\n", "\n"),
+    (r"from \.responses import ResponseStream\n", "from .streams import SyncResponseStream\n"),
+    (r"from \.events import ", "from .._streams.events import "),
+    # the types of what iterates, and of what is awaited
+    (r"\bAsyncGenerator\[(.+?), None\]", r"Generator[\1, None, None]"),
+    (r"\bAsyncGenerator\b", "Generator"),
+    (r"\bAsyncIterator\b", "Iterator"),
+    (r"\bAwaitable\[(\w+)\]", r"\1"),
+    (r"\b_AsyncClosable\b", "_Closable"),
+    # coroutines become calls; the async protocols their blocking ones
     (r"\basync def ", "def "),
     (r"\bawait ", ""),
     (r"\basync with ", "with "),
     (r"\basync for ", "for "),
+    (r"\n    close = aclose[^\n]*\n", "\n"),
+    (r"\baclose\b", "close"),
+    (r"__aiter__", "__iter__"),
+    (r"__anext__", "__next__"),
+    (r"\banext\(", "next("),
+    (r"__aenter__", "__enter__"),
+    (r"__aexit__", "__exit__"),
+    (r"\brelay\(", "relay_sync("),
+    (r"(\n\s*)for (\w+) in ([^\n]+):\n\s+yield \2\n", r"\1yield from \3\n"),
     # the resources and what they make
     (r"\bAsyncAPI\b", "SyncAPI"),
     (r"\bAsyncChat\b", "Chat"),
@@ -62,6 +83,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAsyncSSE\b", "SSE"),
     (r"\bDeferredCompletion\b", "SyncDeferredCompletion"),
     (r"\bAsyncToolRunner\b", "ToolRunner"),
+    (r"\bAsyncStreamManager\b", "StreamManager"),
     (r"\bAsyncChatCompletionStreamManager\b", "ChatCompletionStreamManager"),
     (r"\bAsyncChatCompletionStream\b", "ChatCompletionStream"),
     (r"\bAsyncResponseStreamManager\b", "SyncResponseStreamManager"),
@@ -71,6 +93,9 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bEventStream\b", "SyncEventStream"),
 ]
 
+# A method preceded by this comment has no blocking twin (it is dropped).
+ASYNC_ONLY = "# unasync: async only"
+
 _DOCSTRING = re.compile(r'\A"""(.*?)"""\n', re.S)
 
 
@@ -78,12 +103,40 @@ def header(source: str) -> str:
     return (
         f'"""GENERATED from ``xstream/{source}`` by ``scripts/unasync.py``: do not edit.\n\n'
         f"The blocking twin of ``{source}``: the same methods, parameters and docstrings,\n"
-        "each call run on the client's loop thread by :class:`~xstream._sync.api.SyncAPI`.\n"
+        "without async and await; what needs the event loop crosses to the client's loop\n"
+        "thread in :class:`~xstream._sync.api.SyncAPI` and the streams of ``_sync/streams.py``.\n"
         '"""\n'
     )
 
 
+def drop_async_only(text: str) -> str:
+    """Drop each method marked :data:`ASYNC_ONLY` (its decorators, def and body), with
+    the marker."""
+    out: list[str] = []
+    marker: int | None = None  # the marker's indentation, while its method is dropped
+    in_body = False  # the method's ``def`` line was passed
+    for line in text.splitlines(keepends=True):
+        indent = len(line) - len(line.lstrip())
+        if marker is not None:
+            if not line.strip():
+                continue
+            if indent > marker or not in_body:
+                in_body = in_body or line.lstrip().startswith(("def ", "async def "))
+                continue
+            marker, in_body = None, False
+            out.append("\n")
+        if line.strip() == ASYNC_ONLY:
+            marker = indent
+            while out and not out[-1].strip():
+                out.pop()  # the blank lines before it go too
+            out.append("\n")
+            continue
+        out.append(line)
+    return "".join(out)
+
+
 def unasync(text: str, used: set[int]) -> str:
+    text = drop_async_only(text)
     for index, (pattern, replacement) in enumerate(SUBSTITUTIONS):
         text, count = re.subn(pattern, replacement, text)
         if count:
@@ -94,7 +147,7 @@ def unasync(text: str, used: set[int]) -> str:
 def ruff_format(text: str, path: Path) -> str:
     """``text`` with its imports sorted and formatted, as the pinned ruff wants it."""
     for command in (
-        ["check", "--fix", "--select", "I", "--exit-zero", "--quiet"],
+        ["check", "--fix", "--select", "I,F401", "--exit-zero", "--quiet"],
         ["format"],
     ):
         text = subprocess.run(

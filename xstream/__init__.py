@@ -172,16 +172,10 @@ if TYPE_CHECKING:
     from ._streams.response_events import AsyncResponseStream, AsyncResponseStreamManager
     from ._streams.responses import ResponseStream
     from ._sync.chat import SyncDeferredCompletion
+    from ._sync.chat_events import ChatCompletionStream, ChatCompletionStreamManager
     from ._sync.client import Client
-    from ._sync.streams import (
-        ChatCompletionStream,
-        ChatCompletionStreamManager,
-        Stream,
-        SyncEventStream,
-        SyncParsedResponseStream,
-        SyncResponseStream,
-        SyncResponseStreamManager,
-    )
+    from ._sync.response_events import SyncParsedResponseStream, SyncResponseStreamManager
+    from ._sync.streams import Stream, SyncEventStream, SyncResponseStream
     from ._sync.tool_runner import ToolRunner
     from ._telemetry.telemetry import Telemetry
     from ._transport.raw import RawResponse
@@ -191,8 +185,8 @@ _LAZY = {
     "ParsedResponse": "._models.responses",
     "AsyncResponseStream": "._streams.response_events",
     "AsyncResponseStreamManager": "._streams.response_events",
-    "SyncParsedResponseStream": "._sync.streams",
-    "SyncResponseStreamManager": "._sync.streams",
+    "SyncParsedResponseStream": "._sync.response_events",
+    "SyncResponseStreamManager": "._sync.response_events",
     "AsyncChatCompletionStream": "._streams.chat_events",
     "AsyncChatCompletionStreamManager": "._streams.chat_events",
     "ChatCompletionStreamEvent": "._protocol.chat_events",
@@ -213,8 +207,8 @@ _LAZY = {
     "AsyncToolRunner": "._resources.tool_runner",
     "ToolResultEvent": "._resources.tool_runner",
     "tool_from_function": "._resources.tool_runner",
-    "ChatCompletionStream": "._sync.streams",
-    "ChatCompletionStreamManager": "._sync.streams",
+    "ChatCompletionStream": "._sync.chat_events",
+    "ChatCompletionStreamManager": "._sync.chat_events",
     "ToolRunner": "._sync.tool_runner",
     "AsyncClient": "._client",
     "AsyncStream": "._streams.chat",

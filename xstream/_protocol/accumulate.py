@@ -32,6 +32,34 @@ __all__ = ["ChatCompletionAccumulator", "ToolArgumentsError", "parse_tool_argume
 T = TypeVar("T")
 
 
+def plain_choice(chunk: ChatCompletionChunk, choice: ChunkChoice) -> bool:
+    """The one test of the common chunk's choice: content (and role) and nothing
+    else (no finish, logprobs, tool call, refusal, reasoning in any field,
+    citations), in a real chunk (``object`` set; Azure's content-filter notices
+    have none). Such a choice merges by appending its text (its chunk's usage,
+    fingerprint and service tier replacing the last) and its events are ``chunk``
+    and ``content.delta``; every other chunk takes the general path.
+
+    :meth:`ChatCompletionAccumulator.add_all`, :meth:`ChatCompletionStreamState.handle_chunk`
+    and ``AsyncChatCompletionStream`` (and its generated sync twin) inline this
+    test for speed; ``tests/protocol/test_one_chunk_path.py`` holds every inline
+    copy to these conjuncts, so a new delta field is added here and the test
+    names each copy that lacks it.
+    """
+    delta = choice.delta
+    return bool(
+        choice.finish_reason is None
+        and choice.logprobs is None
+        and delta.tool_calls is None
+        and delta.refusal is None
+        and delta.reasoning_content is None
+        and delta.reasoning is None
+        and delta.reasoning_details is None
+        and chunk.citations is None
+        and chunk.object
+    )
+
+
 def _join(pieces: list[str]) -> str | None:
     """The pieces joined, or ``None`` when there were none.
 
@@ -213,10 +241,10 @@ class ChatCompletionAccumulator:
         "_created",
         "_id",
         "_model",
-        "_service_tier",
-        "_system_fingerprint",
-        "_usage",
         "chunks_added",
+        "last_usage",
+        "service_tier",
+        "system_fingerprint",
     )
 
     def __init__(self) -> None:
@@ -225,10 +253,13 @@ class ChatCompletionAccumulator:
         self._id = ""
         self._model = ""
         self._created: int | None = None
-        self._usage: Usage | None = None
-        self._system_fingerprint: str | None = None
+        self.last_usage: Usage | None = None
+        """The last usage a chunk reported (``usage`` reads it)."""
+        self.system_fingerprint: str | None = None
+        """The last ``system_fingerprint`` a chunk carried."""
         self._citations: tuple[str, ...] | None = None
-        self._service_tier: str | None = None
+        self.service_tier: str | None = None
+        """The last ``service_tier`` a chunk carried."""
         self._choices: dict[int, _ChoiceParts] = {}
 
     def add(self, chunk: ChatCompletionChunk) -> None:
@@ -241,13 +272,13 @@ class ChatCompletionAccumulator:
         if self._created is None and chunk.created:
             self._created = chunk.created
         if chunk.usage is not None:
-            self._usage = chunk.usage
+            self.last_usage = chunk.usage
         if chunk.system_fingerprint is not None:
-            self._system_fingerprint = chunk.system_fingerprint
+            self.system_fingerprint = chunk.system_fingerprint
         if chunk.citations is not None:
             self._citations = chunk.citations
         if chunk.service_tier is not None:
-            self._service_tier = chunk.service_tier
+            self.service_tier = chunk.service_tier
         choices = self._choices
         for choice in chunk.choices:
             parts = choices.get(choice.index)
@@ -272,7 +303,7 @@ class ChatCompletionAccumulator:
             if parts is not None and len(chunk_choices) == 1:
                 choice = chunk_choices[0]
                 delta = choice.delta
-                if (
+                if (  # plain_choice(chunk, choice), inline, for the last choice seen
                     choice.index == parts.index
                     and choice.finish_reason is None
                     and choice.logprobs is None
@@ -282,13 +313,14 @@ class ChatCompletionAccumulator:
                     and delta.reasoning is None
                     and delta.reasoning_details is None
                     and chunk.citations is None
+                    and chunk.object
                 ):
                     text = delta.content
                     if text:
                         parts.content.append(text)
                     tier = chunk.service_tier  # OpenAI sends it on every chunk
                     if tier is not None:
-                        self._service_tier = tier
+                        self.service_tier = tier
                     continue
             add(chunk)
             slow += 1
@@ -296,11 +328,11 @@ class ChatCompletionAccumulator:
         self.chunks_added += len(chunks) - slow
         for chunk in reversed(chunks):  # the last usage and fingerprint seen win
             if chunk.usage is not None:
-                self._usage = chunk.usage
+                self.last_usage = chunk.usage
                 break
         for chunk in reversed(chunks):
             if chunk.system_fingerprint is not None:
-                self._system_fingerprint = chunk.system_fingerprint
+                self.system_fingerprint = chunk.system_fingerprint
                 break
 
     def head_in(self, parts: _ChoiceParts) -> bool:
@@ -328,7 +360,7 @@ class ChatCompletionAccumulator:
     @property
     def usage(self) -> Usage | None:
         """The last usage the server reported, if any."""
-        return self._usage
+        return self.last_usage
 
     def result(self) -> ChatCompletion:
         """Everything added so far, as one ``ChatCompletion`` (choices by ``index``)."""
@@ -337,10 +369,10 @@ class ChatCompletionAccumulator:
             created=self._created,
             model=self._model,
             choices=tuple(self._choices[i].result() for i in sorted(self._choices)),
-            usage=self._usage,
-            system_fingerprint=self._system_fingerprint,
+            usage=self.last_usage,
+            system_fingerprint=self.system_fingerprint,
             citations=self._citations,
-            service_tier=self._service_tier,
+            service_tier=self.service_tier,
         )
 
 

@@ -5,7 +5,7 @@ and the sync facade drive the same one."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from .._models.chat import (
@@ -18,7 +18,13 @@ from .._models.chat import (
     ParsedFunction,
     ParsedToolCall,
 )
-from .accumulate import ChatCompletionAccumulator, _ChoiceParts, _join, _ToolCallParts
+from .accumulate import (
+    ChatCompletionAccumulator,
+    _ChoiceParts,
+    _join,
+    _ToolCallParts,
+    plain_choice,
+)
 from .chat_events import (
     ChatCompletionStreamEvent,
     ChunkEvent,
@@ -49,21 +55,6 @@ from .schema import (
 __all__ = ["ChatCompletionStreamState", "parse_completion"]
 
 T = TypeVar("T")
-
-
-def _content_only(choice: ChunkChoice) -> bool:
-    """Whether the choice's delta is content (and role) only: what keeps a choice on
-    :meth:`ChatCompletionStreamState.iter_events`'s fast path; it and its copy in
-    :meth:`AsyncChatCompletionStream._events` inline this test."""
-    delta = choice.delta
-    return (
-        choice.finish_reason is None
-        and delta.tool_calls is None
-        and delta.refusal is None
-        and delta.reasoning_content is None
-        and delta.reasoning is None
-        and choice.logprobs is None
-    )
 
 
 def _partial_value(parser: PartialJSON | None) -> Any:
@@ -287,73 +278,71 @@ class ChatCompletionStreamState(Generic[T]):
     # ------------------------------------------------------------ chunks to events
 
     def handle_chunk(self, chunk: ChatCompletionChunk) -> list[ChatCompletionStreamEvent[T]]:
-        """Add one chunk; return its events, in the OpenAI SDK's order."""
-        return list(self.iter_events((chunk,)))
+        """Add one chunk; return its events, in the OpenAI SDK's order.
 
-    def iter_events(
-        self, chunks: Iterable[ChatCompletionChunk]
-    ) -> Iterator[ChatCompletionStreamEvent[T]]:
-        """The events of ``chunks``, each chunk added as its events are reached (the
-        state never runs ahead of what was handed out). Chunks without ``object``
-        (Azure's content-filter notices) are skipped, as the OpenAI SDK skips them."""
-        accumulator = self._accumulator
-        states = self._choices
-        for chunk in chunks:
-            choices = chunk.choices
-            if len(choices) == 1:
-                # The common chunk: one choice with a piece of content, of a choice
-                # whose head (id, model, created, role) the accumulator has
-                # (``state.fast``). Its test (_content_only's) and its merge (the
-                # accumulator's add, for this shape) are inlined: no call per chunk.
-                # Everything else takes _chunk_events.
-                choice = choices[0]
-                state = states.get(choice.index)
-                delta = choice.delta
-                if (
-                    state is not None
-                    and state.fast
-                    and choice.finish_reason is None
-                    and delta.tool_calls is None
-                    and delta.refusal is None
-                    and delta.reasoning_content is None
-                    and delta.reasoning is None
-                    and choice.logprobs is None
-                    and delta.reasoning_details is None
-                    and chunk.citations is None
-                    and chunk.object
-                ):
-                    # (chunks_added is left as it is: nothing reads this accumulator's)
-                    usage = chunk.usage
-                    if usage is not None:
-                        accumulator._usage = usage
-                    fingerprint = chunk.system_fingerprint
-                    if fingerprint is not None:
-                        accumulator._system_fingerprint = fingerprint
-                    tier = chunk.service_tier
-                    if tier is not None:
-                        accumulator._service_tier = tier
-                    content = delta.content
-                    if content is None:
-                        yield ChunkEvent(chunk, self)
-                        continue
-                    # the whole chunk is taken in before its first event (the snapshot)
-                    if content:
-                        state.content.append(content)
-                    state.content_length += len(content)
-                    delta_event = ContentDeltaEvent(
+        The one place that decides how a chunk merges into the completion and which
+        events it makes. The common chunk (:func:`plain_choice`: one choice of
+        content, whose head the accumulator has) appends its text and makes
+        ``chunk`` and ``content.delta``; every other one takes the general path.
+        Chunks without ``object`` (Azure's content-filter notices) are skipped, as
+        the OpenAI SDK skips them. The whole chunk is taken in before its first
+        event is made (its snapshot shows it).
+        """
+        choices = chunk.choices
+        if len(choices) == 1:
+            choice = choices[0]
+            state = self._choices.get(choice.index)
+            if state is not None and state.fast and plain_choice(chunk, choice):
+                accumulator = self._accumulator
+                if chunk.usage is not None:
+                    accumulator.last_usage = chunk.usage
+                if chunk.system_fingerprint is not None:
+                    accumulator.system_fingerprint = chunk.system_fingerprint
+                if chunk.service_tier is not None:
+                    accumulator.service_tier = chunk.service_tier
+                content = choice.delta.content
+                if content is None:
+                    return [ChunkEvent(chunk, self)]
+                if content:
+                    state.content.append(content)
+                state.content_length += len(content)
+                return [
+                    ChunkEvent(chunk, self),
+                    ContentDeltaEvent(
                         content,
                         state.content_text,
                         state.content_length,
                         None if state.parser is None else state.feed(content),
-                    )
-                    yield ChunkEvent(chunk, self)
-                    yield delta_event
-                    continue
-            if chunk.object:
-                yield from self._chunk_events(chunk)
+                    ),
+                ]
+        if not chunk.object:
+            return []
+        return self._chunk_events(chunk)
+
+    def iter_events(
+        self, chunks: Iterable[ChatCompletionChunk]
+    ) -> Iterator[ChatCompletionStreamEvent[T]]:
+        """The events of ``chunks`` (:meth:`handle_chunk`'s), each chunk added as its
+        events are reached: the state never runs ahead of what was handed out."""
+        handle = self.handle_chunk
+        for chunk in chunks:
+            yield from handle(chunk)
+
+    def fast_path(
+        self,
+    ) -> tuple[
+        dict[int, _ChoiceState],
+        ChatCompletionAccumulator,
+        Callable[[ChatCompletionChunk], list[ChatCompletionStreamEvent[T]]],
+    ]:
+        """What a stream needs to inline :meth:`handle_chunk`'s fast path (its choices'
+        states, the accumulator) and the general path for the rest. The copy is held
+        to :func:`plain_choice` by ``tests/protocol/test_one_chunk_path.py`` and to
+        :meth:`handle_chunk`'s events by the recorded-events tests."""
+        return self._choices, self._accumulator, self._chunk_events
 
     def _chunk_events(self, chunk: ChatCompletionChunk) -> list[ChatCompletionStreamEvent[T]]:
-        """Every chunk the fast path of :meth:`iter_events` does not take."""
+        """Every chunk the fast path of :meth:`handle_chunk` does not take."""
         accumulator = self._accumulator
         accumulator.add(chunk)
         events: list[ChatCompletionStreamEvent[T]] = [ChunkEvent(chunk, self)]
@@ -362,7 +351,7 @@ class ChatCompletionStreamState(Generic[T]):
             if state is None:
                 parts = accumulator._choices[choice.index]
                 state = self._choices[choice.index] = _ChoiceState(parts, self._type)
-            if state.plain and not _content_only(choice):
+            if state.plain and not plain_choice(chunk, choice):
                 state.plain = False
             self._choice_events(choice, state, events)
         for state in self._choices.values():

@@ -1,6 +1,10 @@
 """The typed events of a streamed chat completion, async: :class:`AsyncChatCompletionStream`
 drives the sans-IO :class:`~xstream._protocol.chat_state.ChatCompletionStreamState`
-over an :class:`~xstream._streams.chat.AsyncStream` of chunks."""
+over an :class:`~xstream._streams.chat.AsyncStream` of chunks.
+
+This file is the source of its blocking twin, ``xstream/_sync/chat_events.py``,
+which ``scripts/unasync.py`` generates from it (a test fails when it is stale).
+"""
 
 from __future__ import annotations
 
@@ -22,9 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncChatCompletionStream", "AsyncChatCompletionStreamManager"]
 
 T = TypeVar("T")
-
-
-# -- the streams ----------------------------------------------------------------------------
 
 
 class AsyncChatCompletionStream(Generic[T]):
@@ -57,17 +58,16 @@ class AsyncChatCompletionStream(Generic[T]):
         released on every way out, by the ``finally`` or by ``__del__``.)"""
         raw = self._raw
         state = self._state
-        states = state._choices
-        accumulator = state._accumulator
-        chunk_events = state._chunk_events
+        states, accumulator, chunk_events = state.fast_path()
         next_batch = raw.next_batch
         try:
             while batch := await next_batch():
                 for chunk in batch:
-                    # ChatCompletionStreamState.iter_events, its fast path copied here
-                    # rather than called: a generator inside this one would cost a
-                    # resume per event (a sixth of an event's price). The sans-IO
-                    # path and this one are held to the same recorded events.
+                    # ChatCompletionStreamState.handle_chunk, its fast path copied here
+                    # rather than called (a call and a list per chunk would cost a
+                    # sixth of an event's price). The condition is plain_choice's,
+                    # held to it by tests/protocol/test_one_chunk_path.py; the events
+                    # to handle_chunk's by the recorded-events tests.
                     choices = chunk.choices
                     if len(choices) == 1:
                         choice = choices[0]
@@ -88,13 +88,13 @@ class AsyncChatCompletionStream(Generic[T]):
                         ):
                             usage = chunk.usage
                             if usage is not None:
-                                accumulator._usage = usage
+                                accumulator.last_usage = usage
                             fingerprint = chunk.system_fingerprint
                             if fingerprint is not None:
-                                accumulator._system_fingerprint = fingerprint
+                                accumulator.system_fingerprint = fingerprint
                             tier = chunk.service_tier
                             if tier is not None:
-                                accumulator._service_tier = tier
+                                accumulator.service_tier = tier
                             content = delta.content
                             if content is None:
                                 yield ChunkEvent(chunk, state)
@@ -116,14 +116,15 @@ class AsyncChatCompletionStream(Generic[T]):
                             yield event
         finally:
             if not raw.finished:
-                raw._close()
+                raw.discard()
 
     def to_sse(self) -> AsyncGenerator[bytes, None]:
         """The chunks under the events, re-encoded as ``text/event-stream`` bytes, to
         relay on (see :meth:`AsyncStream.to_sse`): the events are read as the bytes go."""
         raw = self._raw
-        return relay(self._chunks(), raw.sse_item, raw._close, raw.sse_end)
+        return relay(self._chunks(), raw.sse_item, raw.discard, raw.sse_end)
 
+    # unasync: async only
     async def to_aiohttp_response(self, request: web.BaseRequest) -> web.StreamResponse:
         """Relay the chunks to an ``aiohttp.web`` client (see :meth:`AsyncStream.to_aiohttp_response`)."""
         return await aiohttp_response(request, self.to_sse())
@@ -135,8 +136,8 @@ class AsyncChatCompletionStream(Generic[T]):
 
     def __del__(self) -> None:
         raw = getattr(self, "_raw", None)
-        if raw is not None and not raw.finished:
-            raw._close()
+        if raw is not None:
+            raw.discard()
 
     async def __aenter__(self) -> Self:
         return self

@@ -265,6 +265,12 @@ class StreamEngine(Generic[_T]):
                 self._loop.call_soon_threadsafe(self._give_back)
         return batch
 
+    def discard(self) -> None:
+        """Stop reading and release the connection now, without waiting (on the
+        loop's thread: what a generator's ``finally`` and a finalizer may do)."""
+        if self.state not in FINISHED:
+            self._close()
+
     def close_soon(self) -> None:
         """Close from any thread without waiting (finalizers, the sync facade)."""
         if self.state not in FINISHED:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -115,7 +115,7 @@ async def relay(
 
 def relay_sync(
     items: Iterable[_T], encode: Callable[[_T], bytes], close: Callable[[], None], end: bytes
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """:func:`relay` for the blocking streams (WSGI servers close the iterator)."""
     try:
         for item in items:

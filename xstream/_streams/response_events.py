@@ -1,5 +1,9 @@
 """A response's typed events and its final response parsed (``responses.stream()``):
-:class:`AsyncResponseStream` over a :class:`~xstream._streams.responses.ResponseStream`."""
+:class:`AsyncResponseStream` over a :class:`~xstream._streams.responses.ResponseStream`.
+
+This file is the source of its blocking twin, ``xstream/_sync/response_events.py``,
+which ``scripts/unasync.py`` generates from it (a test fails when it is stale).
+"""
 
 from __future__ import annotations
 
@@ -52,6 +56,11 @@ class AsyncResponseStream(Generic[T]):
     def text_stream(self) -> AsyncIterator[str]:
         """The output text deltas, as ``str``."""
         return self.events.text_stream
+
+    def to_sse(self) -> AsyncIterator[bytes]:
+        """The events re-encoded as ``text/event-stream`` bytes, to relay on (see
+        :meth:`ResponseStream.to_sse`)."""
+        return self.events.to_sse()
 
     @property
     def response(self) -> aiohttp.ClientResponse:

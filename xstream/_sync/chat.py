@@ -1,7 +1,8 @@
 """GENERATED from ``xstream/_resources/chat.py`` by ``scripts/unasync.py``: do not edit.
 
 The blocking twin of ``_resources/chat.py``: the same methods, parameters and docstrings,
-each call run on the client's loop thread by :class:`~xstream._sync.api.SyncAPI`.
+without async and await; what needs the event loop crosses to the client's loop
+thread in :class:`~xstream._sync.api.SyncAPI` and the streams of ``_sync/streams.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from .._protocol.chat_state import parse_completion
 from .._resources.calls import chat_call, chat_stream_call, deferred_call, read_whole
 from .._transport.raw import RawResponse
 from .api import SyncAPI
-from .streams import ChatCompletionStream, ChatCompletionStreamManager, Stream
+from .chat_events import ChatCompletionStream, ChatCompletionStreamManager
+from .streams import Stream
 from .tool_runner import ToolRunner
 
 __all__ = ["Chat", "Completions", "CompletionsWithRawResponse", "SyncDeferredCompletion"]

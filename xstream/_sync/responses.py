@@ -1,7 +1,8 @@
 """GENERATED from ``xstream/_resources/responses.py`` by ``scripts/unasync.py``: do not edit.
 
 The blocking twin of ``_resources/responses.py``: the same methods, parameters and docstrings,
-each call run on the client's loop thread by :class:`~xstream._sync.api.SyncAPI`.
+without async and await; what needs the event loop crosses to the client's loop
+thread in :class:`~xstream._sync.api.SyncAPI` and the streams of ``_sync/streams.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from .._protocol.responses import parse_response
 from .._resources.calls import response_call, response_id_call
 from .._transport.raw import RawResponse
 from .api import SyncAPI
-from .streams import SyncParsedResponseStream, SyncResponseStream, SyncResponseStreamManager
+from .response_events import SyncParsedResponseStream, SyncResponseStreamManager
+from .streams import SyncResponseStream
 
 __all__ = ["Responses", "ResponsesWithRawResponse"]
 

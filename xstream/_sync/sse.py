@@ -1,7 +1,8 @@
 """GENERATED from ``xstream/_resources/sse.py`` by ``scripts/unasync.py``: do not edit.
 
 The blocking twin of ``_resources/sse.py``: the same methods, parameters and docstrings,
-each call run on the client's loop thread by :class:`~xstream._sync.api.SyncAPI`.
+without async and await; what needs the event loop crosses to the client's loop
+thread in :class:`~xstream._sync.api.SyncAPI` and the streams of ``_sync/streams.py``.
 """
 
 from __future__ import annotations

@@ -11,38 +11,29 @@ helpers of the async stream they wrap.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from typing import TYPE_CHECKING, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import aiohttp
 
-from .._models.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
+from .._models.chat import ChatCompletion, ChatCompletionChunk
 from .._models.responses import (
-    ParsedResponse,
     Response,
     ResponseOutputTextDeltaEvent,
     ResponseStreamEvent,
 )
-from .._protocol.chat_events import ChatCompletionStreamEvent
-from .._protocol.chat_state import ChatCompletionStreamState
-from .._protocol.responses import parse_response
 from .._streams.chat import AsyncStream, StreamStats
 from .._streams.engine import StreamEngine
 from .._streams.events import EventStream, EventStreamStats
 from .._streams.iterators import NEXT_STEP, Place, PlacedIterator
-from .._streams.managers import StreamManager
 from .._streams.relay import relay_sync
 from .._streams.responses import ResponseStream
 from .portal import LoopThread
 
 __all__ = [
     "BlockingStream",
-    "ChatCompletionStream",
-    "ChatCompletionStreamManager",
     "Stream",
     "SyncEventStream",
-    "SyncParsedResponseStream",
     "SyncResponseStream",
-    "SyncResponseStreamManager",
 ]
 
 _T = TypeVar("_T")
@@ -89,6 +80,22 @@ class BlockingStream(Generic[_T]):
     def _close_soon(self) -> None:
         """Close from any thread without waiting (used by finalizers)."""
         self._stream.close_soon()
+
+    discard = _close_soon  # the engine's name: stop without waiting
+
+    @property
+    def finished(self) -> bool:
+        """No more items: the stream is done, closed or failed."""
+        return self._stream.finished
+
+    def sse_item(self, item: Any) -> bytes:
+        """An item as the relay encodes it (see ``to_sse``)."""
+        return self._stream.sse_item(item)  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def sse_end(self) -> bytes:
+        """What the relay sends after the last item."""
+        return getattr(self._stream, "sse_end", b"")
 
     def next_batch(self) -> list[_T]:
         """The items of the next network read(s); ``[]`` at the end (one thread hop
@@ -288,83 +295,3 @@ class SyncResponseStream(SyncEventStream[ResponseStreamEvent]):
                     yield event.delta
         finally:
             self._close_soon()
-
-
-class ChatCompletionStream(Generic[_T]):
-    """The typed events of a streamed chat completion, blocking: ``for event in stream``.
-
-    The same events as :class:`~xstream.AsyncChatCompletionStream`, made in this
-    thread from the chunks the loop thread hands over a network read at a time.
-    """
-
-    def __init__(
-        self, chunks: Stream[ChatCompletionChunk], state: ChatCompletionStreamState[_T]
-    ) -> None:
-        self._chunks = chunks
-        self._state = state
-        # Made in this thread from the chunks the loop thread hands over a read at a time.
-        self._iterator = state.iter_events(iter(chunks))
-
-    def __iter__(self) -> Iterator[ChatCompletionStreamEvent[_T]]:
-        return self._iterator
-
-    def __next__(self) -> ChatCompletionStreamEvent[_T]:
-        return next(self._iterator)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop reading and release the connection (idempotent)."""
-        self._chunks.close()
-
-    @property
-    def response(self) -> aiohttp.ClientResponse:
-        return self._chunks.response
-
-    @property
-    def stats(self) -> StreamStats:
-        return self._chunks.stats
-
-    @property
-    def current_completion_snapshot(self) -> ParsedChatCompletion[_T]:
-        return self._state.current_completion_snapshot
-
-    def until_done(self) -> Self:
-        """Read the rest of the stream (its events are dropped)."""
-        for _ in self._iterator:
-            pass
-        return self
-
-    def get_final_completion(self) -> ParsedChatCompletion[_T]:
-        """Read the rest; the whole completion, ``parsed`` set."""
-        self.until_done()
-        return self._state.get_final_completion()
-
-
-class ChatCompletionStreamManager(StreamManager["ChatCompletionStream[_T]"], Generic[_T]):
-    """What ``Client.chat.completions.stream(...)`` returns: ``with`` it to send the
-    request and get the :class:`ChatCompletionStream`; leaving the block releases
-    the connection."""
-
-
-class SyncParsedResponseStream(SyncResponseStream, Generic[_T]):
-    """The events of a streamed response, blocking, and its final response parsed:
-    ``get_final_response()`` is a :class:`~xstream.ParsedResponse` (``output_parsed``)."""
-
-    def __init__(self, events: SyncResponseStream, text_format: type[_T] | None) -> None:
-        super().__init__(events._loop, events._stream)
-        del events._stream  # this stream owns it now: ``events`` must not close it when dropped
-        self._format = text_format
-
-    def get_final_response(self) -> ParsedResponse[_T]:
-        """Read the rest; the final response with ``output_parsed``."""
-        return parse_response(super().get_final_response(), self._format)
-
-
-class SyncResponseStreamManager(StreamManager["SyncParsedResponseStream[_T]"], Generic[_T]):
-    """What ``Client.responses.stream(...)`` returns: ``with`` it for the
-    :class:`SyncParsedResponseStream`; leaving the block releases the connection."""
