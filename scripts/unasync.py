@@ -31,6 +31,7 @@ FILES = {
     "_streams/chat_events.py": "_sync/chat_events.py",
     "_streams/response_events.py": "_sync/response_events.py",
     "_streams/managers.py": "_sync/managers.py",
+    "_resources/tool_runner.py": "_sync/tool_runner.py",
 }
 
 # Ordered (pattern, replacement): regular expressions, applied in turn to the whole text.

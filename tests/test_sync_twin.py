@@ -29,6 +29,7 @@ from xstream._resources.chat import (
 )
 from xstream._resources.responses import AsyncResponses, AsyncResponsesWithRawResponse
 from xstream._resources.sse import AsyncSSE
+from xstream._resources.tool_runner import AsyncToolRunner
 from xstream._streams.chat import AsyncStream
 from xstream._streams.chat_events import AsyncChatCompletionStream
 from xstream._streams.events import EventStream
@@ -42,6 +43,7 @@ from xstream._sync.response_events import SyncParsedResponseStream
 from xstream._sync.responses import Responses, ResponsesWithRawResponse
 from xstream._sync.sse import SSE
 from xstream._sync.streams import Stream, SyncEventStream, SyncResponseStream
+from xstream._sync.tool_runner import ToolRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-test-twin"
@@ -69,6 +71,7 @@ PAIRS = [
     (AsyncChatCompletionStream, ChatCompletionStream),
     (AsyncResponseStream, SyncParsedResponseStream),
     (AsyncStreamManager, StreamManager),
+    (AsyncToolRunner, ToolRunner),
 ]
 # Methods with no blocking twin, on purpose: an aiohttp.web handler is async.
 ASYNC_ONLY = {"to_aiohttp_response"}

@@ -162,9 +162,10 @@ if TYPE_CHECKING:
         StructuredOutputError,
         function_tool,
     )
+    from ._protocol.tools import ToolResultEvent, tool_from_function
     from ._resources.chat import DeferredCompletion
     from ._resources.open_sse import open_sse
-    from ._resources.tool_runner import AsyncToolRunner, ToolResultEvent, tool_from_function
+    from ._resources.tool_runner import AsyncToolRunner
     from ._sse.decoder import ServerSentEvent, SSEDecoder
     from ._streams.chat import AsyncStream, StreamStats
     from ._streams.chat_events import AsyncChatCompletionStream, AsyncChatCompletionStreamManager
@@ -205,8 +206,8 @@ _LAZY = {
     "RefusalDeltaEvent": "._protocol.chat_events",
     "RefusalDoneEvent": "._protocol.chat_events",
     "AsyncToolRunner": "._resources.tool_runner",
-    "ToolResultEvent": "._resources.tool_runner",
-    "tool_from_function": "._resources.tool_runner",
+    "ToolResultEvent": "._protocol.tools",
+    "tool_from_function": "._protocol.tools",
     "ChatCompletionStream": "._sync.chat_events",
     "ChatCompletionStreamManager": "._sync.chat_events",
     "ToolRunner": "._sync.tool_runner",
