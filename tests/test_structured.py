@@ -15,6 +15,7 @@ import pydantic
 import pytest
 
 import xstream
+from xstream._sync.portal import LoopThread
 from xstream.testing import MockServer, Reply, ToolCallScript
 
 
@@ -303,6 +304,61 @@ def test_run_tools_with_the_sync_client() -> None:
         messages = runner.messages
     assert results == [5]
     assert messages[-1]["content"] == "5"
+
+
+def test_the_sync_runner_crosses_threads_once_per_read_not_per_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hops = 0
+    run = LoopThread.run
+
+    def counted(self: LoopThread, fn: Any, *args: Any) -> Any:
+        nonlocal hops
+        hops += 1
+        return run(self, fn, *args)
+
+    async def double(x: int) -> int:  # an async tool runs on the client's loop
+        return 2 * x
+
+    with (
+        MockServer.running_in_thread() as srv,
+        xstream.Client(api_key="sk-test", base_url=srv.base_url) as client,
+    ):
+        srv.enqueue(Reply(text="", tool_calls=[ToolCallScript("double", '{"x": 21}')]))
+        srv.enqueue(Reply(text="forty-two " * 200, chunk_size=2))  # 1,000 chunks, few reads
+        monkeypatch.setattr(LoopThread, "run", counted)
+        runner = client.chat.completions.run_tools(model="m", messages=[], tools=[double])
+        events = list(runner)
+        completion = runner.get_final_completion()
+    assert [e.result for e in events if isinstance(e, xstream.ToolResultEvent)] == [42]
+    assert completion.choices[0].message.content == "forty-two " * 200
+    deltas = sum(1 for e in events if getattr(e, "type", "") == "content.delta")
+    assert deltas == 1000
+    assert 3 <= hops < 50, f"{hops} thread hops for {len(events)} events"
+
+
+def test_leaving_the_sync_runner_early_cancels_running_tools() -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def slow() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    with (
+        MockServer.running_in_thread() as srv,
+        xstream.Client(api_key="sk-test", base_url=srv.base_url) as client,
+    ):
+        srv.enqueue(Reply(text="", tool_calls=[ToolCallScript("slow", "{}")], delay=0.05))
+        with client.chat.completions.run_tools(model="m", messages=[], tools=[slow]) as runner:
+            for event in runner:
+                if event.type == "tool_calls.function.arguments.done":
+                    break
+        assert started.wait(2) and cancelled.wait(2)
 
 
 def test_a_tool_needs_annotations() -> None:
