@@ -357,7 +357,7 @@ def test_event_block(kwargs: dict[str, Any], block: bytes) -> None:
 
 
 def readme_relay() -> str:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("## Relay a stream to a browser", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match and "web.run_app(" in match[1]

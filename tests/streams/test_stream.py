@@ -14,9 +14,8 @@ import pytest
 from aiohttp import web
 
 import xstream
+from tests.conftest import KEY, RawServe
 from xstream.testing import DEFAULT_TEXT, MockServer, Reply, ToolCallScript
-
-from .conftest import KEY, RawServe
 
 MESSAGES = [{"role": "user", "content": "What is the meaning of life?"}]
 

@@ -9,10 +9,9 @@ import time
 import pytest
 
 import xstream
+from tests.conftest import KEY
 from xstream._config.retries import MAX_DELAY, MAX_RETRY_AFTER, retry_delay, status_is_retryable
 from xstream.testing import MockServer, Reply
-
-from .conftest import KEY
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 529])

@@ -15,7 +15,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 USES_THE_FIXTURES = """
 import pytest

@@ -19,9 +19,16 @@ import aiohttp
 import pytest
 
 import xstream
+from tests.transport.rawhttp import (
+    COMPLETION,
+    Conn,
+    RawServer,
+    chunk,
+    chunked_head,
+    response,
+    sse_chunk,
+)
 from xstream._transport.redact import Redactor
-
-from .rawhttp import COMPLETION, Conn, RawServer, chunk, chunked_head, response, sse_chunk
 
 KEY = "xai-SeCrEt-0123456789abcdef"
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -18,11 +18,10 @@ import pytest
 from aioresponses import aioresponses
 
 import xstream
+from tests.transport.proxyserver import ForwardingProxy, closed_port
+from tests.transport.test_client_requests import COMPLETION, _CompatResponse
 from xstream._transport.proxy import Proxies, bypassed
 from xstream.testing import MockServer, Reply
-
-from .proxyserver import ForwardingProxy, closed_port
-from .test_client_requests import COMPLETION, _CompatResponse
 
 KEY = "test-key-not-a-secret"
 MESSAGES = [{"role": "user", "content": "Hi"}]

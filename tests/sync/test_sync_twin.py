@@ -45,7 +45,7 @@ from xstream._sync.sse import SSE
 from xstream._sync.streams import Stream, SyncEventStream, SyncResponseStream
 from xstream._sync.tool_runner import ToolRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-twin"
 
 

@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 import xstream
+from tests.conftest import KEY
 from xstream import (
     Response,
     ResponseCompletedEvent,
@@ -34,8 +35,6 @@ from xstream import (
     ResponseStream,
     UnknownResponseEvent,
 )
-
-from .conftest import KEY
 
 PIECES = ["The answer", " to life,", " the universe", " and everything", " is 42", "."]
 TEXT = "".join(PIECES)

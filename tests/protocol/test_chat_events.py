@@ -25,10 +25,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import xstream
-from tests.test_accumulate import _CHUNK_JSON, _FIRST, _PLAIN
+from tests.protocol.test_accumulate import _CHUNK_JSON, _FIRST, _PLAIN
 from xstream.testing import MockServer, Reply, ToolCallScript
 
-RECORDED = json.loads((Path(__file__).parent / "data" / "openai_stream_events.json").read_text())[
+RECORDED = json.loads((Path(__file__).parent.parent / "data" / "openai_stream_events.json").read_text())[
     "scenarios"
 ]
 
@@ -276,7 +276,7 @@ async def test_the_response_format_type_is_sent_as_a_strict_schema() -> None:
 def test_the_readme_example_runs_as_pasted(capsys: pytest.CaptureFixture[str]) -> None:
     import re
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("## Stream events and structured output", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None

@@ -22,9 +22,8 @@ import pytest
 from aiohttp import web
 
 import xstream
+from tests.conftest import KEY
 from xstream import EventStream, open_sse
-
-from .conftest import KEY
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Serve = Callable[..., Awaitable[str]]

@@ -321,7 +321,7 @@ async def test_the_responses_api_streams_offline_too() -> None:
     assert "offline demo" in err and "events" in err and "output tokens" in err
 
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 async def test_the_readme_responses_example_runs_offline_as_pasted() -> None:

@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 import xstream
+from tests.conftest import KEY
 from xstream.testing import DEFAULT_TEXT, MockServer, Reply
-
-from .conftest import KEY
 
 MESSAGES = [
     {"role": "system", "content": "You are Grok, a chatbot inspired by the Hitchhikers Guide."},
