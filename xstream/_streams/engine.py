@@ -242,13 +242,13 @@ class StreamEngine(Generic[_T]):
     @property
     def finished(self) -> bool:
         """No more batches: the stream is done, closed or failed."""
-        return self.state in FINISHED
+        return self.state >= DRAINING
 
     @property
     def stopped(self) -> bool:
         """What follows in the current read is not for the caller: the end marker
         came, or a failure (raised by the next :meth:`receive`)."""
-        return self.state not in OPEN or self._pending is not None
+        return self.state > STREAMING or self._pending is not None
 
     async def receive(self) -> bytes | None:
         """The loop thread's part of a read (see :meth:`decode` for the rest)."""
@@ -281,7 +281,7 @@ class StreamEngine(Generic[_T]):
         """The next read's bytes, once any failure met so far was retried (or
         raised); ``None`` when there are no more. What needs the event loop:
         reads, retries, the end of the body. :meth:`_absorb` does the rest."""
-        while self.state in OPEN:
+        while self.state <= STREAMING:  # open
             if self._pending is not None:
                 error, self._pending = self._pending, None
                 try:

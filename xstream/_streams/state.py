@@ -29,13 +29,16 @@ import enum
 __all__ = ["FINISHED", "OPEN", "StreamState", "next_state"]
 
 
-class StreamState(enum.Enum):
-    READING = "reading"
-    STREAMING = "streaming"
-    ENDED = "ended"
-    DRAINING = "draining"
-    DONE = "done"
-    CLOSED = "closed"
+class StreamState(enum.IntEnum):
+    """In the order a stream goes through them: ``state <= STREAMING`` is open (more
+    may be read), ``state >= DRAINING`` finished (integer tests, for the read path)."""
+
+    READING = 0
+    STREAMING = 1
+    ENDED = 2
+    DRAINING = 3
+    DONE = 4
+    CLOSED = 5
 
 
 READING = StreamState.READING
