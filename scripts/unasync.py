@@ -61,6 +61,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAwaitable\[(\w+)\]", r"\1"),
     (r"\b_AsyncClosable\b", "_Closable"),
     # coroutines become calls; the async protocols their blocking ones
+    (r"``async with``", "``with``"),
     (r"\basync def ", "def "),
     (r"\bawait ", ""),
     (r"\basync with ", "with "),

@@ -1,19 +1,17 @@
 """xstream: fast, correct, leak-free streaming chat completions for xAI and OpenAI-compatible APIs.
 
-The path of the bytes, socket to ``async for`` (imports run the other way,
-bottom to top; ``tests/test_architecture.py`` keeps it so)::
+The house, one floor per private folder; imports run one way, bottom to top
+(``tests/test_architecture.py`` reads them and keeps it so)::
 
-    socket ─► _transport (Transport: the one request path; retries, deadlines,
-              │            error mapping, redaction, the pool)
-              ▼
-              _engine (StreamEngine: the one read loop) ◄── _sse (SSEDecoder, sans-IO)
-              ▼
-              _chat_stream / _event_stream / _response_stream (the stream kinds)
-              ▼
-              _chat / _responses / _sse_api, held by _client (AsyncClient)
-              ▼
-              async for ...   or  _portal ─► _sync_stream ─► _sync (Client): a batch
-                                  per network read crosses to the caller's thread
+    8  testing/  _cli/  pytest_plugin      the built-in server, the command line, fixtures
+    7  _sync/      Client: the portal, and the blocking twin generated from the async code
+    6  _client     AsyncClient: options -> transport -> resources
+    5  _resources/ chat.completions, responses, sse, run_tools -> one request pipeline
+    4  _streams/   the one read loop (explicit states) and the stream kinds on it; the relay
+    3  _transport/ _telemetry/   the one place requests are sent and errors mapped; spans
+    2  _protocol/  sans-IO meaning: chunks -> accumulator and events (one path), parsing
+    1  _sse/  _models/   the SSE decoder; payloads and parameters, declared once
+    0  _exceptions  _config   the error tree; timeouts and the retry policy
 
 Every public name loads on first use (PEP 562): ``import xstream`` imports
 nothing else, the types and errors bring msgspec, the clients aiohttp (and the

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TypedDict, Unpack
+from typing import Self, TypedDict, Unpack
 
 import aiohttp
 
@@ -145,7 +145,7 @@ class AsyncClient:
         self.responses = AsyncResponses(api)
         self.sse = AsyncSSE(api)
 
-    def with_options(self, **options: Unpack[DerivedClientOptions]) -> AsyncClient:
+    def with_options(self, **options: Unpack[DerivedClientOptions]) -> Self:
         """A client with other defaults (those given) over this client's connection pool.
 
         ``default_headers`` are merged over this client's; the rest replace
@@ -204,7 +204,7 @@ class AsyncClient:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -194,3 +194,33 @@ async def client_options() -> None:
         assert_type(client.with_options(timeout=xstream.Timeout(connect=2)), xstream.AsyncClient)
         assert_type(client.timeout, xstream.Timeout)
         assert_type(client.base_url, str)
+
+
+async def retrieve_with_a_flag(client: xstream.AsyncClient, flag: bool) -> None:
+    assert_type(await client.responses.retrieve("resp_1", stream=flag), xstream.Response | xstream.ResponseStream)
+
+
+class MyClient(xstream.AsyncClient):
+    pass
+
+
+async def a_subclass_keeps_its_type(mine: MyClient) -> None:
+    assert_type(mine.with_options(timeout=5), MyClient)
+    async with mine as entered:
+        assert_type(entered, MyClient)
+
+
+async def without_a_type_nothing_is_parsed(client: xstream.AsyncClient) -> None:
+    completion = await client.chat.completions.parse(model="grok-4", messages=MESSAGES)
+    assert_type(completion, xstream.ParsedChatCompletion[None])
+    manager = client.chat.completions.stream(model="grok-4", messages=MESSAGES)
+    assert_type(manager, xstream.AsyncChatCompletionStreamManager[None])
+    schema = {"type": "json_object"}
+    as_dict = await client.chat.completions.parse(
+        model="grok-4", messages=MESSAGES, response_format=schema
+    )
+    assert_type(as_dict, xstream.ParsedChatCompletion[None])
+    response = await client.responses.parse(model="grok-4", input="Hi")
+    assert_type(response, xstream.ParsedResponse[None])
+    async with client.responses.stream(model="grok-4", input="Hi") as stream:
+        assert_type(stream, xstream.AsyncResponseStream[None])

@@ -188,3 +188,28 @@ def client_options() -> None:
         assert_type(client.with_options(timeout=xstream.Timeout(connect=2)), xstream.Client)
         assert_type(client.timeout, xstream.Timeout)
         assert_type(client.base_url, str)
+
+
+def retrieve_with_a_flag(client: xstream.Client, flag: bool) -> None:
+    assert_type(client.responses.retrieve("resp_1", stream=flag), xstream.Response | xstream.SyncResponseStream)
+
+
+class MyClient(xstream.Client):
+    pass
+
+
+def a_subclass_keeps_its_type(mine: MyClient) -> None:
+    assert_type(mine.with_options(timeout=5), MyClient)
+    with mine as entered:
+        assert_type(entered, MyClient)
+
+
+def without_a_type_nothing_is_parsed(client: xstream.Client) -> None:
+    completion = client.chat.completions.parse(model="grok-4", messages=MESSAGES)
+    assert_type(completion, xstream.ParsedChatCompletion[None])
+    with client.chat.completions.stream(model="grok-4", messages=MESSAGES) as stream:
+        assert_type(stream, xstream.ChatCompletionStream[None])
+    response = client.responses.parse(model="grok-4", input="Hi")
+    assert_type(response, xstream.ParsedResponse[None])
+    with client.responses.stream(model="grok-4", input="Hi") as events:
+        assert_type(events, xstream.SyncParsedResponseStream[None])

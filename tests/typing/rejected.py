@@ -28,16 +28,16 @@ async def async_client(client: xstream.AsyncClient) -> None:
     _ = await client.chat.completions.create(model="m", messages=MESSAGES, temperature="hot")  # E: No overload variant of "create" of "AsyncCompletions" matches argument types "str", "list[dict[str, str]]", "str"
     _ = await client.chat.completions.create(messages=MESSAGES)  # E: No overload variant of "create" of "AsyncCompletions" matches argument type "list[dict[str, str]]"
     _ = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True, deferred=True)  # E: No overload variant of "create" of "AsyncCompletions" matches argument types "str", "list[dict[str, str]]", "bool", "bool"
-    _ = await client.chat.completions.parse(model="m", messages=MESSAGES, temperature="hot")  # E: Argument "temperature" to "parse" of "AsyncCompletions" has incompatible type "str"; expected "float | None"
-    _ = await client.chat.completions.parse(model="m", messages=MESSAGES, max_retires=1)  # E: Unexpected keyword argument "max_retires" for "parse" of "AsyncCompletions"
-    _ = client.chat.completions.stream(model="m", messages=MESSAGES, stream=True)  # E: Unexpected keyword argument "stream" for "stream" of "AsyncCompletions"
-    _ = client.chat.completions.stream(messages=MESSAGES)  # E: Missing named argument "model" for "stream" of "AsyncCompletions"
+    _ = await client.chat.completions.parse(model="m", messages=MESSAGES, temperature="hot")  # E: No overload variant of "parse" of "AsyncCompletions" matches argument types "str", "list[dict[str, str]]", "str"
+    _ = await client.chat.completions.parse(model="m", messages=MESSAGES, max_retires=1)  # E: Unexpected keyword argument "max_retires" for overloaded function "parse" of "AsyncCompletions"; did you mean "max_retries"?
+    _ = client.chat.completions.stream(model="m", messages=MESSAGES, stream=True)  # E: Unexpected keyword argument "stream" for overloaded function "stream" of "AsyncCompletions"
+    _ = client.chat.completions.stream(messages=MESSAGES)  # E: No overload variant of "stream" of "AsyncCompletions" matches argument type "list[dict[str, str]]"
     _ = await client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES, max_retires=1)  # E: Unexpected keyword argument "max_retires" for "create" of "AsyncCompletionsWithRawResponse"
     # responses
     _ = await client.responses.create(model="m", input="hi", instruction="be brief")  # E: Unexpected keyword argument "instruction" for overloaded function "create" of "AsyncResponses"; did you mean "instructions"
     _ = await client.responses.create(model="m", input="hi", temperature="hot")  # E: No overload variant of "create" of "AsyncResponses" matches argument types "str", "str", "str"
     _ = await client.responses.create(input="hi")  # E: No overload variant of "create" of "AsyncResponses" matches argument type "str"
-    _ = await client.responses.parse(model="m", input="hi", text_formt=dict)  # E: Unexpected keyword argument "text_formt" for "parse" of "AsyncResponses"
+    _ = await client.responses.parse(model="m", input="hi", text_formt=dict)  # E: Unexpected keyword argument "text_formt" for overloaded function "parse" of "AsyncResponses"; did you mean "text_format"?
     _ = await client.responses.retrieve("resp_1", stram=True)  # E: Unexpected keyword argument "stram" for overloaded function "retrieve" of "AsyncResponses"
     # sse, the client's options
     _ = await client.sse("GET", "/events", reconect=False)  # E: Unexpected keyword argument "reconect" for overloaded function "__call__" of "AsyncSSE"
@@ -49,8 +49,8 @@ def sync_client(client: xstream.Client) -> None:
     _ = client.chat.completions.create(model="m", messages=MESSAGES, max_retires=1)  # E: Unexpected keyword argument "max_retires" for overloaded function "create" of "Completions"; did you mean "max_retries"?
     _ = client.chat.completions.create(model="m", messages=MESSAGES, temperature="hot")  # E: No overload variant of "create" of "Completions" matches argument types "str", "list[dict[str, str]]", "str"
     _ = client.chat.completions.create(messages=MESSAGES)  # E: No overload variant of "create" of "Completions" matches argument type "list[dict[str, str]]"
-    _ = client.chat.completions.parse(model="m", messages=MESSAGES, temperature="hot")  # E: Argument "temperature" to "parse" of "Completions" has incompatible type "str"; expected "float | None"
-    _ = client.chat.completions.stream(messages=MESSAGES)  # E: Missing named argument "model" for "stream" of "Completions"
+    _ = client.chat.completions.parse(model="m", messages=MESSAGES, temperature="hot")  # E: No overload variant of "parse" of "Completions" matches argument types "str", "list[dict[str, str]]", "str"
+    _ = client.chat.completions.stream(messages=MESSAGES)  # E: No overload variant of "stream" of "Completions" matches argument type "list[dict[str, str]]"
     _ = client.responses.create(model="m", input="hi", instruction="be brief")  # E: Unexpected keyword argument "instruction" for overloaded function "create" of "Responses"; did you mean "instructions"
     _ = client.responses.create(input="hi")  # E: No overload variant of "create" of "Responses" matches argument type "str"
     _ = client.sse("GET", "/events", reconect=False)  # E: Unexpected keyword argument "reconect" for overloaded function "__call__" of "SSE"

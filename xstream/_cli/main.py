@@ -1,7 +1,7 @@
 """The command line: ``xstream chat "PROMPT"`` and ``xstream serve``.
 
 ``xstream serve`` runs the built-in server (the mock API under ``/v1``) and a
-chat page at ``/`` that streams answers through a relay (:mod:`xstream._chat_page`).
+chat page at ``/`` that streams answers through a relay (:mod:`xstream._cli.page`).
 
 ``xstream chat`` streams an answer to stdout as it arrives and ends with a
 one-line summary on stderr (time to first token, chunks, tokens/s, usage).

@@ -12,7 +12,7 @@ SDK's names, fields and order, so code ports by changing the import:
 * and what the OpenAI SDK lacks: ``reasoning.delta`` / ``reasoning.done``.
 
 With ``response_format=T``, ``content.delta`` carries ``parsed``: the object
-so far, from :class:`~xstream._partial.PartialJSON` (each character read
+so far, from :class:`~xstream._protocol.partial.PartialJSON` (each character read
 once: linear in the length of the answer, where re-parsing the whole text per
 delta is quadratic); ``content.done`` carries the ``T``.
 

@@ -92,7 +92,7 @@ class AsyncCompletions:
         deferred: bool = False,
         **params: Unpack[ChatCompletionCreateParams],
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk] | DeferredCompletion:
-        """Create a chat completion; with ``stream=True``, an ``AsyncStream`` of chunks;
+        """Create a chat completion; with ``stream=True``, a stream of chunks (``AsyncStream``);
         with xAI's ``deferred=True``, a :class:`DeferredCompletion` to collect later.
 
         The API's parameters (``temperature``, ``tools``, ``stream_options``, ...,
@@ -114,13 +114,31 @@ class AsyncCompletions:
         result: ChatCompletion | AsyncStream[ChatCompletionChunk] = await api.call(call)
         return result
 
+    @overload
+    def stream(
+        self,
+        *,
+        response_format: type[T],
+        tools: Iterable[Any] | None = None,
+        **params: Unpack[ChatCompletionParams],
+    ) -> AsyncChatCompletionStreamManager[T]: ...
+
+    @overload
+    def stream(
+        self,
+        *,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Iterable[Any] | None = None,
+        **params: Unpack[ChatCompletionParams],
+    ) -> AsyncChatCompletionStreamManager[None]: ...
+
     def stream(
         self,
         *,
         response_format: type[T] | Mapping[str, Any] | None = None,
         tools: Iterable[Any] | None = None,
         **params: Unpack[ChatCompletionParams],
-    ) -> AsyncChatCompletionStreamManager[T]:
+    ) -> AsyncChatCompletionStreamManager[T] | AsyncChatCompletionStreamManager[None]:
         """Stream typed events (``content.delta``, ``tool_calls.function.arguments.done``...)::
 
             async with client.chat.completions.stream(model=..., messages=...) as stream:
@@ -146,13 +164,31 @@ class AsyncCompletions:
 
         return AsyncChatCompletionStreamManager(open)
 
+    @overload
+    async def parse(
+        self,
+        *,
+        response_format: type[T],
+        tools: Iterable[Any] | None = None,
+        **params: Unpack[ChatCompletionParams],
+    ) -> ParsedChatCompletion[T]: ...
+
+    @overload
+    async def parse(
+        self,
+        *,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Iterable[Any] | None = None,
+        **params: Unpack[ChatCompletionParams],
+    ) -> ParsedChatCompletion[None]: ...
+
     async def parse(
         self,
         *,
         response_format: type[T] | Mapping[str, Any] | None = None,
         tools: Iterable[Any] | None = None,
         **params: Unpack[ChatCompletionParams],
-    ) -> ParsedChatCompletion[T]:
+    ) -> ParsedChatCompletion[T] | ParsedChatCompletion[None]:
         """:meth:`create` without streaming, the answer parsed: ``message.parsed`` is
         a ``response_format`` type's instance, tool calls carry ``parsed_arguments``.
 

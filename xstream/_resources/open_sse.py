@@ -1,7 +1,7 @@
 """Opening any event stream: ``client.sse(...)`` and ``open_sse(session, ...)``.
 
 Both build a :class:`~xstream._transport.Request` and hand it to
-:func:`~xstream._event_stream.open_event_stream`; they differ only in whose
+:func:`~xstream._streams.events.open_event_stream`; they differ only in whose
 transport sends it: the client's (its key, only to ``base_url``'s origin; its
 pool), or one around the caller's own ``aiohttp.ClientSession`` (the caller's
 headers, their credentials blanked out of every message).

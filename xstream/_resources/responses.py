@@ -95,6 +95,16 @@ class AsyncResponses:
         **options: Unpack[CallOptions],
     ) -> ResponseStream: ...
 
+    @overload
+    async def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: bool,
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Response | ResponseStream: ...
+
     async def retrieve(
         self,
         response_id: str,
@@ -116,9 +126,19 @@ class AsyncResponses:
         """Delete a stored response (``DELETE /responses/{id}``); the server's answer."""
         return await self._api.call(response_id_call("DELETE", response_id, options))
 
+    @overload
+    def stream(
+        self, *, text_format: type[T], **params: Unpack[ResponseParams]
+    ) -> AsyncResponseStreamManager[T]: ...
+
+    @overload
+    def stream(
+        self, *, text_format: None = None, **params: Unpack[ResponseParams]
+    ) -> AsyncResponseStreamManager[None]: ...
+
     def stream(
         self, *, text_format: type[T] | None = None, **params: Unpack[ResponseParams]
-    ) -> AsyncResponseStreamManager[T]:
+    ) -> AsyncResponseStreamManager[T] | AsyncResponseStreamManager[None]:
         """Stream a response's events as the API sends them (typed, as
         ``create(stream=True)`` gives them)::
 
@@ -141,9 +161,19 @@ class AsyncResponses:
 
         return AsyncResponseStreamManager(open)
 
+    @overload
+    async def parse(
+        self, *, text_format: type[T], **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[T]: ...
+
+    @overload
+    async def parse(
+        self, *, text_format: None = None, **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[None]: ...
+
     async def parse(
         self, *, text_format: type[T] | None = None, **params: Unpack[ResponseParams]
-    ) -> ParsedResponse[T]:
+    ) -> ParsedResponse[T] | ParsedResponse[None]:
         """:meth:`create` without streaming, the output text parsed into
         ``text_format`` (``output_parsed``). Raises :class:`RefusalError`,
         :class:`LengthFinishReasonError` or :class:`OutputValidationError`, which

@@ -1,6 +1,6 @@
 """AsyncStream: the chunks of a streamed chat completion.
 
-A stream kind on the engine (:mod:`xstream._engine`): each ``data:`` event is
+A stream kind on the engine (:mod:`xstream._streams.engine`): each ``data:`` event is
 one :class:`ChatCompletionChunk`, decoded by msgspec straight from the event's
 bytes; ``data: [DONE]`` ends the stream (also under an event name, or as the
 body's last line without its blank line); a body that ends before it raises
@@ -29,11 +29,13 @@ from .._models.chat import (
 )
 from .._protocol.accumulate import ChatCompletionAccumulator
 from .._sse.decoder import ServerSentEvent, SSEDecoder
+from .._transport.errors import error_event
 from .._transport.request import Opened
 from .._transport.transport import Transport
-from .engine import BaseStats, BatchIterator, StreamEngine, error_event
+from .engine import BatchIterator, StreamEngine
 from .relay import DONE_EVENT, aiohttp_response, json_of, relay
 from .state import ENDED
+from .stats import BaseStats
 
 if TYPE_CHECKING:
     from aiohttp import web

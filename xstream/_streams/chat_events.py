@@ -53,7 +53,7 @@ class AsyncChatCompletionStream(Generic[T]):
 
     async def _events(self) -> AsyncGenerator[ChatCompletionStreamEvent[T], None]:
         """Events made from one chunk at a time, the chunks taken a network read at a
-        time: the state never runs ahead of what was handed out. (An async generator:
+        time: the state never runs ahead of what was handed out. (A generator:
         a ``yield`` costs half of a hand-written ``__anext__``; the connection is still
         released on every way out, by the ``finally`` or by ``__del__``.)"""
         raw = self._raw
@@ -187,4 +187,4 @@ class AsyncChatCompletionStreamManager(
 ):
     """What ``client.chat.completions.stream(...)`` returns: ``async with`` it to
     send the request and get the :class:`AsyncChatCompletionStream`; leaving the
-    block releases the connection. (``await`` it, too, for the stream itself.)"""
+    block releases the connection."""

@@ -13,7 +13,7 @@ The rules kept here, once for every kind:
   failure is raised on the next read (``_pending``). Bytes aiohttp received
   before a transport error are decoded before that error is raised.
 * Nothing duplicated: a failed attempt is retried only while no item has been
-  handed out (``_handed_out``).
+  handed out (the state is still ``READING``; see :mod:`xstream._streams.state`).
 * Nothing leaked: leaving the loop (``break``, an exception, cancellation)
   closes the response at once. ``__aiter__`` hands out a small iterator whose
   ``__del__`` closes the response the moment the loop drops it, without waiting
@@ -23,7 +23,13 @@ The rules kept here, once for every kind:
 A stream kind (chat chunks, generic events, Responses events) says only what
 differs: how events become items (``_decode_events``), what the end of the
 body means (``_body_ended``), whether a failure may resume the stream
-(``_resume``) and what to forget when an attempt is redone (``_restart``).
+(``_resume``) and what to forget when an attempt is redone (``_restart``); at
+its end marker it calls ``_end()``.
+
+The sync facade drives the same loop through public methods: :meth:`receive`
+on the loop thread (reads, retries, the end of the body), :meth:`decode` on the
+caller's (the items are made where they are used), :meth:`close_soon` from any
+thread.
 """
 
 from __future__ import annotations
@@ -35,11 +41,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, TypeVar
 
 import aiohttp
-import msgspec
 
 from .._config.retries import retry_delay
 from .._exceptions import (
-    APIError,
     APITimeoutError,
     EventTooLargeError,
     FirstEventTimeoutError,
@@ -61,12 +65,11 @@ from .._transport.transport import Transport
 from .connection import give_back, received_before_error
 from .iterators import NEXT_STEP, Place, PlacedIterator, close_now
 from .state import DONE, DRAINING, ENDED, FINISHED, OPEN, READING, STREAMING, next_state
+from .stats import BaseStats
 
 __all__ = [
-    "BaseStats",
     "BatchIterator",
     "StreamEngine",
-    "error_event",
 ]
 
 log = logging.getLogger("xstream")
@@ -83,23 +86,6 @@ _RETRYABLE = (
     OverloadedError,
     StreamRateLimitError,
 )
-
-
-class BaseStats(msgspec.Struct, kw_only=True):
-    """What every stream counts (times in seconds, from the first request).
-
-    ``bytes``: received, all connections together; ``retries``: attempts redone
-    before the first item; ``elapsed``: time to the last event;
-    ``time_to_first_byte``; ``max_gap``: the longest wait between two reads
-    that completed events; ``done``: the stream ended normally.
-    """
-
-    bytes: int = 0
-    retries: int = 0
-    elapsed: float = 0.0
-    time_to_first_byte: float | None = None
-    max_gap: float = 0.0
-    done: bool = False
 
 
 class StreamEngine(Generic[_T]):
@@ -181,6 +167,12 @@ class StreamEngine(Generic[_T]):
 
     def _repr_extra(self) -> str:
         return ""
+
+    sse_end = b""  # what the relay (``to_sse``) sends after the last item
+
+    def sse_item(self, item: Any) -> bytes:
+        """An item as the relay (``to_sse``) encodes it."""
+        raise NotImplementedError
 
     def _feed(self, data: bytes) -> list[Any]:
         """One read's bytes to the decoder: what :meth:`_decode_events` takes."""
@@ -580,13 +572,3 @@ class BatchIterator(PlacedIterator[_T]):
         if stream.state not in FINISHED:
             stream._close()
         close_now(self._generator)
-
-
-def error_event(event: ServerSentEvent, response: aiohttp.ClientResponse | None) -> APIError:
-    """The exception for an error sent inside the stream (``event: error``, or a
-    payload with an ``error`` member)."""
-    try:
-        body: Any = msgspec.json.decode(event.raw)
-    except ValueError:
-        body = {"error": {"message": event.data[:200]}}
-    return stream_error(body, response)

@@ -1,6 +1,6 @@
 """Any event stream: ``EventStream``, and the reconnection the SSE standard defines.
 
-A stream kind on the engine (:mod:`xstream._engine`), open to every
+A stream kind on the engine (:mod:`xstream._streams.engine`), open to every
 ``text/event-stream`` endpoint, plus what the WHATWG standard calls
 "reestablishing the connection" (HTML, section 9.2.3):
 
@@ -48,12 +48,13 @@ from .._exceptions import (
     TotalTimeoutError,
 )
 from .._sse.decoder import ServerSentEvent, SSEDecoder
-from .._transport.errors import headers_of
+from .._transport.errors import error_event, headers_of
 from .._transport.request import Opened, Request
 from .._transport.transport import Transport
-from .engine import BaseStats, StreamEngine, error_event
+from .engine import StreamEngine
 from .relay import aiohttp_response, event_block, json_of, relay
 from .state import next_state
+from .stats import BaseStats
 
 if TYPE_CHECKING:
     from aiohttp import web

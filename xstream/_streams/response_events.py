@@ -24,8 +24,8 @@ T = TypeVar("T")
 
 
 class AsyncResponseStreamManager(AsyncStreamManager["AsyncResponseStream[T]"], Generic[T]):
-    """What ``client.responses.stream(...)`` returns: ``async with`` it (or ``await``
-    it) for the :class:`AsyncResponseStream`; leaving the block releases the connection."""
+    """What ``client.responses.stream(...)`` returns: ``async with`` it for the
+    :class:`AsyncResponseStream`; leaving the block releases the connection."""
 
 
 class AsyncResponseStream(Generic[T]):

@@ -45,9 +45,9 @@ from .._models.responses import (
     keep_raw,
 )
 from .._sse.decoder import ServerSentEvent
+from .._transport.errors import error_event
 from .._transport.request import Opened
 from .._transport.transport import Transport
-from .engine import error_event
 from .events import EventStream
 from .relay import event_block, json_of
 

@@ -91,7 +91,7 @@ class Completions:
         deferred: bool = False,
         **params: Unpack[ChatCompletionCreateParams],
     ) -> ChatCompletion | Stream[ChatCompletionChunk] | SyncDeferredCompletion:
-        """Create a chat completion; with ``stream=True``, an ``Stream`` of chunks;
+        """Create a chat completion; with ``stream=True``, a stream of chunks (``Stream``);
         with xAI's ``deferred=True``, a :class:`SyncDeferredCompletion` to collect later.
 
         The API's parameters (``temperature``, ``tools``, ``stream_options``, ...,
@@ -113,13 +113,31 @@ class Completions:
         result: ChatCompletion | Stream[ChatCompletionChunk] = api.call(call)
         return result
 
+    @overload
+    def stream(
+        self,
+        *,
+        response_format: type[T],
+        tools: Iterable[Any] | None = None,
+        **params: Unpack[ChatCompletionParams],
+    ) -> ChatCompletionStreamManager[T]: ...
+
+    @overload
+    def stream(
+        self,
+        *,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Iterable[Any] | None = None,
+        **params: Unpack[ChatCompletionParams],
+    ) -> ChatCompletionStreamManager[None]: ...
+
     def stream(
         self,
         *,
         response_format: type[T] | Mapping[str, Any] | None = None,
         tools: Iterable[Any] | None = None,
         **params: Unpack[ChatCompletionParams],
-    ) -> ChatCompletionStreamManager[T]:
+    ) -> ChatCompletionStreamManager[T] | ChatCompletionStreamManager[None]:
         """Stream typed events (``content.delta``, ``tool_calls.function.arguments.done``...)::
 
             with client.chat.completions.stream(model=..., messages=...) as stream:
@@ -145,13 +163,31 @@ class Completions:
 
         return ChatCompletionStreamManager(open)
 
+    @overload
+    def parse(
+        self,
+        *,
+        response_format: type[T],
+        tools: Iterable[Any] | None = None,
+        **params: Unpack[ChatCompletionParams],
+    ) -> ParsedChatCompletion[T]: ...
+
+    @overload
+    def parse(
+        self,
+        *,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Iterable[Any] | None = None,
+        **params: Unpack[ChatCompletionParams],
+    ) -> ParsedChatCompletion[None]: ...
+
     def parse(
         self,
         *,
         response_format: type[T] | Mapping[str, Any] | None = None,
         tools: Iterable[Any] | None = None,
         **params: Unpack[ChatCompletionParams],
-    ) -> ParsedChatCompletion[T]:
+    ) -> ParsedChatCompletion[T] | ParsedChatCompletion[None]:
         """:meth:`create` without streaming, the answer parsed: ``message.parsed`` is
         a ``response_format`` type's instance, tool calls carry ``parsed_arguments``.
 

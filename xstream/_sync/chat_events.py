@@ -29,7 +29,7 @@ class ChatCompletionStream(Generic[T]):
     """The typed events of a streamed chat completion: ``for event in stream``.
 
     ``event.type`` names each event (see the module docstring). The stream is read
-    once; leaving the ``async with`` block releases the connection, read or not.
+    once; leaving the ``with`` block releases the connection, read or not.
     ``stream.get_final_completion()`` reads the rest and returns the
     :class:`~xstream.ParsedChatCompletion`; ``current_completion_snapshot`` is the
     completion so far; ``stats`` and ``response`` are the chunk stream's.
@@ -50,7 +50,7 @@ class ChatCompletionStream(Generic[T]):
 
     def _events(self) -> Generator[ChatCompletionStreamEvent[T], None, None]:
         """Events made from one chunk at a time, the chunks taken a network read at a
-        time: the state never runs ahead of what was handed out. (An async generator:
+        time: the state never runs ahead of what was handed out. (A generator:
         a ``yield`` costs half of a hand-written ``__next__``; the connection is still
         released on every way out, by the ``finally`` or by ``__del__``.)"""
         raw = self._raw
@@ -172,6 +172,6 @@ class ChatCompletionStream(Generic[T]):
 
 
 class ChatCompletionStreamManager(StreamManager["ChatCompletionStream[T]"], Generic[T]):
-    """What ``client.chat.completions.stream(...)`` returns: ``async with`` it to
+    """What ``client.chat.completions.stream(...)`` returns: ``with`` it to
     send the request and get the :class:`ChatCompletionStream`; leaving the
-    block releases the connection. (``await`` it, too, for the stream itself.)"""
+    block releases the connection."""

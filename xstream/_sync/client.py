@@ -2,7 +2,7 @@
 
 There is no second implementation of the protocol: each ``Client`` runs one
 ``AsyncClient`` on a private event loop in a background thread (an anyio
-blocking portal, :mod:`xstream._portal`), started on first use. A stream
+blocking portal, :mod:`xstream._sync.portal`), started on first use. A stream
 crosses threads once per network read, handing over the bytes that read
 brought; they are decoded on the calling thread, so no item waits for another
 and the per-item cost stays that of the async path. Because the loop is our own, the sync API also works
@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 import weakref
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar, Unpack
+from typing import Any, Self, TypeVar, Unpack
 
 from .._client import AsyncClient, ClientOptions, DerivedClientOptions
 from .._config.timeouts import Timeout
@@ -61,14 +61,14 @@ class Client:
         self.responses = Responses(api)
         self.sse = SSE(api)
 
-    def with_options(self, **options: Unpack[DerivedClientOptions]) -> Client:
+    def with_options(self, **options: Unpack[DerivedClientOptions]) -> Self:
         """A client with other defaults over this one's loop thread and pool; see
         :meth:`AsyncClient.with_options`. Its ``close()`` leaves both running; this
         client's ``close()`` stops them for both.
 
         >>> patient = client.with_options(timeout=xstream.Timeout(first_event=1200))  # doctest: +SKIP
         """
-        derived = Client.__new__(Client)
+        derived = type(self).__new__(type(self))
         derived._async = self._async.with_options(**options)
         derived._loop = self._loop
         derived._parent = self  # keeps the loop's owner (and its finalizer) alive
@@ -84,7 +84,7 @@ class Client:
     def timeout(self) -> Timeout:
         return self._async.timeout
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -24,8 +24,8 @@ T = TypeVar("T")
 
 
 class SyncResponseStreamManager(StreamManager["SyncParsedResponseStream[T]"], Generic[T]):
-    """What ``client.responses.stream(...)`` returns: ``async with`` it (or ``await``
-    it) for the :class:`SyncParsedResponseStream`; leaving the block releases the connection."""
+    """What ``client.responses.stream(...)`` returns: ``with`` it for the
+    :class:`SyncParsedResponseStream`; leaving the block releases the connection."""
 
 
 class SyncParsedResponseStream(Generic[T]):

@@ -92,6 +92,16 @@ class Responses:
         **options: Unpack[CallOptions],
     ) -> SyncResponseStream: ...
 
+    @overload
+    def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: bool,
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Response | SyncResponseStream: ...
+
     def retrieve(
         self,
         response_id: str,
@@ -113,9 +123,19 @@ class Responses:
         """Delete a stored response (``DELETE /responses/{id}``); the server's answer."""
         return self._api.call(response_id_call("DELETE", response_id, options))
 
+    @overload
+    def stream(
+        self, *, text_format: type[T], **params: Unpack[ResponseParams]
+    ) -> SyncResponseStreamManager[T]: ...
+
+    @overload
+    def stream(
+        self, *, text_format: None = None, **params: Unpack[ResponseParams]
+    ) -> SyncResponseStreamManager[None]: ...
+
     def stream(
         self, *, text_format: type[T] | None = None, **params: Unpack[ResponseParams]
-    ) -> SyncResponseStreamManager[T]:
+    ) -> SyncResponseStreamManager[T] | SyncResponseStreamManager[None]:
         """Stream a response's events as the API sends them (typed, as
         ``create(stream=True)`` gives them)::
 
@@ -138,9 +158,19 @@ class Responses:
 
         return SyncResponseStreamManager(open)
 
+    @overload
+    def parse(
+        self, *, text_format: type[T], **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[T]: ...
+
+    @overload
+    def parse(
+        self, *, text_format: None = None, **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[None]: ...
+
     def parse(
         self, *, text_format: type[T] | None = None, **params: Unpack[ResponseParams]
-    ) -> ParsedResponse[T]:
+    ) -> ParsedResponse[T] | ParsedResponse[None]:
         """:meth:`create` without streaming, the output text parsed into
         ``text_format`` (``output_parsed``). Raises :class:`RefusalError`,
         :class:`LengthFinishReasonError` or :class:`OutputValidationError`, which

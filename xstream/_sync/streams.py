@@ -38,7 +38,7 @@ __all__ = [
 
 _T = TypeVar("_T")
 _SYNC_READ_BYTES = 1024 * 1024
-_SLICE_BYTES = 128 * 1024  # what one async read takes at most (_engine._READ_BYTES)
+_SLICE_BYTES = 128 * 1024  # what one async read takes at most (_streams/engine.py: _READ_BYTES)
 
 
 class BlockingStream(Generic[_T]):
@@ -90,12 +90,12 @@ class BlockingStream(Generic[_T]):
 
     def sse_item(self, item: Any) -> bytes:
         """An item as the relay encodes it (see ``to_sse``)."""
-        return self._stream.sse_item(item)  # type: ignore[attr-defined, no-any-return]
+        return self._stream.sse_item(item)
 
     @property
     def sse_end(self) -> bytes:
         """What the relay sends after the last item."""
-        return getattr(self._stream, "sse_end", b"")
+        return self._stream.sse_end
 
     def next_batch(self) -> list[_T]:
         """The items of the next network read(s); ``[]`` at the end (one thread hop

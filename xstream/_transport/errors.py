@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -20,8 +21,9 @@ from .._exceptions import (
     StreamDisconnectedError,
     XStreamError,
     deadline_error,
+    stream_error,
 )
-from .._sse.decoder import SSEDecoder
+from .._sse.decoder import ServerSentEvent, SSEDecoder
 from .proxy import Proxies
 from .request import Request, earliest
 
@@ -30,6 +32,7 @@ __all__ = [
     "READ_ERRORS",
     "body_error",
     "decode_body",
+    "error_event",
     "error_payload",
     "headers_of",
     "not_streamed",
@@ -186,3 +189,13 @@ async def read_prefix(
     finally:
         response.close()
     return b"".join(pieces), cut
+
+
+def error_event(event: ServerSentEvent, response: aiohttp.ClientResponse | None) -> APIError:
+    """The exception for an error sent inside the stream (``event: error``, or a
+    payload with an ``error`` member)."""
+    try:
+        body: Any = msgspec.json.decode(event.raw)
+    except ValueError:
+        body = {"error": {"message": event.data[:200]}}
+    return stream_error(body, response)

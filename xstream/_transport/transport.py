@@ -14,7 +14,7 @@ stream, streamed or not, async or through the sync facade) is a
   credentials blanked out.
 
 It knows nothing of chat, events or streams: those read the body it returns
-(see :mod:`xstream._engine`).
+(see :mod:`xstream._streams.engine`).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class Transport:
     (``None``: nowhere).
     Requests on its own pool go through ``proxy`` (a URL) when given, else
     (with ``trust_env``) through the proxies the environment names (see
-    :mod:`xstream._proxy`).
+    :mod:`xstream._transport.proxy`).
     """
 
     def __init__(
