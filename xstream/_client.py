@@ -25,7 +25,14 @@ from ._sse.decoder import DEFAULT_MAX_EVENT_BYTES
 from ._telemetry.telemetry import Telemetry
 from ._transport.transport import Transport
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncClient", "ClientOptions", "DerivedClientOptions"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "AsyncClient",
+    "ClientOptions",
+    "DerivedClientOptions",
+    "detach",
+    "pipeline",
+]
 
 DEFAULT_BASE_URL = "https://api.x.ai/v1"
 DEFAULT_MAX_RETRIES = 2
@@ -219,6 +226,18 @@ class AsyncClient:
 
     def __repr__(self) -> str:  # never the key
         return f"<xstream.AsyncClient base_url={self.base_url!r}>"
+
+
+def pipeline(client: AsyncClient) -> AsyncAPI:
+    """The request pipeline ``client``'s resources send through (the sync facade
+    runs it on its loop thread)."""
+    return client._api
+
+
+def detach(client: AsyncClient) -> None:
+    """``client`` takes no more requests, its pool left as it is (the ``close()`` of
+    a client made by ``with_options``, from the sync facade)."""
+    client._transport.detach()
 
 
 def _telemetry(option: Telemetry | bool) -> Telemetry | None:

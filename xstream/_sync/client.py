@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Self, TypeVar, Unpack
 
-from .._client import AsyncClient, ClientOptions, DerivedClientOptions
+from .._client import AsyncClient, ClientOptions, DerivedClientOptions, detach, pipeline
 from .._config.timeouts import Timeout
 from .api import SyncAPI
 from .chat import Chat
@@ -56,7 +56,7 @@ class Client:
         self._resources()
 
     def _resources(self) -> None:
-        api = SyncAPI(self._loop, self._async._api)
+        api = SyncAPI(self._loop, pipeline(self._async))
         self.chat = Chat(api)
         self.responses = Responses(api)
         self.sse = SSE(api)
@@ -96,7 +96,7 @@ class Client:
         if self._finalizer.detach() is None:
             return
         if self._parent is not None:
-            self._async._transport.detach()
+            detach(self._async)
         else:
             self._loop.stop(self._async.aclose)
 
