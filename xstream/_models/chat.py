@@ -16,10 +16,17 @@ Decoding is tolerant: unknown fields are ignored, optional fields default to
 
 from __future__ import annotations
 
+import collections.abc
+import functools
+import operator
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 import msgspec
+
+from .params import ChatCompletionCreateParams, RequestOptions
 
 __all__ = [
     "CHUNK_DECODER",
@@ -320,44 +327,59 @@ def _without_nulls(value: Any) -> Any:
 # -- the request body -------------------------------------------------------------------
 
 
-class ChatCompletionRequest(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
-    """The body of ``POST /chat/completions``, for checking the known parameters' types.
+def _checkable(tp: Any) -> Any:
+    """``tp`` (a parameter's declared type) as msgspec checks it: abstract collections
+    as the concrete ones JSON decodes to, mappings in one union merged into one."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        members = [_checkable(a) for a in args]
+        dicts = [m for m in members if typing.get_origin(m) is dict]
+        if len(dicts) > 1:  # msgspec takes one dict type per union: merge their keys and values
+            keys = functools.reduce(operator.or_, (typing.get_args(d)[0] for d in dicts))
+            values = functools.reduce(operator.or_, (typing.get_args(d)[1] for d in dicts))
+            members = [m for m in members if m not in dicts] + [
+                types.GenericAlias(dict, (keys, values))
+            ]
+        return functools.reduce(operator.or_, members)
+    if origin in (collections.abc.Iterable, collections.abc.Sequence, list):
+        return types.GenericAlias(list, (_checkable(args[0]),)) if args else list[Any]
+    if origin in (collections.abc.Mapping, dict):
+        return (
+            types.GenericAlias(dict, (_checkable(args[0]), _checkable(args[1])))
+            if args
+            else dict[str, Any]
+        )
+    return tp
 
-    Unset parameters are not sent. :func:`encode_request` is what the client uses;
-    it also lets through parameters this Struct does not know.
-    """
 
-    model: str
-    messages: list[Any]
-    stream: bool = False
-    temperature: float | None = None
-    top_p: float | None = None
-    n: int | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    stop: str | list[str] | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    # Python users often write token ids as int keys; JSON makes them strings.
-    logit_bias: dict[str | int, int | float] | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
-    seed: int | None = None
-    user: str | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-    response_format: dict[str, Any] | None = None
-    stream_options: dict[str, Any] | None = None
-    reasoning_effort: str | None = None
-    service_tier: str | None = None
-    metadata: dict[str, str] | None = None
-    store: bool | None = None
-    modalities: list[str] | None = None
-    prediction: dict[str, Any] | None = None
-    audio: dict[str, Any] | None = None
-    web_search_options: dict[str, Any] | None = None
+def _request_struct() -> Any:
+    """The body of ``POST /chat/completions`` as a Struct, for checking the declared
+    parameters' types: derived from their one declaration
+    (:class:`~xstream._models.params.ChatCompletionCreateParams`), options excepted.
+    Unset parameters are not sent."""
+    hints = typing.get_type_hints(ChatCompletionCreateParams)
+    options = RequestOptions.__optional_keys__ | {"conversation_id"}
+    fields: list[Any] = [("model", str), ("messages", list[Any]), ("stream", bool, False)]
+    fields += [
+        (name, _checkable(tp), None)
+        for name, tp in hints.items()
+        if name not in options and name not in ("model", "messages")
+    ]
+    return msgspec.defstruct(
+        "ChatCompletionRequest",
+        fields,
+        kw_only=True,
+        omit_defaults=True,
+        gc=False,
+        module=__name__,
+    )
 
+
+ChatCompletionRequest = _request_struct()
+"""The body of ``POST /chat/completions``, for checking the declared parameters' types
+(derived from :class:`~xstream._models.params.ChatCompletionCreateParams`). Unset
+parameters are not sent; :func:`encode_request` also lets through parameters it does
+not know (``extra_body``)."""
 
 _FIELD_TYPES: dict[str, Any] = {
     f.name: f.type for f in msgspec.structs.fields(ChatCompletionRequest)
