@@ -552,3 +552,20 @@ def test_request_struct_omits_unset_fields() -> None:
         "messages": MESSAGES,
         "temperature": 0.2,
     }
+
+
+def test_the_checked_request_is_the_declared_parameters() -> None:
+    # one declaration (ChatCompletionCreateParams): every API parameter in it is checked
+    from xstream._models.params import ChatCompletionCreateParams, RequestOptions
+
+    declared = (
+        ChatCompletionCreateParams.__required_keys__ | ChatCompletionCreateParams.__optional_keys__
+    )
+    api = declared - RequestOptions.__optional_keys__ - {"conversation_id"}
+    assert {f.name for f in msgspec.structs.fields(ChatCompletionRequest)} == api | {"stream"}
+    with pytest.raises(TypeError, match="parameter 'verbosity'"):
+        encode_request("m", MESSAGES, stream=True, params={"verbosity": 3})
+    with pytest.raises(TypeError, match="parameter 'logit_bias'"):
+        encode_request("m", MESSAGES, stream=True, params={"logit_bias": {"1": "x"}})
+    body = encode_request("m", MESSAGES, stream=True, params={"logit_bias": {1: -100, "2": 5}})
+    assert json.loads(body)["logit_bias"] == {"1": -100, "2": 5}
