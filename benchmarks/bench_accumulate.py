@@ -5,7 +5,7 @@ No network: the chunks are decoded once, before the clock, from the payloads of
 for larger sizes). The clock covers adding every chunk and building the final
 completion:
 
-* **xstream**: ``xstream._accumulate.ChatCompletionAccumulator``: ``add(chunk)`` per
+* **xstream**: ``xstream._protocol.accumulate.ChatCompletionAccumulator``: ``add(chunk)`` per
   chunk, then ``result()``: what ``AsyncStream`` does per chunk and
   ``get_final_completion()`` does at the end.
 * **openai**: ``openai.lib.streaming.chat.ChatCompletionStreamState``: ``handle_chunk``
@@ -51,7 +51,7 @@ Accumulate = Callable[[Sequence[Any], int], str]  # (chunks, n) -> the final con
 
 
 def xstream_accumulate(chunks: Sequence[Any], n: int) -> str:
-    from xstream._accumulate import ChatCompletionAccumulator
+    from xstream._protocol.accumulate import ChatCompletionAccumulator
 
     accumulator = ChatCompletionAccumulator()
     add = accumulator.add

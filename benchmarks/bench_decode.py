@@ -65,9 +65,10 @@ from benchmarks.report import (
     targets_table,
 )
 from xstream import SSEDecoder
-from xstream._chat_stream import AsyncStream
-from xstream._transport import Opened, Transport
-from xstream._types import CHUNK_DECODER, ChatCompletionChunk
+from xstream._models.chat import CHUNK_DECODER, ChatCompletionChunk
+from xstream._streams.chat import AsyncStream
+from xstream._transport.request import Opened
+from xstream._transport.transport import Transport
 
 NAME = "bench_decode"
 CORPUS_NAMES = ("LF", "CRLF")

@@ -188,7 +188,7 @@ def chunk_decoder() -> Callable[[bytes], Any]:
     """``msgspec.json.Decoder(xstream's ChatCompletionChunk).decode``."""
     import msgspec
 
-    from xstream._types import ChatCompletionChunk
+    from xstream._models.chat import ChatCompletionChunk
 
     return msgspec.json.Decoder(ChatCompletionChunk).decode
 

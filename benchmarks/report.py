@@ -124,10 +124,11 @@ def _version(dist: str) -> str:
 
 
 def code_version() -> str:
-    """The commit, and a digest of the package sources."""
+    """The commit, and a digest of the package sources (every .py under xstream/)."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "xstream").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    package = ROOT / "xstream"
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return f"{commit()}, xstream/*.py sha256 {digest.hexdigest()[:12]}"
 
 

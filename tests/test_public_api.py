@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,20 @@ def test_import_is_cheap_transport_loads_on_first_use() -> None:
 
 def test_py_typed_is_shipped() -> None:
     assert (Path(xstream.__file__).parent / "py.typed").exists()
+
+
+def test_the_exports_are_declared_once_and_agree() -> None:
+    # __init__.py names each export three times (for type checkers, for the lazy
+    # loader, in __all__); this holds the three to one another
+    tree = ast.parse(Path(xstream.__file__).read_text())
+    (block,) = [
+        n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"
+    ]
+    declared = {
+        alias.name: "." + (node.module or "")
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.level == 1
+        for alias in node.names
+    }
+    assert declared == xstream._LAZY
+    assert set(declared) == set(xstream.__all__) - {"__version__"}

@@ -1,19 +1,17 @@
 """xstream: fast, correct, leak-free streaming chat completions for xAI and OpenAI-compatible APIs.
 
-The path of the bytes, socket to ``async for`` (imports run the other way,
-bottom to top; ``tests/test_architecture.py`` keeps it so)::
+The house, one floor per private folder; imports run one way, bottom to top
+(``tests/test_architecture.py`` reads them and keeps it so)::
 
-    socket ─► _transport (Transport: the one request path; retries, deadlines,
-              │            error mapping, redaction, the pool)
-              ▼
-              _engine (StreamEngine: the one read loop) ◄── _sse (SSEDecoder, sans-IO)
-              ▼
-              _chat_stream / _event_stream / _response_stream (the stream kinds)
-              ▼
-              _chat / _responses / _sse_api, held by _client (AsyncClient)
-              ▼
-              async for ...   or  _portal ─► _sync_stream ─► _sync (Client): a batch
-                                  per network read crosses to the caller's thread
+    8  testing/  _cli/  pytest_plugin      the built-in server, the command line, fixtures
+    7  _sync/      Client: the portal, and the blocking twin generated from the async code
+    6  _client     AsyncClient: options -> transport -> resources
+    5  _resources/ chat.completions, responses, sse, run_tools -> one request pipeline
+    4  _streams/   the one read loop (explicit states) and the stream kinds on it; the relay
+    3  _transport/ _telemetry/   the one place requests are sent and errors mapped; spans
+    2  _protocol/  sans-IO meaning: chunks -> accumulator and events (one path), parsing
+    1  _sse/  _models/   the SSE decoder; payloads and parameters, declared once
+    0  _exceptions  _config   the error tree; timeouts and the retry policy
 
 Every public name loads on first use (PEP 562): ``import xstream`` imports
 nothing else, the types and errors bring msgspec, the clients aiohttp (and the
@@ -34,30 +32,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._accumulate import ChatCompletionAccumulator, ToolArgumentsError, parse_tool_arguments
-    from ._chat import DeferredCompletion
-    from ._chat_events import (
-        AsyncChatCompletionStream,
-        AsyncChatCompletionStreamManager,
-        ChatCompletionStreamEvent,
-        ChatCompletionStreamState,
-        ChunkEvent,
-        ContentDeltaEvent,
-        ContentDoneEvent,
-        FunctionToolCallArgumentsDeltaEvent,
-        FunctionToolCallArgumentsDoneEvent,
-        LogprobsContentDeltaEvent,
-        LogprobsContentDoneEvent,
-        LogprobsRefusalDeltaEvent,
-        LogprobsRefusalDoneEvent,
-        ReasoningDeltaEvent,
-        ReasoningDoneEvent,
-        RefusalDeltaEvent,
-        RefusalDoneEvent,
-    )
-    from ._chat_stream import AsyncStream, StreamStats
     from ._client import AsyncClient
-    from ._errors import (
+    from ._config.timeouts import Timeout
+    from ._exceptions import (
         APIConnectionError,
         APIError,
         APIStatusError,
@@ -89,11 +66,30 @@ if TYPE_CHECKING:
         UnprocessableEntityError,
         XStreamError,
     )
-    from ._event_stream import EventStream, EventStreamStats
-    from ._partial import PartialJSON
-    from ._raw import RawResponse
-    from ._response_stream import ResponseStream
-    from ._response_types import (
+    from ._models.chat import (
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatCompletionMessage,
+        Choice,
+        ChoiceDelta,
+        ChoiceLogprobs,
+        ChunkChoice,
+        CompletionTokensDetails,
+        Function,
+        FunctionDelta,
+        ParsedChatCompletion,
+        ParsedChatCompletionMessage,
+        ParsedChoice,
+        ParsedFunction,
+        ParsedToolCall,
+        PromptTokensDetails,
+        TokenLogprob,
+        ToolCall,
+        ToolCallDelta,
+        TopLogprob,
+        Usage,
+    )
+    from ._models.responses import (
         IncompleteDetails,
         InputTokensDetails,
         OutputTokensDetails,
@@ -132,8 +128,30 @@ if TYPE_CHECKING:
         ResponseUsage,
         UnknownResponseEvent,
     )
-    from ._responses import AsyncResponseStream, AsyncResponseStreamManager
-    from ._schema import (
+    from ._protocol.accumulate import (
+        ChatCompletionAccumulator,
+        ToolArgumentsError,
+        parse_tool_arguments,
+    )
+    from ._protocol.chat_events import (
+        ChatCompletionStreamEvent,
+        ChunkEvent,
+        ContentDeltaEvent,
+        ContentDoneEvent,
+        FunctionToolCallArgumentsDeltaEvent,
+        FunctionToolCallArgumentsDoneEvent,
+        LogprobsContentDeltaEvent,
+        LogprobsContentDoneEvent,
+        LogprobsRefusalDeltaEvent,
+        LogprobsRefusalDoneEvent,
+        ReasoningDeltaEvent,
+        ReasoningDoneEvent,
+        RefusalDeltaEvent,
+        RefusalDoneEvent,
+    )
+    from ._protocol.chat_state import ChatCompletionStreamState
+    from ._protocol.partial import PartialJSON
+    from ._protocol.schema import (
         ContentFilterFinishReasonError,
         FunctionTool,
         LengthFinishReasonError,
@@ -142,195 +160,175 @@ if TYPE_CHECKING:
         StructuredOutputError,
         function_tool,
     )
-    from ._sse import ServerSentEvent, SSEDecoder
-    from ._sse_api import open_sse
-    from ._sync import Client, SyncDeferredCompletion, ToolRunner
-    from ._sync_stream import (
-        ChatCompletionStream,
-        ChatCompletionStreamManager,
-        Stream,
-        SyncEventStream,
-        SyncParsedResponseStream,
-        SyncResponseStream,
-        SyncResponseStreamManager,
-    )
-    from ._telemetry import Telemetry
-    from ._timeouts import Timeout
-    from ._tool_runner import AsyncToolRunner, ToolResultEvent, tool_from_function
-    from ._types import (
-        ChatCompletion,
-        ChatCompletionChunk,
-        ChatCompletionMessage,
-        Choice,
-        ChoiceDelta,
-        ChoiceLogprobs,
-        ChunkChoice,
-        CompletionTokensDetails,
-        Function,
-        FunctionDelta,
-        ParsedChatCompletion,
-        ParsedChatCompletionMessage,
-        ParsedChoice,
-        ParsedFunction,
-        ParsedToolCall,
-        PromptTokensDetails,
-        TokenLogprob,
-        ToolCall,
-        ToolCallDelta,
-        TopLogprob,
-        Usage,
-    )
+    from ._protocol.tools import ToolResultEvent, tool_from_function
+    from ._resources.chat import DeferredCompletion
+    from ._resources.open_sse import open_sse
+    from ._resources.tool_runner import AsyncToolRunner
+    from ._sse.decoder import ServerSentEvent, SSEDecoder
+    from ._streams.chat import AsyncStream, StreamStats
+    from ._streams.chat_events import AsyncChatCompletionStream, AsyncChatCompletionStreamManager
+    from ._streams.events import EventStream, EventStreamStats
+    from ._streams.response_events import AsyncResponseStream, AsyncResponseStreamManager
+    from ._streams.responses import ResponseStream
+    from ._sync.chat import SyncDeferredCompletion
+    from ._sync.chat_events import ChatCompletionStream, ChatCompletionStreamManager
+    from ._sync.client import Client
+    from ._sync.response_events import SyncParsedResponseStream, SyncResponseStreamManager
+    from ._sync.streams import Stream, SyncEventStream, SyncResponseStream
+    from ._sync.tool_runner import ToolRunner
+    from ._telemetry.telemetry import Telemetry
+    from ._transport.raw import RawResponse
 
 # name -> the private module that defines it, imported on first access (PEP 562)
 _LAZY = {
-    "ParsedResponse": "._response_types",
-    "AsyncResponseStream": "._responses",
-    "AsyncResponseStreamManager": "._responses",
-    "SyncParsedResponseStream": "._sync_stream",
-    "SyncResponseStreamManager": "._sync_stream",
-    "AsyncChatCompletionStream": "._chat_events",
-    "AsyncChatCompletionStreamManager": "._chat_events",
-    "ChatCompletionStreamEvent": "._chat_events",
-    "ChatCompletionStreamState": "._chat_events",
-    "ChunkEvent": "._chat_events",
-    "ContentDeltaEvent": "._chat_events",
-    "ContentDoneEvent": "._chat_events",
-    "FunctionToolCallArgumentsDeltaEvent": "._chat_events",
-    "FunctionToolCallArgumentsDoneEvent": "._chat_events",
-    "LogprobsContentDeltaEvent": "._chat_events",
-    "LogprobsContentDoneEvent": "._chat_events",
-    "LogprobsRefusalDeltaEvent": "._chat_events",
-    "LogprobsRefusalDoneEvent": "._chat_events",
-    "ReasoningDeltaEvent": "._chat_events",
-    "ReasoningDoneEvent": "._chat_events",
-    "RefusalDeltaEvent": "._chat_events",
-    "RefusalDoneEvent": "._chat_events",
-    "AsyncToolRunner": "._tool_runner",
-    "ToolResultEvent": "._tool_runner",
-    "tool_from_function": "._tool_runner",
-    "ChatCompletionStream": "._sync_stream",
-    "ChatCompletionStreamManager": "._sync_stream",
-    "ToolRunner": "._sync",
+    "ParsedResponse": "._models.responses",
+    "AsyncResponseStream": "._streams.response_events",
+    "AsyncResponseStreamManager": "._streams.response_events",
+    "SyncParsedResponseStream": "._sync.response_events",
+    "SyncResponseStreamManager": "._sync.response_events",
+    "AsyncChatCompletionStream": "._streams.chat_events",
+    "AsyncChatCompletionStreamManager": "._streams.chat_events",
+    "ChatCompletionStreamEvent": "._protocol.chat_events",
+    "ChatCompletionStreamState": "._protocol.chat_state",
+    "ChunkEvent": "._protocol.chat_events",
+    "ContentDeltaEvent": "._protocol.chat_events",
+    "ContentDoneEvent": "._protocol.chat_events",
+    "FunctionToolCallArgumentsDeltaEvent": "._protocol.chat_events",
+    "FunctionToolCallArgumentsDoneEvent": "._protocol.chat_events",
+    "LogprobsContentDeltaEvent": "._protocol.chat_events",
+    "LogprobsContentDoneEvent": "._protocol.chat_events",
+    "LogprobsRefusalDeltaEvent": "._protocol.chat_events",
+    "LogprobsRefusalDoneEvent": "._protocol.chat_events",
+    "ReasoningDeltaEvent": "._protocol.chat_events",
+    "ReasoningDoneEvent": "._protocol.chat_events",
+    "RefusalDeltaEvent": "._protocol.chat_events",
+    "RefusalDoneEvent": "._protocol.chat_events",
+    "AsyncToolRunner": "._resources.tool_runner",
+    "ToolResultEvent": "._protocol.tools",
+    "tool_from_function": "._protocol.tools",
+    "ChatCompletionStream": "._sync.chat_events",
+    "ChatCompletionStreamManager": "._sync.chat_events",
+    "ToolRunner": "._sync.tool_runner",
     "AsyncClient": "._client",
-    "AsyncStream": "._chat_stream",
-    "Client": "._sync",
-    "DeferredCompletion": "._chat",
-    "EventStream": "._event_stream",
-    "EventStreamStats": "._event_stream",
-    "IncompleteDetails": "._response_types",
-    "InputTokensDetails": "._response_types",
-    "OutputTokensDetails": "._response_types",
-    "RawResponse": "._raw",
-    "Response": "._response_types",
-    "ResponseAnnotation": "._response_types",
-    "ResponseOutputTextAnnotationAddedEvent": "._response_types",
-    "ResponseToolCallEvent": "._response_types",
-    "ResponseCompletedEvent": "._response_types",
-    "ResponseContentPart": "._response_types",
-    "ResponseContentPartAddedEvent": "._response_types",
-    "ResponseContentPartDoneEvent": "._response_types",
-    "ResponseCreatedEvent": "._response_types",
-    "ResponseError": "._response_types",
-    "ResponseFailedEvent": "._response_types",
-    "ResponseFunctionCallArgumentsDeltaEvent": "._response_types",
-    "ResponseFunctionCallArgumentsDoneEvent": "._response_types",
-    "ResponseInProgressEvent": "._response_types",
-    "ResponseIncompleteEvent": "._response_types",
-    "ResponseOutputItem": "._response_types",
-    "ResponseOutputItemAddedEvent": "._response_types",
-    "ResponseOutputItemDoneEvent": "._response_types",
-    "ResponseOutputTextDeltaEvent": "._response_types",
-    "ResponseOutputTextDoneEvent": "._response_types",
-    "ResponseQueuedEvent": "._response_types",
-    "ResponseReasoningSummaryPartAddedEvent": "._response_types",
-    "ResponseReasoningSummaryPartDoneEvent": "._response_types",
-    "ResponseReasoningSummaryTextDeltaEvent": "._response_types",
-    "ResponseReasoningSummaryTextDoneEvent": "._response_types",
-    "ResponseReasoningTextDeltaEvent": "._response_types",
-    "ResponseReasoningTextDoneEvent": "._response_types",
-    "ResponseRefusalDeltaEvent": "._response_types",
-    "ResponseRefusalDoneEvent": "._response_types",
-    "ResponseStream": "._response_stream",
-    "ResponseStreamEvent": "._response_types",
-    "ResponseSummaryPart": "._response_types",
-    "ResponseUsage": "._response_types",
-    "Stream": "._sync_stream",
-    "StreamStats": "._chat_stream",
-    "SyncDeferredCompletion": "._sync",
-    "SyncEventStream": "._sync_stream",
-    "SyncResponseStream": "._sync_stream",
-    "Telemetry": "._telemetry",
-    "UnknownResponseEvent": "._response_types",
-    "open_sse": "._sse_api",
+    "AsyncStream": "._streams.chat",
+    "Client": "._sync.client",
+    "DeferredCompletion": "._resources.chat",
+    "EventStream": "._streams.events",
+    "EventStreamStats": "._streams.events",
+    "IncompleteDetails": "._models.responses",
+    "InputTokensDetails": "._models.responses",
+    "OutputTokensDetails": "._models.responses",
+    "RawResponse": "._transport.raw",
+    "Response": "._models.responses",
+    "ResponseAnnotation": "._models.responses",
+    "ResponseOutputTextAnnotationAddedEvent": "._models.responses",
+    "ResponseToolCallEvent": "._models.responses",
+    "ResponseCompletedEvent": "._models.responses",
+    "ResponseContentPart": "._models.responses",
+    "ResponseContentPartAddedEvent": "._models.responses",
+    "ResponseContentPartDoneEvent": "._models.responses",
+    "ResponseCreatedEvent": "._models.responses",
+    "ResponseError": "._models.responses",
+    "ResponseFailedEvent": "._models.responses",
+    "ResponseFunctionCallArgumentsDeltaEvent": "._models.responses",
+    "ResponseFunctionCallArgumentsDoneEvent": "._models.responses",
+    "ResponseInProgressEvent": "._models.responses",
+    "ResponseIncompleteEvent": "._models.responses",
+    "ResponseOutputItem": "._models.responses",
+    "ResponseOutputItemAddedEvent": "._models.responses",
+    "ResponseOutputItemDoneEvent": "._models.responses",
+    "ResponseOutputTextDeltaEvent": "._models.responses",
+    "ResponseOutputTextDoneEvent": "._models.responses",
+    "ResponseQueuedEvent": "._models.responses",
+    "ResponseReasoningSummaryPartAddedEvent": "._models.responses",
+    "ResponseReasoningSummaryPartDoneEvent": "._models.responses",
+    "ResponseReasoningSummaryTextDeltaEvent": "._models.responses",
+    "ResponseReasoningSummaryTextDoneEvent": "._models.responses",
+    "ResponseReasoningTextDeltaEvent": "._models.responses",
+    "ResponseReasoningTextDoneEvent": "._models.responses",
+    "ResponseRefusalDeltaEvent": "._models.responses",
+    "ResponseRefusalDoneEvent": "._models.responses",
+    "ResponseStream": "._streams.responses",
+    "ResponseStreamEvent": "._models.responses",
+    "ResponseSummaryPart": "._models.responses",
+    "ResponseUsage": "._models.responses",
+    "Stream": "._sync.streams",
+    "StreamStats": "._streams.chat",
+    "SyncDeferredCompletion": "._sync.chat",
+    "SyncEventStream": "._sync.streams",
+    "SyncResponseStream": "._sync.streams",
+    "Telemetry": "._telemetry.telemetry",
+    "UnknownResponseEvent": "._models.responses",
+    "open_sse": "._resources.open_sse",
 }
 # ... and the light ones too: `import xstream` loads no msgspec either.
 _LAZY.update(
     {
-        "ChatCompletionAccumulator": "._accumulate",
-        "ToolArgumentsError": "._accumulate",
-        "parse_tool_arguments": "._accumulate",
-        "APIConnectionError": "._errors",
-        "APIError": "._errors",
-        "APIStatusError": "._errors",
-        "APITimeoutError": "._errors",
-        "AuthenticationError": "._errors",
-        "BadRequestError": "._errors",
-        "ConfigurationError": "._errors",
-        "ConflictError": "._errors",
-        "ConnectTimeoutError": "._errors",
-        "EventTooLargeError": "._errors",
-        "FirstEventTimeoutError": "._errors",
-        "IdleTimeoutError": "._errors",
-        "IncompleteStreamError": "._errors",
-        "InternalServerError": "._errors",
-        "InvalidUTF8Error": "._errors",
-        "MalformedEventError": "._errors",
-        "NotFoundError": "._errors",
-        "NotStreamedError": "._errors",
-        "OverloadedError": "._errors",
-        "PermissionDeniedError": "._errors",
-        "ProtocolError": "._errors",
-        "RateLimitError": "._errors",
-        "ServerStreamError": "._errors",
-        "StreamDisconnectedError": "._errors",
-        "StreamError": "._errors",
-        "StreamRateLimitError": "._errors",
-        "ToolRoundsExceededError": "._errors",
-        "TotalTimeoutError": "._errors",
-        "UnprocessableEntityError": "._errors",
-        "XStreamError": "._errors",
-        "PartialJSON": "._partial",
-        "ContentFilterFinishReasonError": "._schema",
-        "FunctionTool": "._schema",
-        "LengthFinishReasonError": "._schema",
-        "OutputValidationError": "._schema",
-        "RefusalError": "._schema",
-        "StructuredOutputError": "._schema",
-        "function_tool": "._schema",
-        "ServerSentEvent": "._sse",
-        "SSEDecoder": "._sse",
-        "Timeout": "._timeouts",
-        "ChatCompletion": "._types",
-        "ChatCompletionChunk": "._types",
-        "ChatCompletionMessage": "._types",
-        "Choice": "._types",
-        "ChoiceDelta": "._types",
-        "ChoiceLogprobs": "._types",
-        "ChunkChoice": "._types",
-        "CompletionTokensDetails": "._types",
-        "Function": "._types",
-        "FunctionDelta": "._types",
-        "ParsedChatCompletion": "._types",
-        "ParsedChatCompletionMessage": "._types",
-        "ParsedChoice": "._types",
-        "ParsedFunction": "._types",
-        "ParsedToolCall": "._types",
-        "PromptTokensDetails": "._types",
-        "TokenLogprob": "._types",
-        "ToolCall": "._types",
-        "ToolCallDelta": "._types",
-        "TopLogprob": "._types",
-        "Usage": "._types",
+        "ChatCompletionAccumulator": "._protocol.accumulate",
+        "ToolArgumentsError": "._protocol.accumulate",
+        "parse_tool_arguments": "._protocol.accumulate",
+        "APIConnectionError": "._exceptions",
+        "APIError": "._exceptions",
+        "APIStatusError": "._exceptions",
+        "APITimeoutError": "._exceptions",
+        "AuthenticationError": "._exceptions",
+        "BadRequestError": "._exceptions",
+        "ConfigurationError": "._exceptions",
+        "ConflictError": "._exceptions",
+        "ConnectTimeoutError": "._exceptions",
+        "EventTooLargeError": "._exceptions",
+        "FirstEventTimeoutError": "._exceptions",
+        "IdleTimeoutError": "._exceptions",
+        "IncompleteStreamError": "._exceptions",
+        "InternalServerError": "._exceptions",
+        "InvalidUTF8Error": "._exceptions",
+        "MalformedEventError": "._exceptions",
+        "NotFoundError": "._exceptions",
+        "NotStreamedError": "._exceptions",
+        "OverloadedError": "._exceptions",
+        "PermissionDeniedError": "._exceptions",
+        "ProtocolError": "._exceptions",
+        "RateLimitError": "._exceptions",
+        "ServerStreamError": "._exceptions",
+        "StreamDisconnectedError": "._exceptions",
+        "StreamError": "._exceptions",
+        "StreamRateLimitError": "._exceptions",
+        "ToolRoundsExceededError": "._exceptions",
+        "TotalTimeoutError": "._exceptions",
+        "UnprocessableEntityError": "._exceptions",
+        "XStreamError": "._exceptions",
+        "PartialJSON": "._protocol.partial",
+        "ContentFilterFinishReasonError": "._protocol.schema",
+        "FunctionTool": "._protocol.schema",
+        "LengthFinishReasonError": "._protocol.schema",
+        "OutputValidationError": "._protocol.schema",
+        "RefusalError": "._protocol.schema",
+        "StructuredOutputError": "._protocol.schema",
+        "function_tool": "._protocol.schema",
+        "ServerSentEvent": "._sse.decoder",
+        "SSEDecoder": "._sse.decoder",
+        "Timeout": "._config.timeouts",
+        "ChatCompletion": "._models.chat",
+        "ChatCompletionChunk": "._models.chat",
+        "ChatCompletionMessage": "._models.chat",
+        "Choice": "._models.chat",
+        "ChoiceDelta": "._models.chat",
+        "ChoiceLogprobs": "._models.chat",
+        "ChunkChoice": "._models.chat",
+        "CompletionTokensDetails": "._models.chat",
+        "Function": "._models.chat",
+        "FunctionDelta": "._models.chat",
+        "ParsedChatCompletion": "._models.chat",
+        "ParsedChatCompletionMessage": "._models.chat",
+        "ParsedChoice": "._models.chat",
+        "ParsedFunction": "._models.chat",
+        "ParsedToolCall": "._models.chat",
+        "PromptTokensDetails": "._models.chat",
+        "TokenLogprob": "._models.chat",
+        "ToolCall": "._models.chat",
+        "ToolCallDelta": "._models.chat",
+        "TopLogprob": "._models.chat",
+        "Usage": "._models.chat",
     }
 )
 

@@ -10,27 +10,78 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Self, TypedDict, Unpack
 
 import aiohttp
 
-from ._chat import AsyncChat
-from ._errors import ConfigurationError
-from ._responses import AsyncResponses
-from ._sse import DEFAULT_MAX_EVENT_BYTES
-from ._sse_api import AsyncSSE
-from ._telemetry import Telemetry
-from ._timeouts import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, TimeoutTypes, resolve_timeout
-from ._transport import Transport
+from ._config.timeouts import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, TimeoutTypes, resolve_timeout
+from ._exceptions import ConfigurationError
+from ._models.params import check_keywords
+from ._resources.api import AsyncAPI
+from ._resources.chat import AsyncChat
+from ._resources.responses import AsyncResponses
+from ._resources.sse import AsyncSSE
+from ._sse.decoder import DEFAULT_MAX_EVENT_BYTES
+from ._telemetry.telemetry import Telemetry
+from ._transport.transport import Transport
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "AsyncClient",
+    "ClientOptions",
+    "DerivedClientOptions",
+    "detach",
+    "pipeline",
+]
 
 DEFAULT_BASE_URL = "https://api.x.ai/v1"
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_MAX_CONNECTIONS = 1000
 
 _STATUS_HINTS = {
     401: " (the API key was refused: check XAI_API_KEY or api_key=)",
     403: " (this key may not use this model or endpoint)",
     404: " (check base_url and the model name)",
 }
+
+
+class DerivedClientOptions(TypedDict, total=False):
+    """``with_options(...)``: what a derived client may change."""
+
+    api_key: str | None
+    base_url: str | None
+    timeout: TimeoutTypes
+    max_retries: int | None
+    default_headers: Mapping[str, str] | None
+    max_event_bytes: int | None
+    conversation_id: str | None
+
+
+class ClientOptions(TypedDict, total=False):
+    """The options of ``AsyncClient(...)`` and ``Client(...)`` (besides ``api_key``)."""
+
+    base_url: str | None
+    """Default ``$XAI_BASE_URL``, else ``https://api.x.ai/v1``."""
+    timeout: TimeoutTypes
+    max_retries: int
+    """Default 2."""
+    default_headers: Mapping[str, str] | None
+    max_event_bytes: int
+    """The largest event accepted (default 16 MiB)."""
+    max_connections: int
+    """The pool's size (default 1,000)."""
+    conversation_id: str | None
+    telemetry: Telemetry | bool
+    """``True`` (default): the global OpenTelemetry providers; a Telemetry; ``False``."""
+    proxy: str | None
+    trust_env: bool
+    """Read ``HTTP(S)_PROXY`` / ``NO_PROXY`` (default True)."""
+
+
+class AsyncClientOptions(ClientOptions, total=False):
+    """``AsyncClient(...)`` also takes your own session (its pool; never closed by xstream)."""
+
+    session: aiohttp.ClientSession | None
 
 
 class AsyncClient:
@@ -62,61 +113,46 @@ class AsyncClient:
         self,
         api_key: str | None = None,
         *,
-        base_url: str | None = None,
-        timeout: TimeoutTypes = NOT_GIVEN,
-        max_retries: int = 2,
-        default_headers: Mapping[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
-        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        max_connections: int = 1000,
-        conversation_id: str | None = None,
-        telemetry: Telemetry | bool = True,
-        proxy: str | None = None,
-        trust_env: bool = True,
+        **options: Unpack[ClientOptions],
     ) -> None:
+        check_keywords(options, ClientOptions, "AsyncClient")
         key = api_key if api_key is not None else os.environ.get("XAI_API_KEY")
         if not key:
             raise ConfigurationError(
                 "no API key: pass api_key=... or set the XAI_API_KEY environment variable"
             )
+        proxy = options.get("proxy")
         if proxy is not None and session is not None:
             raise ConfigurationError(
                 "proxy= configures xstream's own session; with session=, the proxy is "
                 "your session's (pass proxy= to its requests, or trust_env=True)"
             )
+        base_url = options.get("base_url") or os.environ.get("XAI_BASE_URL") or DEFAULT_BASE_URL
         transport = Transport(
-            base_url=_checked_url(base_url or os.environ.get("XAI_BASE_URL") or DEFAULT_BASE_URL),
+            base_url=_checked_url(base_url),
             auth_headers=_auth(key),
-            default_headers=default_headers,
+            default_headers=options.get("default_headers"),
             session=session,
-            max_connections=max_connections,
-            timeout=resolve_timeout(timeout, DEFAULT_TIMEOUT),
-            max_retries=_checked_retries(max_retries),
-            max_event_bytes=max_event_bytes,
+            max_connections=options.get("max_connections", DEFAULT_MAX_CONNECTIONS),
+            timeout=resolve_timeout(options.get("timeout", NOT_GIVEN), DEFAULT_TIMEOUT),
+            max_retries=_checked_retries(options.get("max_retries", DEFAULT_MAX_RETRIES)),
+            max_event_bytes=options.get("max_event_bytes", DEFAULT_MAX_EVENT_BYTES),
             hints=_STATUS_HINTS,
-            telemetry=_telemetry(telemetry),
+            telemetry=_telemetry(options.get("telemetry", True)),
             proxy=proxy,
-            trust_env=trust_env,
+            trust_env=options.get("trust_env", True),
         )
-        self._use(transport, conversation_id)
+        self._use(AsyncAPI(transport, conversation_id=options.get("conversation_id")))
 
-    def _use(self, transport: Transport, conversation_id: str | None) -> None:
-        self._transport = transport
-        self.chat = AsyncChat(transport, conversation_id=conversation_id)
-        self.responses = AsyncResponses(transport)
-        self.sse = AsyncSSE(transport)
+    def _use(self, api: AsyncAPI) -> None:
+        self._api = api
+        self._transport = api.transport
+        self.chat = AsyncChat(api)
+        self.responses = AsyncResponses(api)
+        self.sse = AsyncSSE(api)
 
-    def with_options(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: TimeoutTypes = NOT_GIVEN,
-        max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
-        max_event_bytes: int | None = None,
-        conversation_id: str | None = None,
-    ) -> AsyncClient:
+    def with_options(self, **options: Unpack[DerivedClientOptions]) -> Self:
         """A client with other defaults (those given) over this client's connection pool.
 
         ``default_headers`` are merged over this client's; the rest replace
@@ -126,16 +162,19 @@ class AsyncClient:
         >>> fast = client.with_options(timeout=10, max_retries=0)  # doctest: +SKIP
         >>> completion = await fast.chat.completions.create(model="grok-4", messages=[...])
         """
+        check_keywords(options, DerivedClientOptions, "with_options")
+        base_url, api_key = options.get("base_url"), options.get("api_key")
+        timeout, max_retries = options.get("timeout", NOT_GIVEN), options.get("max_retries")
         transport = self._transport.derive(
             base_url=None if base_url is None else _checked_url(base_url),
             auth_headers=None if api_key is None else _auth(api_key),
-            default_headers={**self.default_headers, **(default_headers or {})},
+            default_headers={**self.default_headers, **(options.get("default_headers") or {})},
             timeout=None if timeout is NOT_GIVEN else resolve_timeout(timeout, self.timeout),
             max_retries=None if max_retries is None else _checked_retries(max_retries),
-            max_event_bytes=max_event_bytes,
+            max_event_bytes=options.get("max_event_bytes"),
         )
         derived = type(self).__new__(type(self))
-        derived._use(transport, conversation_id or self.chat.completions.conversation_id)
+        derived._use(self._api.derive(transport, options.get("conversation_id")))
         return derived
 
     # ------------------------------------------------------------ options
@@ -172,7 +211,7 @@ class AsyncClient:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -187,6 +226,18 @@ class AsyncClient:
 
     def __repr__(self) -> str:  # never the key
         return f"<xstream.AsyncClient base_url={self.base_url!r}>"
+
+
+def pipeline(client: AsyncClient) -> AsyncAPI:
+    """The request pipeline ``client``'s resources send through (the sync facade
+    runs it on its loop thread)."""
+    return client._api
+
+
+def detach(client: AsyncClient) -> None:
+    """``client`` takes no more requests, its pool left as it is (the ``close()`` of
+    a client made by ``with_options``, from the sync facade)."""
+    client._transport.detach()
 
 
 def _telemetry(option: Telemetry | bool) -> Telemetry | None:

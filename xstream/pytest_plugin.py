@@ -31,7 +31,7 @@ import pytest
 
 if TYPE_CHECKING:
     from ._client import AsyncClient
-    from ._sync import Client
+    from ._sync.client import Client
     from .testing import MockServer
 
 __all__ = [
@@ -95,7 +95,7 @@ def xstream_sync_server() -> Iterator[MockServer]:
 @pytest.fixture
 def xstream_sync_client(xstream_sync_server: MockServer) -> Iterator[Client]:
     """A blocking :class:`~xstream.Client` bound to ``xstream_sync_server``."""
-    from ._sync import Client
+    from ._sync.client import Client
 
     with Client(TEST_API_KEY, base_url=xstream_sync_server.base_url) as client:
         yield client

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from xstream._chat_page import ChatPageServer
+from xstream._cli.page import ChatPageServer
 from xstream.testing import DEFAULT_TEXT, Reply
 
 pytestmark = pytest.mark.browser

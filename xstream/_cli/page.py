@@ -1,0 +1,166 @@
+"""What ``xstream serve`` runs: the mock API, plus a chat page that streams through a relay.
+
+* ``GET /``: a small self-contained page (``_static/chat.html``) with a
+  textbox; it POSTs the conversation to ``/relay/chat`` and reads the answer
+  with ``fetch()`` and a stream reader (``EventSource`` cannot POST).
+* ``POST /relay/chat``: opens a chat stream upstream and hands it on with
+  ``stream.to_aiohttp_response()``: the page leaving closes the upstream stream.
+* everything else: the mock API, exactly as :class:`MockServer` serves it.
+
+The upstream is the built-in mock (a server of its own, paced so the answer can
+be watched arriving), or with ``XAI_API_KEY`` / a base URL, the real API. The
+relay takes JSON only, so another web site cannot make a visitor's browser
+post to it (a cross-origin JSON request needs a CORS preflight it never gets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import importlib.resources
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .._client import AsyncClient
+from .._exceptions import XStreamError
+from .._streams.relay import SSE_HEADERS, error_block
+from ..testing import MockServer, Reply
+
+__all__ = ["ChatPageServer", "Upstream", "serve_with_page"]
+
+PAGE_DELAY = 0.02  # seconds between the built-in upstream's events: slow enough to watch
+MAX_MESSAGES = 200
+MAX_CHARS = 200_000  # of all messages' content together
+_ROLES = frozenset({"system", "user", "assistant"})
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where the page's answers come from: ``base_url=None`` is the built-in mock
+    unless ``api_key`` is set (then xAI, the client's default)."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    model: str = "grok-2-latest"
+
+
+class ChatPageServer(MockServer):
+    """:class:`MockServer` plus the chat page at ``/`` and its relay."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        default: Reply | None = None,
+        upstream: Upstream | None = None,
+    ) -> None:
+        super().__init__(host, port, default)
+        self.upstream = upstream or Upstream()
+        self.page_url = ""
+        self.upstream_label = ""
+        self._page = ""
+        self.builtin: MockServer | None = None  # the built-in upstream, when it is that
+        self._client: AsyncClient | None = None
+
+    async def start(self) -> None:
+        try:
+            await self._start_upstream()
+            await super().start()
+        except BaseException:
+            await self.close()
+            raise
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.page_url = f"http://{host}:{self.port}/"
+
+    async def _start_upstream(self) -> None:
+        upstream = self.upstream
+        key, base_url = upstream.api_key, upstream.base_url
+        if key is None and base_url is None:
+            self.builtin = MockServer(default=Reply(delay=PAGE_DELAY))
+            await self.builtin.start()
+            base_url = self.builtin.base_url
+            self.upstream_label = "the built-in offline server (not Grok)"
+        self._client = AsyncClient(key or "xstream-placeholder-key", base_url=base_url)
+        if not self.upstream_label:
+            self.upstream_label = self._client.base_url
+        template = importlib.resources.files("xstream").joinpath("_static/chat.html")
+        self._page = template.read_text("utf-8").replace(
+            "<!--upstream-->", html.escape(self.upstream_label)
+        )
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        builtin, self.builtin = self.builtin, None
+        try:
+            await super().close()
+        finally:
+            if client is not None:
+                await client.aclose()
+            if builtin is not None:
+                await builtin.close()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path == "/":
+            if request.method not in ("GET", "HEAD"):
+                return web.Response(status=405, headers={"Allow": "GET"})
+            return web.Response(text=self._page, content_type="text/html", charset="utf-8")
+        if request.path == "/relay/chat":
+            if request.method != "POST":
+                return web.Response(status=405, headers={"Allow": "POST"})
+            return await self._relay(request)
+        return await super()._handle(request)
+
+    async def _relay(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":
+            return web.Response(status=415, text="send the conversation as application/json")
+        try:
+            messages = _messages(await request.json())
+        except ValueError as exc:
+            return web.Response(status=400, text=str(exc))
+        assert self._client is not None
+        try:
+            stream = await self._client.chat.completions.create(
+                model=self.upstream.model, messages=messages, stream=True
+            )
+        except XStreamError as exc:  # refused before the first chunk: one error event
+            return web.Response(status=502, body=error_block(exc), headers=SSE_HEADERS)
+        return await stream.to_aiohttp_response(request)
+
+
+def _messages(body: Any) -> list[dict[str, str]]:
+    """The conversation the page sent, checked: ``{"messages": [{role, content}, ...]}``."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not 0 < len(messages) <= MAX_MESSAGES:
+        raise ValueError(f"expected {{'messages': [...]}} with 1 to {MAX_MESSAGES} messages")
+    out = []
+    for message in messages:
+        role = message.get("role") if isinstance(message, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if role not in _ROLES or not isinstance(content, str):
+            raise ValueError("each message needs a role (system, user, assistant) and a content")
+        out.append({"role": role, "content": content})
+    if sum(len(m["content"]) for m in out) > MAX_CHARS:
+        raise ValueError(f"the conversation is longer than {MAX_CHARS} characters")
+    return out
+
+
+def serve_with_page(
+    host: str, port: int, *, default: Reply | None = None, upstream: Upstream | None = None
+) -> None:
+    """Serve the mock API and the chat page in the foreground until Ctrl-C."""
+
+    async def main() -> None:
+        srv = ChatPageServer(host, port, default, upstream)
+        async with srv:
+            print(f"xstream mock server on {srv.base_url} (Ctrl-C to stop)", flush=True)
+            print(
+                f"chat page on {srv.page_url} (answers from {srv.upstream_label})",
+                flush=True,
+            )
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

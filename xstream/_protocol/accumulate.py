@@ -1,0 +1,438 @@
+"""Merge the chunks of a stream into one :class:`ChatCompletion`.
+
+The work is linear in the bytes received: ``add`` only appends each text piece
+to a list, and ``result`` joins each list once. (``s += piece`` on a growing
+string, or joining on every ``add``, would make a long answer quadratic.)
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import Any, TypeVar, overload
+
+import msgspec
+
+from .._exceptions import XStreamError
+from .._models.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    Choice,
+    ChoiceLogprobs,
+    ChunkChoice,
+    Function,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+__all__ = ["ChatCompletionAccumulator", "ToolArgumentsError", "parse_tool_arguments"]
+
+T = TypeVar("T")
+
+
+def plain_choice(chunk: ChatCompletionChunk, choice: ChunkChoice) -> bool:
+    """The one test of the common chunk's choice: content (and role) and nothing
+    else (no finish, logprobs, tool call, refusal, reasoning in any field,
+    citations), in a real chunk (``object`` set; Azure's content-filter notices
+    have none). Such a choice merges by appending its text (its chunk's usage,
+    fingerprint and service tier replacing the last) and its events are ``chunk``
+    and ``content.delta``; every other chunk takes the general path.
+
+    :meth:`ChatCompletionAccumulator.add_all`, :meth:`ChatCompletionStreamState.handle_chunk`
+    and ``AsyncChatCompletionStream`` (and its generated sync twin) inline this
+    test for speed; ``tests/protocol/test_one_chunk_path.py`` holds every inline
+    copy to these conjuncts, so a new delta field is added here and the test
+    names each copy that lacks it.
+    """
+    delta = choice.delta
+    return bool(
+        choice.finish_reason is None
+        and choice.logprobs is None
+        and delta.tool_calls is None
+        and delta.refusal is None
+        and delta.reasoning_content is None
+        and delta.reasoning is None
+        and delta.reasoning_details is None
+        and chunk.citations is None
+        and chunk.object
+    )
+
+
+def _join(pieces: list[str]) -> str | None:
+    """The pieces joined, or ``None`` when there were none.
+
+    The list is collapsed to its join, so calling ``result()`` again costs
+    nothing for the text already joined.
+    """
+    if not pieces:
+        return None
+    if len(pieces) > 1:
+        pieces[:] = ["".join(pieces)]
+    return pieces[0]
+
+
+class _ToolCallParts:
+    """The pieces of one tool call seen so far."""
+
+    __slots__ = ("arguments", "id", "index", "name", "seq", "type")
+
+    def __init__(self, index: int, seq: int) -> None:
+        self.index = index
+        self.seq = seq  # order of first appearance, to order calls sharing an index
+        self.id = ""
+        self.type = ""
+        self.name = ""
+        self.arguments: list[str] = []
+
+    def add(self, delta: ToolCallDelta) -> None:
+        if delta.id and not self.id:
+            self.id = delta.id
+        if delta.type and not self.type:
+            self.type = delta.type
+        function = delta.function
+        if function is not None:
+            if function.name and not self.name:
+                self.name = function.name
+            if function.arguments:
+                self.arguments.append(function.arguments)
+
+    def result(self) -> ToolCall:
+        return ToolCall(
+            id=self.id,
+            type=self.type or "function",
+            function=Function(name=self.name, arguments=_join(self.arguments) or ""),
+        )
+
+
+class _ChoiceParts:
+    """The pieces of one choice seen so far."""
+
+    __slots__ = (
+        "calls",
+        "calls_by_index",
+        "content",
+        "finish_reason",
+        "index",
+        "logprobs_content",
+        "logprobs_refusal",
+        "reasoning",
+        "reasoning_details",
+        "reasoning_named",
+        "refusal",
+        "role",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.role: str | None = None
+        self.finish_reason: str | None = None
+        self.content: list[str] = []
+        self.reasoning: list[str] = []  # whichever field it came in
+        self.reasoning_named: list[str] = []  # the servers that call it "reasoning"
+        self.reasoning_details: list[Any] | None = None
+        self.refusal: list[str] = []
+        self.logprobs_content: list[tuple[TokenLogprob, ...]] | None = None
+        self.logprobs_refusal: list[tuple[TokenLogprob, ...]] | None = None
+        self.calls: list[_ToolCallParts] = []
+        self.calls_by_index: dict[int, _ToolCallParts] = {}
+
+    def add(self, choice: ChunkChoice) -> None:
+        delta = choice.delta
+        if delta.role is not None and self.role is None:
+            self.role = delta.role
+        if delta.content:
+            self.content.append(delta.content)
+        if delta.reasoning_content:
+            self.reasoning.append(delta.reasoning_content)
+        elif delta.reasoning:
+            self.reasoning.append(delta.reasoning)
+        if delta.reasoning is not None:
+            self.reasoning_named.append(delta.reasoning)
+        if delta.reasoning_details:
+            if self.reasoning_details is None:
+                self.reasoning_details = []
+            self.reasoning_details.extend(delta.reasoning_details)
+        if delta.refusal:
+            self.refusal.append(delta.refusal)
+        if delta.tool_calls:
+            for call in delta.tool_calls:
+                self._add_call(call)
+        if choice.finish_reason is not None:
+            self.finish_reason = choice.finish_reason
+        logprobs = choice.logprobs
+        if logprobs is not None:
+            if logprobs.content is not None:
+                if self.logprobs_content is None:
+                    self.logprobs_content = []
+                self.logprobs_content.append(logprobs.content)
+            if logprobs.refusal is not None:
+                if self.logprobs_refusal is None:
+                    self.logprobs_refusal = []
+                self.logprobs_refusal.append(logprobs.refusal)
+
+    def _add_call(self, delta: ToolCallDelta) -> None:
+        parts = self.calls_by_index.get(delta.index)
+        # A new id at a known index starts a new call: some servers send every
+        # call complete, each with its own id, but all with the same (or no) index.
+        if parts is None or (delta.id and parts.id and delta.id != parts.id):
+            parts = _ToolCallParts(delta.index, len(self.calls))
+            self.calls.append(parts)
+            self.calls_by_index[delta.index] = parts
+        parts.add(delta)
+
+    def result(self) -> Choice:
+        calls = sorted(self.calls, key=lambda c: (c.index, c.seq))
+        message = ChatCompletionMessage(
+            role=self.role or "assistant",
+            content=_join(self.content),
+            reasoning_content=_join(self.reasoning),
+            refusal=_join(self.refusal),
+            tool_calls=tuple(c.result() for c in calls) if calls else None,
+            reasoning=_join(self.reasoning_named),
+            reasoning_details=(
+                tuple(self.reasoning_details) if self.reasoning_details is not None else None
+            ),
+        )
+        logprobs = None
+        if self.logprobs_content is not None or self.logprobs_refusal is not None:
+            logprobs = ChoiceLogprobs(
+                content=_chain(self.logprobs_content),
+                refusal=_chain(self.logprobs_refusal),
+            )
+        return Choice(
+            index=self.index,
+            message=message,
+            finish_reason=self.finish_reason,
+            logprobs=logprobs,
+        )
+
+
+def _chain(
+    pieces: list[tuple[TokenLogprob, ...]] | None,
+) -> tuple[TokenLogprob, ...] | None:
+    if pieces is None:
+        return None
+    if len(pieces) > 1:
+        pieces[:] = [tuple(chain.from_iterable(pieces))]
+    return pieces[0] if pieces else ()
+
+
+class ChatCompletionAccumulator:
+    """Merge a stream's chunks into one :class:`ChatCompletion`.
+
+    ``add`` every chunk in order; ``result()`` may be called at any time, as often
+    as wanted. Choices are merged by ``index`` (for ``n > 1``); text fields are
+    concatenated, tool calls merged by their ``index`` (arguments concatenated),
+    ``role`` is the first seen, ``finish_reason``, ``usage``, ``citations`` and
+    ``system_fingerprint`` the last seen.
+
+    >>> acc = ChatCompletionAccumulator()
+    >>> for chunk in chunks:  # doctest: +SKIP
+    ...     acc.add(chunk)
+    >>> acc.result().choices[0].message.content  # doctest: +SKIP
+    'Hello, world'
+    """
+
+    __slots__ = (
+        "_choices",
+        "_citations",
+        "_created",
+        "_id",
+        "_model",
+        "chunks_added",
+        "last_usage",
+        "service_tier",
+        "system_fingerprint",
+    )
+
+    def __init__(self) -> None:
+        self.chunks_added = 0
+        """How many chunks were added."""
+        self._id = ""
+        self._model = ""
+        self._created: int | None = None
+        self.last_usage: Usage | None = None
+        """The last usage a chunk reported (``usage`` reads it)."""
+        self.system_fingerprint: str | None = None
+        """The last ``system_fingerprint`` a chunk carried."""
+        self._citations: tuple[str, ...] | None = None
+        self.service_tier: str | None = None
+        """The last ``service_tier`` a chunk carried."""
+        self._choices: dict[int, _ChoiceParts] = {}
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        """Merge one chunk into the completion."""
+        self.chunks_added += 1
+        if not self._id and chunk.id:
+            self._id = chunk.id
+        if not self._model and chunk.model:
+            self._model = chunk.model
+        if self._created is None and chunk.created:
+            self._created = chunk.created
+        if chunk.usage is not None:
+            self.last_usage = chunk.usage
+        if chunk.system_fingerprint is not None:
+            self.system_fingerprint = chunk.system_fingerprint
+        if chunk.citations is not None:
+            self._citations = chunk.citations
+        if chunk.service_tier is not None:
+            self.service_tier = chunk.service_tier
+        choices = self._choices
+        for choice in chunk.choices:
+            parts = choices.get(choice.index)
+            if parts is None:
+                parts = choices[choice.index] = _ChoiceParts(choice.index)
+            parts.add(choice)
+
+    def add_all(self, chunks: list[ChatCompletionChunk]) -> None:
+        """``add`` each chunk, in one loop: what a stream merges per network read.
+
+        Same result as calling :meth:`add` on each. The common chunk (one choice,
+        the one seen last, whose role is known, and a piece of content, nothing
+        else) costs a few attribute tests and an append, with no method call;
+        ``usage`` and ``system_fingerprint`` (the last seen wins) are taken once
+        per batch, from its end.
+        """
+        add = self.add
+        slow = 0
+        parts = self._plain_parts()
+        for chunk in chunks:
+            chunk_choices = chunk.choices
+            if parts is not None and len(chunk_choices) == 1:
+                choice = chunk_choices[0]
+                delta = choice.delta
+                if (  # plain_choice(chunk, choice), inline, for the last choice seen
+                    choice.index == parts.index
+                    and choice.finish_reason is None
+                    and choice.logprobs is None
+                    and delta.tool_calls is None
+                    and delta.refusal is None
+                    and delta.reasoning_content is None
+                    and delta.reasoning is None
+                    and delta.reasoning_details is None
+                    and chunk.citations is None
+                    and chunk.object
+                ):
+                    text = delta.content
+                    if text:
+                        parts.content.append(text)
+                    tier = chunk.service_tier  # OpenAI sends it on every chunk
+                    if tier is not None:
+                        self.service_tier = tier
+                    continue
+            add(chunk)
+            slow += 1
+            parts = self._plain_parts(chunk_choices[0].index if len(chunk_choices) == 1 else None)
+        self.chunks_added += len(chunks) - slow
+        for chunk in reversed(chunks):  # the last usage and fingerprint seen win
+            if chunk.usage is not None:
+                self.last_usage = chunk.usage
+                break
+        for chunk in reversed(chunks):
+            if chunk.system_fingerprint is not None:
+                self.system_fingerprint = chunk.system_fingerprint
+                break
+
+    def head_in(self, parts: _ChoiceParts) -> bool:
+        """Whether what only a chunk's first sight sets (id, model, created, the
+        choice's role) is in: then a chunk of content only adds its text, and its
+        usage, fingerprint and service tier replace the last."""
+        return (
+            bool(self._id and self._model and self._created is not None) and parts.role is not None
+        )
+
+    def _plain_parts(self, index: int | None = None) -> _ChoiceParts | None:
+        """The choice the fast path of :meth:`add_all` may append to: ``index``'s
+        (default: the only choice), once the head (id, model, created, role) is in."""
+        if not (self._id and self._model and self._created is not None):
+            return None
+        choices = self._choices
+        if index is None:
+            if len(choices) != 1:
+                return None
+            (parts,) = choices.values()
+        else:
+            parts = choices[index]
+        return parts if parts.role is not None else None
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage the server reported, if any."""
+        return self.last_usage
+
+    def result(self) -> ChatCompletion:
+        """Everything added so far, as one ``ChatCompletion`` (choices by ``index``)."""
+        return ChatCompletion(
+            id=self._id,
+            created=self._created,
+            model=self._model,
+            choices=tuple(self._choices[i].result() for i in sorted(self._choices)),
+            usage=self.last_usage,
+            system_fingerprint=self.system_fingerprint,
+            citations=self._citations,
+            service_tier=self.service_tier,
+        )
+
+
+# -- tool arguments -----------------------------------------------------------------------
+
+
+class ToolArgumentsError(XStreamError, ValueError):
+    """A tool call's ``arguments`` are not valid JSON (or not valid for the type asked).
+
+    ``tool_call_id``, ``name`` and ``arguments`` (the full text) say which call.
+    """
+
+    def __init__(self, message: str, *, tool_call_id: str, name: str, arguments: str) -> None:
+        super().__init__(message)
+        self.tool_call_id = tool_call_id
+        self.name = name
+        self.arguments = arguments
+
+
+_SHOWN = 200  # characters of the arguments shown in an error message
+
+
+@overload
+def parse_tool_arguments(call: ToolCall) -> Any: ...
+@overload
+def parse_tool_arguments(call: ToolCall, type: type[T]) -> T: ...
+def parse_tool_arguments(call: ToolCall, type: type[T] | None = None) -> Any:
+    """Decode a tool call's JSON ``arguments``, into ``type`` when given.
+
+    Empty arguments (some servers send ``""`` for a function without
+    parameters) decode as ``{}``. Raises :class:`ToolArgumentsError`.
+
+    >>> class Weather(msgspec.Struct):
+    ...     city: str
+    >>> parse_tool_arguments(call, Weather)  # doctest: +SKIP
+    Weather(city='Paris')
+    """
+    arguments = call.function.arguments
+    text = arguments if arguments.strip() else "{}"
+    try:
+        if type is None:
+            return msgspec.json.decode(text)
+        return msgspec.json.decode(text, type=type)
+    except msgspec.ValidationError as exc:
+        what = f"do not match {getattr(type, '__name__', repr(type))}: {exc}"
+        raise _arguments_error(call, what) from exc
+    except msgspec.DecodeError as exc:
+        raise _arguments_error(call, f"are not valid JSON: {exc}") from exc
+
+
+def _arguments_error(call: ToolCall, what: str) -> ToolArgumentsError:
+    arguments = call.function.arguments
+    shown = arguments if len(arguments) <= _SHOWN else arguments[:_SHOWN] + "..."
+    return ToolArgumentsError(
+        f"the arguments of tool {call.function.name!r} (call {call.id!r}) {what}; "
+        f"arguments: {shown!r}",
+        tool_call_id=call.id,
+        name=call.function.name,
+        arguments=arguments,
+    )
+
+
+ToolArgumentsError.__module__ = "xstream"  # shown (and pickled) by its public name

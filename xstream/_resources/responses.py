@@ -1,0 +1,207 @@
+"""``client.responses``: the Responses API (``POST /v1/responses``), streamed or not.
+
+This file is the source of its blocking twin, ``xstream/_sync/responses.py``,
+which ``scripts/unasync.py`` generates from it (a test fails when it is stale).
+What is sent is built in :mod:`~xstream._resources.calls`; the sending is the
+pipeline's (``self._api``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar, Unpack, overload
+
+from .._models.params import CallOptions, ResponseParams
+from .._models.responses import ParsedResponse, Response
+from .._protocol.responses import parse_response
+from .._streams.response_events import AsyncResponseStream, AsyncResponseStreamManager
+from .._streams.responses import ResponseStream
+from .._transport.raw import RawResponse
+from .api import AsyncAPI
+from .calls import response_call, response_id_call
+
+__all__ = ["AsyncResponses", "AsyncResponsesWithRawResponse"]
+
+T = TypeVar("T")
+
+
+class AsyncResponses:
+    """``client.responses``: ``create``, ``stream``, ``parse``, ``retrieve``, ``delete``."""
+
+    def __init__(self, api: AsyncAPI) -> None:
+        self._api = api
+
+    @property
+    def with_raw_response(self) -> AsyncResponsesWithRawResponse:
+        """``create``, ``retrieve`` and ``delete`` answering a :class:`RawResponse`."""
+        return AsyncResponsesWithRawResponse(self._api)
+
+    @overload
+    async def create(
+        self, *, stream: Literal[False] = False, **params: Unpack[ResponseParams]
+    ) -> Response: ...
+
+    @overload
+    async def create(
+        self, *, stream: Literal[True], **params: Unpack[ResponseParams]
+    ) -> ResponseStream: ...
+
+    @overload
+    async def create(
+        self, *, stream: bool, **params: Unpack[ResponseParams]
+    ) -> Response | ResponseStream: ...
+
+    async def create(
+        self, *, stream: bool = False, **params: Unpack[ResponseParams]
+    ) -> Response | ResponseStream:
+        """Create a model response; with ``stream=True``, a :class:`ResponseStream`.
+
+        ``input`` is a string or a list of input items (dicts or Structs). The API's
+        parameters (``instructions``, ``previous_response_id``, ``tools``,
+        ``max_output_tokens``, ``reasoning``, ..., declared in
+        :class:`~xstream._models.params.ResponseParams`) are keyword arguments;
+        ``None`` ones are not sent, a misspelt one is a ``TypeError``; others go in
+        ``extra_body``, merged last; ``timeout`` and ``max_retries`` per call
+        (default: the client's).
+
+        >>> response = await client.responses.create(model="grok-4", input="Hi")  # doctest: +SKIP
+        >>> response.output_text
+        'Hello! How can I help?'
+        >>> stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
+        >>> async for delta in stream.text_stream:
+        ...     print(delta, end="")
+        """
+        result: Response | ResponseStream = await self._api.call(
+            response_call(params, stream=stream)
+        )
+        return result
+
+    @overload
+    async def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: Literal[False] = False,
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Response: ...
+
+    @overload
+    async def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: Literal[True],
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> ResponseStream: ...
+
+    @overload
+    async def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: bool,
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Response | ResponseStream: ...
+
+    async def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: bool = False,
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Response | ResponseStream:
+        """A stored response (``GET /responses/{id}``); with ``stream=True``, its events
+        again (a ``background=True`` response while it runs), after sequence number
+        ``starting_after`` when given."""
+        call = response_id_call(
+            "GET", response_id, options, stream=stream, starting_after=starting_after
+        )
+        result: Response | ResponseStream = await self._api.call(call)
+        return result
+
+    async def delete(self, response_id: str, **options: Unpack[CallOptions]) -> Any:
+        """Delete a stored response (``DELETE /responses/{id}``); the server's answer."""
+        return await self._api.call(response_id_call("DELETE", response_id, options))
+
+    @overload
+    def stream(
+        self, *, text_format: type[T], **params: Unpack[ResponseParams]
+    ) -> AsyncResponseStreamManager[T]: ...
+
+    @overload
+    def stream(
+        self, *, text_format: None = None, **params: Unpack[ResponseParams]
+    ) -> AsyncResponseStreamManager[None]: ...
+
+    def stream(
+        self, *, text_format: type[T] | None = None, **params: Unpack[ResponseParams]
+    ) -> AsyncResponseStreamManager[T] | AsyncResponseStreamManager[None]:
+        """Stream a response's events as the API sends them (typed, as
+        ``create(stream=True)`` gives them)::
+
+            async with client.responses.stream(model=..., input=..., text_format=Trip) as stream:
+                async for event in stream:
+                    if event.type == "response.output_text.delta":
+                        print(event.delta, end="")
+            trip = (await stream.get_final_response()).output_parsed
+
+        ``text_format`` (a msgspec Struct, dataclass, TypedDict or pydantic model)
+        sends a strict JSON schema as ``text.format``; the final response's
+        ``output_parsed`` is a ``T``.
+        """
+        api = self._api
+        call = response_call(params, stream=True, text_format=text_format, method="stream")
+
+        async def open() -> AsyncResponseStream[T]:
+            events: ResponseStream = await api.call(call)
+            return AsyncResponseStream(events, text_format)
+
+        return AsyncResponseStreamManager(open)
+
+    @overload
+    async def parse(
+        self, *, text_format: type[T], **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[T]: ...
+
+    @overload
+    async def parse(
+        self, *, text_format: None = None, **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[None]: ...
+
+    async def parse(
+        self, *, text_format: type[T] | None = None, **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[T] | ParsedResponse[None]:
+        """:meth:`create` without streaming, the output text parsed into
+        ``text_format`` (``output_parsed``). Raises :class:`RefusalError`,
+        :class:`LengthFinishReasonError` or :class:`OutputValidationError`, which
+        keep the response."""
+        call = response_call(params, stream=False, text_format=text_format, method="parse")
+        response: Response = await self._api.call(call)
+        return parse_response(response, text_format)
+
+
+class AsyncResponsesWithRawResponse:
+    """``client.responses.with_raw_response``: the calls read whole, each returning a
+    :class:`RawResponse` (headers, status, request id; ``parse()`` the usual result).
+    A stream has its response already (``stream.response``)."""
+
+    def __init__(self, api: AsyncAPI) -> None:
+        self._api = api
+
+    async def create(self, **params: Unpack[ResponseParams]) -> RawResponse[Response]:
+        """:meth:`AsyncResponses.create` (same arguments, not streamed), with its response."""
+        streamed = bool(params.pop("stream", False))  # type: ignore[typeddict-item]
+        return await self._api.call_raw(response_call(params, stream=streamed))
+
+    async def retrieve(
+        self, response_id: str, **options: Unpack[CallOptions]
+    ) -> RawResponse[Response]:
+        """:meth:`AsyncResponses.retrieve` (not streamed), with its response."""
+        return await self._api.call_raw(response_id_call("GET", response_id, options))
+
+    async def delete(self, response_id: str, **options: Unpack[CallOptions]) -> RawResponse[Any]:
+        """:meth:`AsyncResponses.delete`, with its response."""
+        return await self._api.call_raw(response_id_call("DELETE", response_id, options))

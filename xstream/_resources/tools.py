@@ -1,0 +1,56 @@
+"""Running a tool for ``run_tools``, async: a plain function in a worker thread, an
+``async`` one as a task, started the moment its call's arguments are complete.
+
+``xstream/_sync/tools.py`` has the same names for the blocking runner (generated
+from ``tool_runner.py``): there a tool runs on the client's loop thread, started
+through its portal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from .._protocol.chat_events import FunctionToolCallArgumentsDoneEvent
+from .._protocol.tools import tool_arguments
+from .api import AsyncAPI
+
+__all__ = ["ToolTask", "outcome", "run_tool", "settle", "start_tool"]
+
+ToolTask = asyncio.Task[Any]
+
+
+async def run_tool(fn: Callable[..., Any] | None, event: FunctionToolCallArgumentsDoneEvent) -> Any:
+    """Call ``fn`` with the call's arguments (a plain function in a worker thread)."""
+    if fn is None:
+        raise LookupError(f"no tool named {event.name!r}")
+    kwargs = tool_arguments(event)
+    if inspect.iscoroutinefunction(fn):
+        return await fn(**kwargs)
+    return await asyncio.to_thread(fn, **kwargs)
+
+
+def start_tool(
+    api: AsyncAPI, fn: Callable[..., Any] | None, event: FunctionToolCallArgumentsDoneEvent
+) -> ToolTask:
+    """Start a tool now; the model goes on meanwhile."""
+    return asyncio.get_running_loop().create_task(
+        run_tool(fn, event), name=f"xstream-tool-{event.name}"
+    )
+
+
+async def outcome(task: ToolTask) -> tuple[Any, BaseException | None]:
+    """What the tool returned, or what it raised (the model is told either)."""
+    try:
+        return await task, None
+    except Exception as exc:  # the model is told; the event carries it
+        return None, exc
+
+
+async def settle(task: ToolTask) -> None:
+    """Wait for a tool that was cancelled (the runner is closing), whatever it raises."""
+    with contextlib.suppress(BaseException):
+        await task

@@ -1,0 +1,1 @@
+"""Floor 1: Server-Sent Events, sans-IO: the incremental decoder (:mod:`.decoder`)."""

@@ -1,0 +1,79 @@
+"""GENERATED from ``xstream/_streams/response_events.py`` by ``scripts/unasync.py``: do not edit.
+
+The blocking twin of ``_streams/response_events.py``: the same methods, parameters and docstrings,
+without async and await; what needs the event loop crosses to the client's loop
+thread in :class:`~xstream._sync.api.SyncAPI` and the streams of ``_sync/streams.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, Self, TypeVar
+
+import aiohttp
+
+from .._models.responses import ParsedResponse, ResponseStreamEvent
+from .._protocol.responses import parse_response
+from .._streams.events import EventStreamStats
+from .managers import StreamManager
+from .streams import SyncResponseStream
+
+__all__ = ["SyncParsedResponseStream", "SyncResponseStreamManager"]
+
+T = TypeVar("T")
+
+
+class SyncResponseStreamManager(StreamManager["SyncParsedResponseStream[T]"], Generic[T]):
+    """What ``client.responses.stream(...)`` returns: ``with`` it for the
+    :class:`SyncParsedResponseStream`; leaving the block releases the connection."""
+
+
+class SyncParsedResponseStream(Generic[T]):
+    """A response's events (the :class:`SyncResponseStream`'s, unchanged), and its final
+    response parsed: ``stream.get_final_response()`` is a :class:`ParsedResponse`."""
+
+    def __init__(self, events: SyncResponseStream, text_format: type[T] | None) -> None:
+        self.events = events
+        """The :class:`SyncResponseStream` underneath (``stats``, ``response``, ...)."""
+        self._format = text_format
+
+    def __iter__(self) -> Iterator[ResponseStreamEvent]:
+        return self.events.__iter__()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        self.events.close()
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """The output text deltas, as ``str``."""
+        return self.events.text_stream
+
+    def to_sse(self) -> Iterator[bytes]:
+        """The events re-encoded as ``text/event-stream`` bytes, to relay on (see
+        :meth:`SyncResponseStream.to_sse`)."""
+        return self.events.to_sse()
+
+    @property
+    def response(self) -> aiohttp.ClientResponse:
+        return self.events.response
+
+    @property
+    def stats(self) -> EventStreamStats:
+        return self.events.stats
+
+    def until_done(self) -> Self:
+        """Read the rest of the stream."""
+        for _ in self.events:
+            pass
+        return self
+
+    def get_final_response(self) -> ParsedResponse[T]:
+        """Read the rest; the final response with ``output_parsed`` (see :meth:`Responses.parse`)."""
+        return parse_response(self.events.get_final_response(), self._format)

@@ -1,0 +1,202 @@
+"""GENERATED from ``xstream/_resources/responses.py`` by ``scripts/unasync.py``: do not edit.
+
+The blocking twin of ``_resources/responses.py``: the same methods, parameters and docstrings,
+without async and await; what needs the event loop crosses to the client's loop
+thread in :class:`~xstream._sync.api.SyncAPI` and the streams of ``_sync/streams.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar, Unpack, overload
+
+from .._models.params import CallOptions, ResponseParams
+from .._models.responses import ParsedResponse, Response
+from .._protocol.responses import parse_response
+from .._resources.calls import response_call, response_id_call
+from .._transport.raw import RawResponse
+from .api import SyncAPI
+from .response_events import SyncParsedResponseStream, SyncResponseStreamManager
+from .streams import SyncResponseStream
+
+__all__ = ["Responses", "ResponsesWithRawResponse"]
+
+T = TypeVar("T")
+
+
+class Responses:
+    """``client.responses``: ``create``, ``stream``, ``parse``, ``retrieve``, ``delete``."""
+
+    def __init__(self, api: SyncAPI) -> None:
+        self._api = api
+
+    @property
+    def with_raw_response(self) -> ResponsesWithRawResponse:
+        """``create``, ``retrieve`` and ``delete`` answering a :class:`RawResponse`."""
+        return ResponsesWithRawResponse(self._api)
+
+    @overload
+    def create(
+        self, *, stream: Literal[False] = False, **params: Unpack[ResponseParams]
+    ) -> Response: ...
+
+    @overload
+    def create(
+        self, *, stream: Literal[True], **params: Unpack[ResponseParams]
+    ) -> SyncResponseStream: ...
+
+    @overload
+    def create(
+        self, *, stream: bool, **params: Unpack[ResponseParams]
+    ) -> Response | SyncResponseStream: ...
+
+    def create(
+        self, *, stream: bool = False, **params: Unpack[ResponseParams]
+    ) -> Response | SyncResponseStream:
+        """Create a model response; with ``stream=True``, a :class:`SyncResponseStream`.
+
+        ``input`` is a string or a list of input items (dicts or Structs). The API's
+        parameters (``instructions``, ``previous_response_id``, ``tools``,
+        ``max_output_tokens``, ``reasoning``, ..., declared in
+        :class:`~xstream._models.params.ResponseParams`) are keyword arguments;
+        ``None`` ones are not sent, a misspelt one is a ``TypeError``; others go in
+        ``extra_body``, merged last; ``timeout`` and ``max_retries`` per call
+        (default: the client's).
+
+        >>> response = client.responses.create(model="grok-4", input="Hi")  # doctest: +SKIP
+        >>> response.output_text
+        'Hello! How can I help?'
+        >>> stream = client.responses.create(model="grok-4", input="Hi", stream=True)
+        >>> for delta in stream.text_stream:
+        ...     print(delta, end="")
+        """
+        result: Response | SyncResponseStream = self._api.call(response_call(params, stream=stream))
+        return result
+
+    @overload
+    def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: Literal[False] = False,
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Response: ...
+
+    @overload
+    def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: Literal[True],
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> SyncResponseStream: ...
+
+    @overload
+    def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: bool,
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Response | SyncResponseStream: ...
+
+    def retrieve(
+        self,
+        response_id: str,
+        *,
+        stream: bool = False,
+        starting_after: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Response | SyncResponseStream:
+        """A stored response (``GET /responses/{id}``); with ``stream=True``, its events
+        again (a ``background=True`` response while it runs), after sequence number
+        ``starting_after`` when given."""
+        call = response_id_call(
+            "GET", response_id, options, stream=stream, starting_after=starting_after
+        )
+        result: Response | SyncResponseStream = self._api.call(call)
+        return result
+
+    def delete(self, response_id: str, **options: Unpack[CallOptions]) -> Any:
+        """Delete a stored response (``DELETE /responses/{id}``); the server's answer."""
+        return self._api.call(response_id_call("DELETE", response_id, options))
+
+    @overload
+    def stream(
+        self, *, text_format: type[T], **params: Unpack[ResponseParams]
+    ) -> SyncResponseStreamManager[T]: ...
+
+    @overload
+    def stream(
+        self, *, text_format: None = None, **params: Unpack[ResponseParams]
+    ) -> SyncResponseStreamManager[None]: ...
+
+    def stream(
+        self, *, text_format: type[T] | None = None, **params: Unpack[ResponseParams]
+    ) -> SyncResponseStreamManager[T] | SyncResponseStreamManager[None]:
+        """Stream a response's events as the API sends them (typed, as
+        ``create(stream=True)`` gives them)::
+
+            with client.responses.stream(model=..., input=..., text_format=Trip) as stream:
+                for event in stream:
+                    if event.type == "response.output_text.delta":
+                        print(event.delta, end="")
+            trip = (stream.get_final_response()).output_parsed
+
+        ``text_format`` (a msgspec Struct, dataclass, TypedDict or pydantic model)
+        sends a strict JSON schema as ``text.format``; the final response's
+        ``output_parsed`` is a ``T``.
+        """
+        api = self._api
+        call = response_call(params, stream=True, text_format=text_format, method="stream")
+
+        def open() -> SyncParsedResponseStream[T]:
+            events: SyncResponseStream = api.call(call)
+            return SyncParsedResponseStream(events, text_format)
+
+        return SyncResponseStreamManager(open)
+
+    @overload
+    def parse(
+        self, *, text_format: type[T], **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[T]: ...
+
+    @overload
+    def parse(
+        self, *, text_format: None = None, **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[None]: ...
+
+    def parse(
+        self, *, text_format: type[T] | None = None, **params: Unpack[ResponseParams]
+    ) -> ParsedResponse[T] | ParsedResponse[None]:
+        """:meth:`create` without streaming, the output text parsed into
+        ``text_format`` (``output_parsed``). Raises :class:`RefusalError`,
+        :class:`LengthFinishReasonError` or :class:`OutputValidationError`, which
+        keep the response."""
+        call = response_call(params, stream=False, text_format=text_format, method="parse")
+        response: Response = self._api.call(call)
+        return parse_response(response, text_format)
+
+
+class ResponsesWithRawResponse:
+    """``client.responses.with_raw_response``: the calls read whole, each returning a
+    :class:`RawResponse` (headers, status, request id; ``parse()`` the usual result).
+    A stream has its response already (``stream.response``)."""
+
+    def __init__(self, api: SyncAPI) -> None:
+        self._api = api
+
+    def create(self, **params: Unpack[ResponseParams]) -> RawResponse[Response]:
+        """:meth:`Responses.create` (same arguments, not streamed), with its response."""
+        streamed = bool(params.pop("stream", False))  # type: ignore[typeddict-item]
+        return self._api.call_raw(response_call(params, stream=streamed))
+
+    def retrieve(self, response_id: str, **options: Unpack[CallOptions]) -> RawResponse[Response]:
+        """:meth:`Responses.retrieve` (not streamed), with its response."""
+        return self._api.call_raw(response_id_call("GET", response_id, options))
+
+    def delete(self, response_id: str, **options: Unpack[CallOptions]) -> RawResponse[Any]:
+        """:meth:`Responses.delete`, with its response."""
+        return self._api.call_raw(response_id_call("DELETE", response_id, options))

@@ -1,0 +1,126 @@
+"""A request as the transport sends it (and sends again): method, URL, headers,
+body, whether it streams, its deadlines and when it started; the secrets no message
+may show; and the deadline arithmetic every wait uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+import aiohttp
+
+from .._config.timeouts import DEFAULT_TIMEOUT, Timeout
+from .redact import Redactor
+
+if TYPE_CHECKING:
+    from .._telemetry.telemetry import Operation
+
+__all__ = ["Opened", "Request", "earliest", "header_secrets", "window"]
+
+_E = TypeVar("_E", bound=BaseException)
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key")
+
+
+def earliest(*limits: float | None) -> float | None:
+    """The smallest of the limits that are set (``None`` when none is)."""
+    present = [limit for limit in limits if limit is not None]
+    return min(present) if present else None
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The credentials in a set of headers (to blank out of messages)."""
+    secrets: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _CREDENTIAL_HEADERS:
+            secrets.append(value)
+            token = value.partition(" ")[2]
+            if token:
+                secrets.append(token)
+    return secrets
+
+
+class Request:
+    """Everything needed to send one request again: method, URL, headers, body,
+    query, deadlines, and the secrets no message may show."""
+
+    __slots__ = (
+        "body",
+        "headers",
+        "hints",
+        "max_retries",
+        "method",
+        "operation",
+        "params",
+        "redactor",
+        "started",
+        "stream",
+        "timeout",
+        "url",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        body: bytes | None = None,
+        stream: bool = False,
+        params: Mapping[str, str] | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        secrets: Iterable[str] = (),
+        hints: Mapping[int, str] | None = None,
+    ) -> None:
+        self.method = method.upper()
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.stream = stream  # the answer is an event stream (checked as one; Accept says so)
+        self.started: float | None = None  # loop time its first attempt went out (open())
+        self.params = params
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.hints = hints or {}
+        self.redactor = Redactor([*secrets, *header_secrets(headers)])
+        self.operation: Operation | None = None  # recorded by OpenTelemetry, when on
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of this request replaced by ``***``."""
+        return self.redactor.redact(text)
+
+    def scrub(self, error: _E) -> _E:
+        """``error`` with this request's secrets blanked out (see :class:`Redactor`)."""
+        return self.redactor.scrub(error)
+
+    @property
+    def where(self) -> str:
+        """The URL for messages and logs: no query string (it may hold a token)."""
+        return self.redact(self.url.partition("?")[0])
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.where}>"
+
+
+class Opened(NamedTuple):
+    """A request whose answer is a 2xx response, as a stream starts from it."""
+
+    request: Request
+    response: aiohttp.ClientResponse
+    started: float  # loop time the first attempt went out
+    retries_left: int
+
+
+def window(
+    timeout: Timeout, started: float, now: float, phase: str
+) -> tuple[float | None, str, float | None]:
+    """How long the next wait may last, which deadline bounds it, and its value:
+    the ``phase`` deadline (``first_event`` or ``idle``) from now, or what is left
+    of ``total`` (counted from ``started``) when that is less."""
+    seconds: float | None = getattr(timeout, phase)
+    limit, name = seconds, phase
+    if timeout.total is not None:
+        left = max(started + timeout.total - now, 0.0)
+        if limit is None or left < limit:
+            limit, name, seconds = left, "total", timeout.total
+    return limit, name, seconds
