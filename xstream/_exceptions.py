@@ -12,6 +12,7 @@ changing the import. Everything derives from :class:`XStreamError`::
     │   ├── LengthFinishReasonError       cut at the token limit
     │   └── ContentFilterFinishReasonError  stopped by the content filter
     ├── ToolRoundsExceededError       run_tools hit max_rounds
+    ├── NotAccumulatedError           get_final_completion() of a stream that keeps nothing
     └── APIError                      the API, the wire or the stream failed
         ├── APIStatusError            a non-2xx answer: status_code, response, body
         │   ├── BadRequestError               400
@@ -72,6 +73,7 @@ __all__ = [
     "InternalServerError",
     "InvalidUTF8Error",
     "MalformedEventError",
+    "NotAccumulatedError",
     "NotFoundError",
     "NotStreamedError",
     "OverloadedError",
@@ -115,6 +117,13 @@ class ToolRoundsExceededError(XStreamError):
         super().__init__(f"the model was still calling tools after {max_rounds} rounds")
         self.max_rounds = max_rounds
         self.messages = messages
+
+
+class NotAccumulatedError(XStreamError, RuntimeError):
+    """``get_final_completion()`` of a chunk stream that keeps nothing: made with
+    ``create(..., stream=True, accumulate=False)``, or relayed with ``to_sse()``.
+    Keep the chunks (the default), or read the completion from the typed events
+    stream (``chat.completions.stream(...)``), which keeps what it needs."""
 
 
 class APIError(XStreamError):

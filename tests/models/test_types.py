@@ -556,12 +556,13 @@ def test_request_struct_omits_unset_fields() -> None:
 
 def test_the_checked_request_is_the_declared_parameters() -> None:
     # one declaration (ChatCompletionCreateParams): every API parameter in it is checked
-    from xstream._models.params import ChatCompletionCreateParams, RequestOptions
+    from xstream._models.params import NOT_SENT, ChatCompletionCreateParams, RequestOptions
 
     declared = (
         ChatCompletionCreateParams.__required_keys__ | ChatCompletionCreateParams.__optional_keys__
     )
-    api = declared - RequestOptions.__optional_keys__ - {"conversation_id"}
+    assert RequestOptions.__optional_keys__ | {"conversation_id", "accumulate"} <= NOT_SENT
+    api = declared - NOT_SENT
     assert {f.name for f in msgspec.structs.fields(ChatCompletionRequest)} == api | {"stream"}
     with pytest.raises(TypeError, match="parameter 'verbosity'"):
         encode_request("m", MESSAGES, stream=True, params={"verbosity": 3})

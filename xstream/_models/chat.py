@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from .params import ChatCompletionCreateParams, RequestOptions
+from .params import NOT_SENT, ChatCompletionCreateParams
 
 __all__ = [
     "CHUNK_DECODER",
@@ -358,7 +358,7 @@ def _request_struct() -> Any:
     (:class:`~xstream._models.params.ChatCompletionCreateParams`), options excepted.
     Unset parameters are not sent."""
     hints = typing.get_type_hints(ChatCompletionCreateParams)
-    options = RequestOptions.__optional_keys__ | {"conversation_id"}
+    options = NOT_SENT
     fields: list[Any] = [("model", str), ("messages", list[Any]), ("stream", bool, False)]
     fields += [
         (name, _checkable(tp), None)

@@ -19,13 +19,16 @@ from typing import Any, Required, TypedDict
 from .._config.timeouts import TimeoutTypes
 
 __all__ = [
+    "NOT_SENT",
     "CallOptions",
     "ChatCompletionCreateParams",
     "ChatCompletionParams",
+    "ChatOptions",
     "RequestOptions",
     "ResponseCreateParams",
     "ResponseParams",
     "SSEOptions",
+    "StreamOptions",
     "check_keywords",
 ]
 
@@ -51,14 +54,28 @@ class RequestOptions(CallOptions, total=False):
 # -- chat completions ---------------------------------------------------------------------
 
 
-class ChatCompletionParams(RequestOptions, total=False):
+class ChatOptions(RequestOptions, total=False):
+    """:class:`RequestOptions` of a chat completion."""
+
+    conversation_id: str | None
+    """Sent as xAI's ``x-grok-conv-id`` header (prompt caching); default: the client's."""
+
+
+class StreamOptions(TypedDict, total=False):
+    """What a chunk stream (``create(..., stream=True)``) keeps."""
+
+    accumulate: bool
+    """Merge the chunks, as they are read, for ``get_final_completion()`` (default
+    ``True``; the text is kept at about its own size). ``False`` keeps nothing:
+    ``get_final_completion()`` then raises ``NotAccumulatedError``."""
+
+
+class ChatCompletionParams(ChatOptions, total=False):
     """``POST /chat/completions``: every parameter but ``stream``, ``response_format``
     and ``tools`` (which ``stream()`` and ``parse()`` take as types too)."""
 
     model: Required[str]
     messages: Required[Iterable[Any]]
-    conversation_id: str | None
-    """Sent as xAI's ``x-grok-conv-id`` header (prompt caching); default: the client's."""
     audio: Mapping[str, Any] | None
     frequency_penalty: float | None
     logit_bias: Mapping[str, int | float] | Mapping[int, int | float] | None
@@ -90,13 +107,17 @@ class ChatCompletionParams(RequestOptions, total=False):
     web_search_options: Mapping[str, Any] | None
 
 
-class ChatCompletionCreateParams(ChatCompletionParams, total=False):
+class ChatCompletionCreateParams(ChatCompletionParams, StreamOptions, total=False):
     """``create()``'s parameters: :class:`ChatCompletionParams` with the JSON forms of
-    ``response_format`` and ``tools``."""
+    ``response_format`` and ``tools``, and what a stream keeps."""
 
     response_format: Mapping[str, Any] | None
     tools: Iterable[Mapping[str, Any]] | None
 
+
+NOT_SENT = frozenset(
+    ChatOptions.__optional_keys__ | StreamOptions.__optional_keys__
+)  # xstream's options of a chat completion: none of them goes in the body
 
 # -- the Responses API ----------------------------------------------------------------------
 

@@ -60,6 +60,39 @@ def plain_choice(chunk: ChatCompletionChunk, choice: ChunkChoice) -> bool:
     )
 
 
+_BLOCK = 64  # pieces joined into one block; blocks joined into one run
+
+
+class Pieces(list[str]):
+    """A text that arrives in pieces (one per delta), kept at about its own size.
+
+    A delta's text is appended as it comes (the hot path appends to the list
+    itself); :meth:`compact`, called once per network read, joins every
+    ``_BLOCK`` new pieces into one block, and every ``_BLOCK`` blocks into one
+    run. So a long answer costs its text plus a few objects per 4,096 deltas,
+    not an object and a list slot per delta, and each character is copied at
+    most twice on the way (linear, whatever the length).
+    """
+
+    __slots__ = ("blocks", "runs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs = 0  # the leading entries that are runs
+        self.blocks = 0  # ... and, with them, the leading entries already joined
+
+    def compact(self) -> None:
+        """Join the pieces that came since the last block, when there are enough."""
+        if len(self) - self.blocks < _BLOCK:
+            return
+        self[self.blocks :] = ["".join(self[self.blocks :])]
+        self.blocks += 1
+        if self.blocks - self.runs >= _BLOCK:
+            self[self.runs :] = ["".join(self[self.runs :])]
+            self.runs += 1
+            self.blocks = self.runs
+
+
 def _join(pieces: list[str]) -> str | None:
     """The pieces joined, or ``None`` when there were none.
 
@@ -70,6 +103,8 @@ def _join(pieces: list[str]) -> str | None:
         return None
     if len(pieces) > 1:
         pieces[:] = ["".join(pieces)]
+        if isinstance(pieces, Pieces):
+            pieces.runs = pieces.blocks = 1
     return pieces[0]
 
 
@@ -84,7 +119,7 @@ class _ToolCallParts:
         self.id = ""
         self.type = ""
         self.name = ""
-        self.arguments: list[str] = []
+        self.arguments = Pieces()
 
     def add(self, delta: ToolCallDelta) -> None:
         if delta.id and not self.id:
@@ -110,6 +145,7 @@ class _ChoiceParts:
     """The pieces of one choice seen so far."""
 
     __slots__ = (
+        "added",
         "calls",
         "calls_by_index",
         "content",
@@ -128,17 +164,21 @@ class _ChoiceParts:
         self.index = index
         self.role: str | None = None
         self.finish_reason: str | None = None
-        self.content: list[str] = []
-        self.reasoning: list[str] = []  # whichever field it came in
-        self.reasoning_named: list[str] = []  # the servers that call it "reasoning"
+        self.content = Pieces()
+        self.reasoning = Pieces()  # whichever field it came in
+        self.reasoning_named = Pieces()  # the servers that call it "reasoning"
         self.reasoning_details: list[Any] | None = None
-        self.refusal: list[str] = []
+        self.refusal = Pieces()
         self.logprobs_content: list[tuple[TokenLogprob, ...]] | None = None
         self.logprobs_refusal: list[tuple[TokenLogprob, ...]] | None = None
         self.calls: list[_ToolCallParts] = []
         self.calls_by_index: dict[int, _ToolCallParts] = {}
+        self.added = 0  # deltas added one by one since the last compact()
 
     def add(self, choice: ChunkChoice) -> None:
+        self.added += 1
+        if self.added >= _BLOCK:  # a chunk at a time (no read to compact at): every so often
+            self.compact()
         delta = choice.delta
         if delta.role is not None and self.role is None:
             self.role = delta.role
@@ -171,6 +211,16 @@ class _ChoiceParts:
                 if self.logprobs_refusal is None:
                     self.logprobs_refusal = []
                 self.logprobs_refusal.append(logprobs.refusal)
+
+    def compact(self) -> None:
+        """Keep the texts at about their own size (see :class:`Pieces`); once per read."""
+        self.added = 0
+        self.content.compact()
+        self.reasoning.compact()
+        self.reasoning_named.compact()
+        self.refusal.compact()
+        for call in self.calls:
+            call.arguments.compact()
 
     def _add_call(self, delta: ToolCallDelta) -> None:
         parts = self.calls_by_index.get(delta.index)
@@ -334,6 +384,13 @@ class ChatCompletionAccumulator:
             if chunk.system_fingerprint is not None:
                 self.system_fingerprint = chunk.system_fingerprint
                 break
+        self.compact()
+
+    def compact(self) -> None:
+        """Keep what was merged at about the size of its text (once per read: the
+        streams call it; :meth:`add_all` does)."""
+        for parts in self._choices.values():
+            parts.compact()
 
     def head_in(self, parts: _ChoiceParts) -> bool:
         """Whether what only a chunk's first sight sets (id, model, created, the

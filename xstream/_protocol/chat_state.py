@@ -305,6 +305,7 @@ class ChatCompletionStreamState(Generic[T]):
                     return [ChunkEvent(chunk, self)]
                 if content:
                     state.content.append(content)
+                    state.content.compact()  # a chunk at a time: a length test, mostly
                 state.content_length += len(content)
                 return [
                     ChunkEvent(chunk, self),

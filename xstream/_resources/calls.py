@@ -27,9 +27,11 @@ from .._models.chat import (
     message_list,
 )
 from .._models.params import (
+    NOT_SENT,
     CallOptions,
     ChatCompletionCreateParams,
     ChatCompletionParams,
+    RequestOptions,
     ResponseParams,
     SSEOptions,
     check_keywords,
@@ -117,8 +119,6 @@ class Call:
 
 # -- chat completions ---------------------------------------------------------------------
 
-_OPTIONS = ("extra_headers", "extra_body", "timeout", "max_retries", "conversation_id")
-
 
 def chat_call(
     params: Mapping[str, Any],
@@ -126,13 +126,13 @@ def chat_call(
     stream: bool,
     deferred: bool = False,
     conversation_id: str | None = None,
-    accumulate: bool = True,
+    accumulate: bool | None = None,
     method: str = "create",
 ) -> Call:
     """``POST chat/completions``: ``params`` are ``create()``'s keywords (checked);
     ``conversation_id`` the client's default."""
     check_keywords(params, ChatCompletionCreateParams, method)
-    sent = {k: v for k, v in params.items() if k not in _OPTIONS and k not in ("model", "messages")}
+    sent = {k: v for k, v in params.items() if k not in NOT_SENT and k not in ("model", "messages")}
     if deferred:
         sent["deferred"] = True
     extra_body = params.get("extra_body")
@@ -150,7 +150,9 @@ def chat_call(
         headers={"x-grok-conv-id": conversation} if conversation else None,
         answer=_deferred_id if deferred and not stream else _completion,
         stream_cls=AsyncStream,
-        stream_options={"accumulate": accumulate},
+        stream_options={
+            "accumulate": params.get("accumulate", True) if accumulate is None else accumulate
+        },
         trace={
             "model": model,
             "params": {**sent, **extra_body} if extra_body else sent,
@@ -256,7 +258,7 @@ def _json(raw: bytes, response: aiohttp.ClientResponse) -> Any:
 
 # -- the Responses API ----------------------------------------------------------------------
 
-_RESPONSE_OPTIONS = ("extra_headers", "extra_body", "timeout", "max_retries")
+_RESPONSE_OPTIONS = RequestOptions.__optional_keys__  # how it is sent, not what
 
 
 def response_call(

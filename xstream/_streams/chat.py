@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import msgspec
 
-from .._exceptions import IncompleteStreamError
+from .._exceptions import IncompleteStreamError, NotAccumulatedError
 from .._models.chat import (
     CHUNK_DECODER,
     COMPLETION_DECODER,
@@ -167,6 +167,12 @@ class AsyncStream(StreamEngine[_T]):
         >>> stream.left_early  # doctest: +SKIP
         True
         """
+        if not self._accumulate:
+            raise NotAccumulatedError(
+                "this stream keeps nothing to merge (made with accumulate=False, or relayed "
+                "with to_sse()): keep the chunks, or use chat.completions.stream(...), whose "
+                "get_final_completion() keeps what it needs"
+            )
         while await self.next_batch():
             pass
         unmerged, self._unmerged = self._unmerged, []
@@ -202,7 +208,14 @@ class AsyncStream(StreamEngine[_T]):
         return await aiohttp_response(request, self._relay())
 
     def _relay(self) -> AsyncGenerator[bytes, None]:
+        self.stop_accumulating()  # a relay keeps nothing: the chunks go on as they came
         return relay(self, self.sse_item, self._close, self.sse_end)
+
+    def stop_accumulating(self) -> None:
+        """Keep no more chunks for :meth:`get_final_completion` (which then raises
+        :class:`~xstream.NotAccumulatedError`): what a relay does."""
+        self._accumulate = False
+        self._unmerged = []
 
     # ------------------------------------------------------------ the kind
 

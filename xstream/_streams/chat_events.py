@@ -114,6 +114,7 @@ class AsyncChatCompletionStream(Generic[T]):
                     if chunk.object:
                         for event in chunk_events(chunk):
                             yield event
+                accumulator.compact()  # once per read: the texts kept at about their size
         finally:
             if not raw.finished:
                 raw.discard()

@@ -110,6 +110,7 @@ class ChatCompletionStream(Generic[T]):
                             continue
                     if chunk.object:
                         yield from chunk_events(chunk)
+                accumulator.compact()  # once per read: the texts kept at about their size
         finally:
             if not raw.finished:
                 raw.discard()

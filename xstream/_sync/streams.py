@@ -223,6 +223,11 @@ class Stream(BlockingStream[_T]):
         finally:
             self._close_soon()
 
+    def stop_accumulating(self) -> None:
+        """Keep no more chunks for :meth:`get_final_completion` (see
+        :meth:`AsyncStream.stop_accumulating`)."""
+        self._stream.stop_accumulating()
+
     def get_final_completion(self: Stream[ChatCompletionChunk]) -> ChatCompletion:
         """Read the rest; return every chunk merged into one ``ChatCompletion``;
         after the loop was left early, exactly the chunks it saw (see
@@ -233,6 +238,7 @@ class Stream(BlockingStream[_T]):
         """The stream as ``text/event-stream`` bytes, like ``AsyncStream.to_sse``;
         closing the iterator (WSGI servers do when the client leaves) closes the stream."""
         inner = self._stream
+        inner.stop_accumulating()  # a relay keeps nothing
         return relay_sync(self, inner.sse_item, self._close_soon, inner.sse_end)
 
 
