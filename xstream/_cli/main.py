@@ -88,7 +88,7 @@ def _add_chat(commands: Any) -> None:
         "--base-url", help="API base URL (default: $XAI_BASE_URL or https://api.x.ai/v1)"
     )
     chat.add_argument(
-        "--max-retries", type=int, default=2, help="retries before the first chunk (default: 2)"
+        "--max-retries", type=int, default=2, help="retries before the answer starts (default: 2)"
     )
     chat.add_argument(
         "--json",

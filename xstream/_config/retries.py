@@ -1,10 +1,13 @@
 """When to retry a request, and how long to wait first.
 
-A request is retried only before its first event reached the caller, so a
-retry can never duplicate or splice output. Retried: connection errors,
-timeouts before the first event, HTTP 408, 409, 429 and 5xx, and an
-overloaded/rate-limit error sent in the stream before any chunk. The server
-has the last word through ``x-should-retry`` and ``Retry-After``.
+A request is sent again only before its response started (a connection refused
+or reset, no head within the deadline), or when the server says it may be: HTTP
+408, 409, 429 and 5xx, and an overloaded/rate-limit error sent in the stream
+before any chunk reached the caller. Once a response's head or any body byte
+came, a drop, broken framing or silence is raised: the server may be generating
+that answer and is never asked for it twice, and a retry can never duplicate or
+splice output. The server has the last word through ``x-should-retry`` and
+``Retry-After``.
 """
 
 from __future__ import annotations

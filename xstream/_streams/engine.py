@@ -12,8 +12,10 @@ The rules kept here, once for every kind:
 * Nothing lost: items that arrived before a failure are handed out first; the
   failure is raised on the next read (``_pending``). Bytes aiohttp received
   before a transport error are decoded before that error is raised.
-* Nothing duplicated: a failed attempt is retried only while no item has been
-  handed out (the state is still ``READING``; see :mod:`xstream._streams.state`).
+* Nothing duplicated: once a response started, a failure is raised, never sent
+  again, unless the server said it may be (an overloaded or rate-limit error
+  event), and then only while no item has been handed out (the state is still
+  ``READING``; see :mod:`xstream._streams.state`).
 * Nothing leaked: leaving the loop (``break``, an exception, cancellation)
   closes the response at once. ``__aiter__`` hands out a small iterator whose
   ``__del__`` closes the response the moment the loop drops it, without waiting
@@ -46,7 +48,6 @@ from .._config.retries import retry_delay
 from .._exceptions import (
     APITimeoutError,
     EventTooLargeError,
-    FirstEventTimeoutError,
     MalformedEventError,
     OverloadedError,
     ProtocolError,
@@ -78,14 +79,11 @@ _T = TypeVar("_T")
 
 _READ_BYTES = 128 * 1024  # at most this much per read: one batch stays small
 
-# Failures after which the request may be sent again, if nothing reached the caller.
-_RETRYABLE = (
-    FirstEventTimeoutError,
-    StreamDisconnectedError,
-    ProtocolError,
-    OverloadedError,
-    StreamRateLimitError,
-)
+# Failures after which the request may be sent again, if nothing reached the caller:
+# only those where the server said so (an error event that is a retryable status).
+# Once its response started, a drop, a broken framing or a silence is raised, never
+# sent again: the server may be generating the answer, and would be asked twice.
+_RETRYABLE = (OverloadedError, StreamRateLimitError)
 
 
 class StreamEngine(Generic[_T]):

@@ -9,6 +9,10 @@
   had already closed.
 * A body read fails at once when its connection is lost mid-body (aiohttp's C
   parser would leave it waiting).
+* A response's head is parsed on its own, before any body byte that came with it
+  (:func:`head_first`): aiohttp parses a network read whole and, when the body's
+  framing breaks in the same read, raises before handing out the response, so the
+  events that did arrive would be lost and the request sent again.
 
 aiohttp's connector internals differ across the supported range (3.10 to 3.14);
 both ends are tested.
@@ -23,7 +27,7 @@ from typing import Any
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
-__all__ = ["connector_class", "reuse_trace", "stale", "watch"]
+__all__ = ["connector_class", "head_first", "reuse_trace", "stale", "watch"]
 
 log = logging.getLogger("xstream")
 
@@ -41,23 +45,93 @@ def watch(response: aiohttp.ClientResponse) -> None:
     if protocol is None:
         return
     protocol._xstream_body = response.content  # type: ignore[attr-defined]
+    _watch(protocol)
+
+
+def _watch(protocol: Any) -> None:
+    """Hook ``protocol``'s ``connection_lost`` (once): see :func:`watch`."""
     if getattr(protocol, "_xstream_watched", False):
         return
-    protocol._xstream_watched = True  # type: ignore[attr-defined]
+    protocol._xstream_watched = True
     lost = protocol.connection_lost
 
     def connection_lost(exc: BaseException | None) -> None:
         cause = protocol.exception()  # what the parser stored when it gave up
         lost(exc)
         body: aiohttp.StreamReader | None = getattr(protocol, "_xstream_body", None)
-        if body is not None and not body.is_eof() and body.exception() is None:
-            if isinstance(cause, HttpProcessingError):
-                error = aiohttp.ClientPayloadError(f"the body is not valid HTTP: {cause}")
-                body.set_exception(error, cause)
-            else:
-                body.set_exception(aiohttp.ClientPayloadError("Response payload is not completed"))
+        if body is None or body.is_eof():
+            return
+        if isinstance(cause, HttpProcessingError):
+            # the parser gave up on the framing: say so, over aiohttp's "not completed"
+            # (which its pure-Python parser sets when the connection goes)
+            error = aiohttp.ClientPayloadError(f"the body is not valid HTTP: {cause}")
+            body.set_exception(error, cause)
+        elif body.exception() is None:
+            body.set_exception(aiohttp.ClientPayloadError("Response payload is not completed"))
 
-    protocol.connection_lost = connection_lost  # type: ignore[method-assign]
+    protocol.connection_lost = connection_lost
+
+
+_HEAD_END = b"\r\n\r\n"
+
+
+def head_first(protocol: Any) -> None:
+    """Have ``protocol`` (aiohttp's ``ResponseHandler``) parse the next response's
+    head apart from the body bytes that arrive with it (once per request).
+
+    aiohttp hands its parser a whole network read; when the body's framing breaks
+    inside it (an invalid chunk size after a few events, say), the parser raises
+    and the response is never handed out: what arrived is lost, and the request
+    looks unanswered. Fed the head first, the response is handed out, the events
+    before the fault reach the body's buffer, and the fault is raised on the read
+    after them. A head with both ``Transfer-Encoding`` and ``Content-Length`` is
+    read by its transfer coding, as RFC 9112 (6.3) says, the connection closed after.
+    """
+    if protocol is None:
+        return
+    protocol._xstream_head = True
+    protocol._xstream_tail = b""
+    protocol._xstream_body = None  # the new response's body, once its head is parsed
+    _watch(protocol)  # in place before any body byte can break
+    if getattr(protocol, "_xstream_split", False):
+        return
+    protocol._xstream_split = True
+    received = protocol.data_received
+
+    def data_received(data: bytes) -> None:
+        if not protocol._xstream_head or not data:
+            received(data)
+            return
+        tail = protocol._xstream_tail
+        end = (tail + data).find(_HEAD_END)
+        if end < 0:  # the head goes on in the next read
+            protocol._xstream_tail = (tail + data)[-3:]
+            received(data)
+            return
+        cut = end + len(_HEAD_END) - len(tail)
+        protocol._xstream_head = False
+        head, body = data[:cut], data[cut:]
+        if not tail:
+            head = _one_framing(protocol, head)
+        received(head)
+        protocol._xstream_body = getattr(protocol, "_payload", None)
+        if body and protocol.exception() is None:
+            received(body)
+
+    protocol.data_received = data_received
+
+
+def _one_framing(protocol: Any, head: bytes) -> bytes:
+    """``head`` without ``Content-Length`` when it also has ``Transfer-Encoding``
+    (which wins, RFC 9112 6.3: the connection is then closed after the response)."""
+    lower = head.lower()
+    if b"\ntransfer-encoding:" not in lower or b"\ncontent-length:" not in lower:
+        return head
+    lines = head.split(b"\r\n")
+    kept = [line for line in lines if not line.lower().startswith(b"content-length:")]
+    protocol.force_close()
+    log.debug("a response with both Transfer-Encoding and Content-Length: read by its coding")
+    return b"\r\n".join(kept)
 
 
 def _reusable(protocol: Any) -> bool:
@@ -67,7 +141,16 @@ def _reusable(protocol: Any) -> bool:
     return bool(protocol is not None and protocol.is_connected() and not protocol.should_close)
 
 
-class _CleanConnector(aiohttp.TCPConnector):
+class _HeadFirst(aiohttp.TCPConnector):
+    """Each request's connection parses its response's head apart (:func:`head_first`)."""
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        connection = await super().connect(req, traces, timeout)
+        head_first(connection.protocol)
+        return connection
+
+
+class _CleanConnector(_HeadFirst):
     """A ``TCPConnector`` that hands out only clean idle connections.
 
     aiohttp reuses an idle connection whenever its socket is open, so bytes that
@@ -87,7 +170,7 @@ class _CleanConnector(aiohttp.TCPConnector):
             connection.close()
 
 
-class _CleanConnectorBefore311(aiohttp.TCPConnector):
+class _CleanConnectorBefore311(_HeadFirst):
     """:class:`_CleanConnector` for aiohttp < 3.11, whose ``_get`` is synchronous and
     returns a protocol that the caller acquires."""
 

@@ -36,6 +36,7 @@ from .._exceptions import (
     APIError,
     APIStatusError,
     ConfigurationError,
+    ProtocolError,
     StreamError,
     TotalTimeoutError,
     XStreamError,
@@ -341,7 +342,8 @@ class Transport:
                 delay = retry_delay(attempt, headers)
                 error: APIError = exc
             except APIConnectionError as exc:
-                retryable = not isinstance(exc, TotalTimeoutError)
+                # invalid HTTP came back: the server answered something; not asked again
+                retryable = not isinstance(exc, TotalTimeoutError | ProtocolError)
                 delay, error = retry_delay(attempt), exc
             except XStreamError as exc:
                 request.scrub(exc)  # in place: the traceback stays
