@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import tracemalloc
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
 import xstream
-from tests.conftest import KEY
+from tests.conftest import KEY, RawServe
 from xstream._protocol.accumulate import Pieces
 
 CHUNKS = 1_000_000
@@ -37,25 +35,9 @@ SLACK = 3_000_000  # bytes: buffers in flight, the pieces not yet joined, the lo
 
 
 @pytest.fixture
-async def base_url() -> AsyncIterator[str]:
-    async def answer(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        view = memoryview(BODY)
-        for start in range(0, len(view), 1 << 16):
-            await response.write(view[start : start + (1 << 16)])
-        await response.write_eof()
-        return response
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/v1"
-    await runner.cleanup()
+async def base_url(raw_server: RawServe) -> str:
+    view = memoryview(BODY)  # written 64 KiB at a time, without a copy
+    return await raw_server([view[i : i + (1 << 16)] for i in range(0, len(view), 1 << 16)])  # type: ignore[misc]
 
 
 async def _growth(base_url: str, *, accumulate: bool) -> tuple[int, int, xstream.AsyncStream]:
