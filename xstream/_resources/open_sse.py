@@ -1,10 +1,8 @@
-"""Opening any event stream: ``client.sse(...)`` and ``open_sse(session, ...)``.
+"""``open_sse(session, ...)``: any event stream on the caller's own ``aiohttp.ClientSession``.
 
-Both build a :class:`~xstream._transport.Request` and hand it to
-:func:`~xstream._streams.events.open_event_stream`; they differ only in whose
-transport sends it: the client's (its key, only to ``base_url``'s origin; its
-pool), or one around the caller's own ``aiohttp.ClientSession`` (the caller's
-headers, their credentials blanked out of every message).
+What ``client.sse(...)`` does (:mod:`xstream._resources.sse`), through a transport
+around the caller's session: the caller's headers, their credentials blanked out
+of every message; the session stays open.
 """
 
 from __future__ import annotations
