@@ -67,6 +67,7 @@ from benchmarks.report import (
 from xstream import SSEDecoder
 from xstream._models.chat import CHUNK_DECODER, ChatCompletionChunk
 from xstream._streams.chat import AsyncStream
+from xstream._streams.state import StreamState
 from xstream._transport.request import Opened
 from xstream._transport.transport import Transport
 
@@ -141,17 +142,19 @@ def run_xstream_stream(chunks: list[bytes]) -> list[ChatCompletionChunk]:
     decode_batch = stream._decode_events
     now = _loop().time
     kept: list[ChatCompletionChunk] = []
+    ended = False
     for chunk in chunks:
         events = feed(chunk)
         if events:
             kept += decode_batch(events, now())
             if stream._pending is not None:
                 raise stream._pending
-            if stream._ended:
+            if stream.state is StreamState.ENDED:
+                ended = True
                 break
     decoder.close()
     stream._close()
-    if not stream._ended:
+    if not ended:
         raise AssertionError("the stream ended without [DONE]")
     # the last batch is merged when the loop asks for more, or here, at the end
     _loop().run_until_complete(stream.get_final_completion())
