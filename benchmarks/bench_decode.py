@@ -118,8 +118,9 @@ async def _new_stream() -> AsyncStream[ChatCompletionChunk]:
     # AsyncStream takes the running loop at construction (for loop.time()).
     transport = Transport(base_url="http://127.0.0.1:9/v1", max_event_bytes=16 * MiB)
     request = transport.build("POST", "chat/completions", body=b"{}", stream=True)
+    request.started = asyncio.get_running_loop().time()
     response = cast(aiohttp.ClientResponse, _StubResponse())
-    return AsyncStream(transport, Opened(request, response, asyncio.get_running_loop().time(), 0))
+    return AsyncStream(transport, Opened(request, response, 0))
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None

@@ -79,15 +79,15 @@ class AsyncAPI:
         ready), for at most ``timeout`` seconds in all; then its answer, decoded."""
         transport = self.transport
         loop = asyncio.get_running_loop()
-        started = loop.time()
         request = self.build(call)
+        started = request.started = loop.time()
         request.timeout = msgspec.structs.replace(request.timeout, total=timeout)
         while True:
             response, _ = await transport.send(
                 request, retries=request.max_retries, started=started
             )
             if response.status != 202:
-                return await transport.read_json(Opened(request, response, started, 0), call.answer)
+                return await transport.read_json(Opened(request, response, 0), call.answer)
             response.release()
             if timeout is not None and loop.time() + interval >= started + timeout:
                 raise TotalTimeoutError(

@@ -54,6 +54,7 @@ class BlockingStream(Generic[_T]):
         # What is already received crosses in one hop, up to this much (a read
         # waits only when nothing has arrived, so this adds no latency).
         stream.read_bytes = _SYNC_READ_BYTES
+        self._batches: Generator[list[_T], None, None] | None = None  # for next_batch()
 
     @property
     def response(self) -> aiohttp.ClientResponse:
@@ -100,10 +101,9 @@ class BlockingStream(Generic[_T]):
     def next_batch(self) -> list[_T]:
         """The items of the next network read(s); ``[]`` at the end (one thread hop
         per read, as the async stream's ``next_batch`` awaits one read)."""
-        batches = self.__dict__.get("_batches")
-        if batches is None:
-            batches = self.__dict__["_batches"] = _batches(self)
-        return next(batches, [])
+        if self._batches is None:
+            self._batches = _batches(self)
+        return next(self._batches, [])
 
     def __del__(self) -> None:
         if hasattr(self, "_stream"):

@@ -89,27 +89,23 @@ def head_first(protocol: Any) -> None:
     """
     if protocol is None:
         return
-    protocol._xstream_head = True
-    protocol._xstream_tail = b""
+    protocol._xstream_tail = b""  # the head's last bytes so far (its end may span reads)
     protocol._xstream_body = None  # the new response's body, once its head is parsed
     _watch(protocol)  # in place before any body byte can break
-    if getattr(protocol, "_xstream_split", False):
-        return
-    protocol._xstream_split = True
+    if "data_received" in vars(protocol):
+        return  # still waiting for the last request's head (it was never answered)
     received = protocol.data_received
 
     def data_received(data: bytes) -> None:
-        if not protocol._xstream_head or not data:
-            received(data)
-            return
         tail = protocol._xstream_tail
         end = (tail + data).find(_HEAD_END)
         if end < 0:  # the head goes on in the next read
             protocol._xstream_tail = (tail + data)[-3:]
             received(data)
             return
+        # the head is in: aiohttp's own method takes every read after it (no extra call)
+        del protocol.data_received
         cut = end + len(_HEAD_END) - len(tail)
-        protocol._xstream_head = False
         head, body = data[:cut], data[cut:]
         if not tail:
             head = _one_framing(protocol, head)

@@ -107,8 +107,14 @@ class Opened(NamedTuple):
 
     request: Request
     response: aiohttp.ClientResponse
-    started: float  # loop time the first attempt went out
     retries_left: int
+
+    @property
+    def started(self) -> float:
+        """Loop time the request's first attempt went out (``total`` counts from it)."""
+        started = self.request.started
+        assert started is not None, "a request is opened after it started"
+        return started
 
 
 def window(

@@ -290,13 +290,13 @@ class Transport:
 
     async def open(self, request: Request, *, last_event_id: str = "") -> Opened:
         """:meth:`send` with the request's retries, noting when it started (``request.started``)."""
-        started = request.started = asyncio.get_running_loop().time()
+        request.started = asyncio.get_running_loop().time()
         retries = request.max_retries
         op = request.operation
         if op is None:
             response, left = await self.send(request, retries=retries, last_event_id=last_event_id)
             note_opened(response, retries - left)  # for with_raw_response (see _raw)
-            return Opened(request, response, started, left)
+            return Opened(request, response, left)
         token = op.attach()
         try:
             response, left = await self.send(request, retries=retries, last_event_id=last_event_id)
@@ -306,7 +306,7 @@ class Transport:
         finally:
             op.detach(token)
         note_opened(response, retries - left)
-        return Opened(request, response, started, left)
+        return Opened(request, response, left)
 
     async def send(
         self,
