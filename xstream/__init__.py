@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         XStreamError,
     )
     from ._models.chat import (
+        Annotation,
         ChatCompletion,
         ChatCompletionChunk,
         ChatCompletionMessage,
@@ -88,6 +89,7 @@ if TYPE_CHECKING:
         ToolCall,
         ToolCallDelta,
         TopLogprob,
+        URLCitation,
         Usage,
     )
     from ._models.responses import (
@@ -310,6 +312,7 @@ _LAZY.update(
         "ServerSentEvent": "._sse.decoder",
         "SSEDecoder": "._sse.decoder",
         "Timeout": "._config.timeouts",
+        "Annotation": "._models.chat",
         "ChatCompletion": "._models.chat",
         "ChatCompletionChunk": "._models.chat",
         "ChatCompletionMessage": "._models.chat",
@@ -330,6 +333,7 @@ _LAZY.update(
         "ToolCall": "._models.chat",
         "ToolCallDelta": "._models.chat",
         "TopLogprob": "._models.chat",
+        "URLCitation": "._models.chat",
         "Usage": "._models.chat",
     }
 )
@@ -353,6 +357,7 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "Annotation",
     "AsyncChatCompletionStream",
     "AsyncChatCompletionStreamManager",
     "AsyncClient",
@@ -486,6 +491,7 @@ __all__ = [
     "ToolRunner",
     "TopLogprob",
     "TotalTimeoutError",
+    "URLCitation",
     "UnknownResponseEvent",
     "UnprocessableEntityError",
     "Usage",

@@ -10,8 +10,6 @@ import msgspec
 import pytest
 
 from xstream._models.chat import (
-    CHUNK_DECODER,
-    COMPLETION_DECODER,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,
@@ -19,6 +17,8 @@ from xstream._models.chat import (
     ChoiceDelta,
     Function,
     ToolCall,
+    decode_chunk,
+    decode_completion,
     encode_request,
     message_list,
 )
@@ -34,7 +34,7 @@ SEED = (
 
 
 def chunk(data: bytes | str) -> ChatCompletionChunk:
-    return CHUNK_DECODER.decode(data)
+    return decode_chunk(data)
 
 
 # -- chunks ---------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_refusal() -> None:
     assert c.choices[0].delta.refusal == "I cannot"
 
 
-def test_unknown_fields_at_every_level_are_ignored() -> None:
+def test_unknown_fields_at_every_level_are_kept() -> None:
     data = {
         "id": "x",
         "new_top": {"nested": [1, 2]},
@@ -243,6 +243,12 @@ def test_unknown_fields_at_every_level_are_ignored() -> None:
     assert c.choices[0].logprobs.content[0].top_logprobs[0].logprob == -0.5
     assert c.usage is not None
     assert c.usage.total_tokens == 3
+    assert c.extra_fields == {"new_top": {"nested": [1, 2]}, "x_groq": {"id": "req_1"}}
+    assert c.choices[0].extra_fields == {"extra_choice": True}
+    assert c.usage.extra_usage == 4
+    assert c.usage.prompt_tokens_details is not None
+    assert c.usage.prompt_tokens_details.extra_ptd == 1
+    assert c.to_dict() == data
 
 
 def test_logprobs() -> None:
@@ -362,7 +368,7 @@ def test_completion() -> None:
         b'"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},'
         b'"system_fingerprint":"fp_1","citations":["https://a"]}'
     )
-    completion = COMPLETION_DECODER.decode(data)
+    completion = decode_completion(data)
     assert isinstance(completion, ChatCompletion)
     assert completion.created == 1730000000
     message = completion.choices[0].message
@@ -378,7 +384,7 @@ def test_completion() -> None:
 
 
 def test_completion_minimal() -> None:
-    completion = COMPLETION_DECODER.decode(b'{"choices":[{"message":{"content":"hi"}}]}')
+    completion = decode_completion(b'{"choices":[{"message":{"content":"hi"}}]}')
     assert completion.created is None
     assert completion.choices[0].message == ChatCompletionMessage(content="hi")
     assert completion.choices[0].message.role == "assistant"

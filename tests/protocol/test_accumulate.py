@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from xstream._exceptions import XStreamError
 from xstream._models.chat import (
-    CHUNK_DECODER,
     ChatCompletion,
     ChatCompletionChunk,
     ChoiceDelta,
@@ -28,6 +27,7 @@ from xstream._models.chat import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    decode_chunk,
     encode_request,
 )
 from xstream._protocol.accumulate import (
@@ -160,7 +160,7 @@ def test_choices_ordered_by_index_not_arrival() -> None:
 
 
 def test_several_choices_in_one_chunk() -> None:
-    chunk = CHUNK_DECODER.decode(
+    chunk = decode_chunk(
         b'{"id":"x","choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]}'
     )
     result = accumulate([chunk, chunk])
@@ -288,7 +288,7 @@ def test_usage_only_last_chunk() -> None:
     chunks = [
         delta_chunk(role="assistant", content="Hi"),
         delta_chunk(finish_reason="stop"),
-        CHUNK_DECODER.decode(
+        decode_chunk(
             b'{"id":"chatcmpl-1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,'
             b'"total_tokens":7,"num_sources_used":1},"citations":["https://x.ai"],'
             b'"system_fingerprint":"fp_1"}'
@@ -305,7 +305,7 @@ def test_usage_only_last_chunk() -> None:
 def test_usage_chunk_with_empty_delta_changes_nothing() -> None:
     chunks = [
         delta_chunk(content="Hi", finish_reason="stop"),
-        CHUNK_DECODER.decode(
+        decode_chunk(
             b'{"choices":[{"index":0,"delta":{}}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'
         ),
     ]

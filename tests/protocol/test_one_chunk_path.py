@@ -68,6 +68,8 @@ def test_the_one_test_names_every_field_that_leaves_the_fast_path() -> None:
         "delta.reasoning is None",
         "delta.reasoning_details is None",
         "chunk.citations is None",
+        "delta.annotations is None",
+        "not chunk._kept",
         "chunk.object",
     } == ONE
 

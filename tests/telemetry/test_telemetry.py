@@ -207,8 +207,7 @@ async def test_a_chat_completion_is_a_span_too(otel: Otel) -> None:
     assert span.name == "chat grok-test"
     assert span.kind is SpanKind.CLIENT
     assert dict(span.attributes or {}) == {
-        **_common(srv),
-        "gen_ai.request.stream": False,
+        **_common(srv),  # no gen_ai.request.stream: it is set on streamed calls only
         "gen_ai.request.max_tokens": 9,
         "gen_ai.response.id": completion.id,
         "gen_ai.response.model": "grok-test",
@@ -316,7 +315,8 @@ async def test_a_stream_that_breaks_ends_its_span_with_the_error(otel: Otel) -> 
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "StreamDisconnectedError"  # type: ignore[index]
     assert "gen_ai.response.id" in (span.attributes or {})  # what arrived is kept
-    assert "gen_ai.response.finish_reasons" not in (span.attributes or {})
+    # cut before its last event: the reason the conventions give for that
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)  # type: ignore[index]
 
 
 # ---------------------------------------------------------------- streams left early
@@ -435,7 +435,7 @@ async def test_a_response_not_streamed(otel: Otel) -> None:
     async with serve(otel) as (_srv, c):
         response = await c.responses.create(model="grok-4", input="Hi there")
     span = otel.only_span()
-    assert span.attributes["gen_ai.request.stream"] is False  # type: ignore[index]
+    assert "gen_ai.request.stream" not in (span.attributes or {})  # streamed calls only
     assert span.attributes["gen_ai.response.id"] == response.id  # type: ignore[index]
     assert span.attributes["gen_ai.usage.input_tokens"] == 2  # type: ignore[index]
 
@@ -526,6 +526,99 @@ async def test_content_by_environment(otel: Otel, monkeypatch: pytest.MonkeyPatc
     ]
     output = json.loads(str(attributes["gen_ai.output.messages"]))
     assert output[0]["parts"] == [{"type": "text", "content": response.output_text}]
+
+
+@pytest.mark.parametrize(
+    ("value", "on_span", "in_event"),
+    [
+        ("span_only", True, False),
+        ("event_only", False, True),
+        ("span_and_event", True, True),
+        ("true", True, False),
+        ("TRUE", True, False),
+        ("false", False, False),
+        ("no_content", False, False),
+        ("bogus", False, False),
+    ],
+)
+async def test_the_conventions_capture_values(
+    monkeypatch: pytest.MonkeyPatch, value: str, on_span: bool, in_event: bool
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    otel = Otel()
+    try:
+        async with MockServer() as srv:
+            srv.enqueue(Reply(text=TEXT))
+            async with xstream.AsyncClient(
+                KEY, base_url=srv.base_url, telemetry=otel.telemetry
+            ) as c:
+                await c.chat.completions.create(model="grok-test", messages=MESSAGES)
+        span = otel.only_span()
+        attributes = dict(span.attributes or {})
+        content = {"gen_ai.input.messages", "gen_ai.output.messages"}
+        assert (content <= set(attributes)) is on_span
+        if not on_span:
+            assert not content & set(attributes)
+        events = [e for e in span.events if e.name == "gen_ai.client.inference.operation.details"]
+        assert bool(events) is in_event
+        if in_event:
+            (event,) = events
+            details = dict(event.attributes or {})
+            assert content <= set(details)
+            assert TEXT in str(details["gen_ai.output.messages"])
+        _no_secret(span)
+    finally:
+        otel.shutdown()
+
+
+async def test_capture_content_takes_the_conventions_values_too() -> None:
+    otel = Otel(capture_content="event_only")
+    try:
+        async with MockServer() as srv:
+            srv.enqueue(Reply(text=TEXT))
+            async with xstream.AsyncClient(
+                KEY, base_url=srv.base_url, telemetry=otel.telemetry
+            ) as c:
+                await c.chat.completions.create(model="grok-test", messages=MESSAGES)
+        span = otel.only_span()
+        assert "gen_ai.output.messages" not in (span.attributes or {})
+        assert [e.name for e in span.events] == ["gen_ai.client.inference.operation.details"]
+    finally:
+        otel.shutdown()
+
+
+async def test_cache_writes_are_recorded_by_their_current_name(otel: Otel) -> None:
+    usage = {
+        "prompt_tokens": 10,
+        "completion_tokens": 2,
+        "total_tokens": 12,
+        "prompt_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 6},
+        "completion_tokens_details": {"reasoning_tokens": 1},
+    }
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "grok-test",
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
+        ],
+        "usage": usage,
+    }
+    body = b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
+    async with MockServer() as srv:
+        srv.enqueue(Reply(body=body, content_type="text/event-stream"))
+        async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
+            stream = await c.chat.completions.create(
+                model="grok-test", messages=MESSAGES, stream=True
+            )
+            async for _ in stream:
+                pass
+    attributes = dict(otel.only_span().attributes or {})
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 4
+    assert attributes["gen_ai.usage.cache_creation.input_tokens"] == 6
+    assert attributes["gen_ai.usage.reasoning.output_tokens"] == 1
+    assert attributes["gen_ai.request.stream"] is True
 
 
 # ---------------------------------------------------------------- off

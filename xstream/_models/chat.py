@@ -10,8 +10,10 @@ Two choices keep decoding fast and memory cheap:
 - the decoders are built once, here, and reused: msgspec then decodes straight
   from the received bytes into these types, with no intermediate ``dict``.
 
-Decoding is tolerant: unknown fields are ignored, optional fields default to
-``None``, so servers that add fields (or omit ``created``, ``usage``, ...) decode.
+Decoding loses nothing: optional fields default to ``None`` (servers that omit
+``created``, ``usage``... decode), and a key no Struct declares, at any depth, is
+kept as sent (``extra_fields``, ``to_dict()``; see :mod:`.lossless`), as is content
+sent as a list of parts; ``to_dict()`` gives the server's JSON back, adding no key.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from .lossless import Open, accepts_parts, build, kept_parts, set_raw
+from .lossless import _Payload as _Payload  # the base of the Responses payloads too
 from .params import NOT_SENT, ChatCompletionCreateParams
 
 __all__ = [
     "CHUNK_DECODER",
     "COMPLETION_DECODER",
+    "Annotation",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
@@ -52,23 +57,17 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "TopLogprob",
+    "URLCitation",
     "Usage",
     "encode_request",
     "message_list",
 ]
 
 
-class _Payload(msgspec.Struct, gc=False, kw_only=True):
-    """Base of every payload Struct: untracked by the GC, keyword-only.
-
-    Not ``omit_defaults``: that would drop non-None defaults such as
-    ``role="assistant"`` and ``type="function"`` when a message is sent back."""
-
-
 # -- shared by chunks and completions ------------------------------------------------
 
 
-class TopLogprob(_Payload):
+class TopLogprob(Open):
     """One of the most likely tokens at a position, with its log probability."""
 
     token: str
@@ -76,7 +75,7 @@ class TopLogprob(_Payload):
     bytes: tuple[int, ...] | None = None
 
 
-class TokenLogprob(_Payload):
+class TokenLogprob(Open):
     """The log probability of one generated token, and the likeliest alternatives."""
 
     token: str
@@ -85,33 +84,40 @@ class TokenLogprob(_Payload):
     top_logprobs: tuple[TopLogprob, ...] = ()
 
 
-class ChoiceLogprobs(_Payload):
+class ChoiceLogprobs(Open):
     """Log probabilities of a choice's content tokens (and refusal tokens)."""
 
     content: tuple[TokenLogprob, ...] | None = None
     refusal: tuple[TokenLogprob, ...] | None = None
 
 
-class PromptTokensDetails(_Payload):
-    """How the prompt tokens break down (xAI reports text/audio/image/cached)."""
+class PromptTokensDetails(Open):
+    """How the prompt tokens break down (xAI reports text/audio/image/cached); other
+    keys a server sends are kept (see ``extra_fields``)."""
 
     text_tokens: int | None = None
     audio_tokens: int | None = None
     image_tokens: int | None = None
     cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    video_tokens: int | None = None
 
 
-class CompletionTokensDetails(_Payload):
-    """How the completion tokens break down (``reasoning_tokens`` for reasoning models)."""
+class CompletionTokensDetails(Open):
+    """How the completion tokens break down (``reasoning_tokens`` for reasoning models);
+    other keys a server sends are kept (see ``extra_fields``)."""
 
     reasoning_tokens: int | None = None
     audio_tokens: int | None = None
     accepted_prediction_tokens: int | None = None
     rejected_prediction_tokens: int | None = None
+    image_tokens: int | None = None
 
 
-class Usage(_Payload):
-    """Token counts of a request. In a stream, usually sent once, on the last chunk."""
+class Usage(Open):
+    """Token counts of a request. In a stream, usually sent once, on the last chunk.
+    Keys a provider adds (DeepSeek's ``prompt_cache_hit_tokens``, OpenRouter's
+    ``cost``...) are kept: ``usage.cost``, ``usage.extra_fields``, ``usage.to_dict()``."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -131,14 +137,14 @@ class Usage(_Payload):
 # -- streaming ------------------------------------------------------------------------
 
 
-class FunctionDelta(_Payload):
+class FunctionDelta(Open):
     """A piece of a function call: the name (usually once) and a piece of the arguments."""
 
     name: str | None = None
     arguments: str | None = None
 
 
-class ToolCallDelta(_Payload):
+class ToolCallDelta(Open):
     """A piece of tool call number ``index``; ``id`` and ``type`` usually come once."""
 
     index: int = 0
@@ -147,8 +153,31 @@ class ToolCallDelta(_Payload):
     function: FunctionDelta | None = None
 
 
-class ChoiceDelta(_Payload):
-    """What one chunk adds to a choice's message."""
+class URLCitation(Open):
+    """Where a ``url_citation`` points: the source and the span of the text it backs."""
+
+    url: str | None = None
+    title: str | None = None
+    start_index: int | None = None
+    end_index: int | None = None
+
+
+class Annotation(Open):
+    """An annotation on the answer's text: ``url_citation`` (a web source), or a kind
+    named by ``type`` (its fields in ``extra_fields``)."""
+
+    type: str = "url_citation"
+    url_citation: URLCitation | None = None
+
+
+@accepts_parts
+class ChoiceDelta(Open):
+    """What one chunk adds to a choice's message.
+
+    ``content`` is text. A server that sends content as a list of typed parts
+    (Mistral's ``[{"type": "thinking", ...}, {"type": "text", ...}]``) gives the text
+    parts joined in ``content``, its reasoning parts joined in ``reasoning_content``,
+    and the parts as sent in :attr:`content_parts`."""
 
     role: str | None = None
     content: str | None = None
@@ -157,9 +186,15 @@ class ChoiceDelta(_Payload):
     reasoning_details: tuple[Any, ...] | None = None  # OpenRouter: structured reasoning
     refusal: str | None = None
     tool_calls: tuple[ToolCallDelta, ...] | None = None
+    annotations: tuple[Annotation, ...] | None = None  # url_citation (OpenAI, OpenRouter)
+
+    @property
+    def content_parts(self) -> tuple[Any, ...] | None:
+        """``content`` as the server sent it, when it sent a list of parts."""
+        return kept_parts(self)
 
 
-class ChunkChoice(_Payload):
+class ChunkChoice(Open):
     """One choice in a chunk: its ``delta`` and, on its last chunk, ``finish_reason``."""
 
     index: int = 0
@@ -170,7 +205,7 @@ class ChunkChoice(_Payload):
     logprobs: ChoiceLogprobs | None = None
 
 
-class ChatCompletionChunk(_Payload):
+class ChatCompletionChunk(Open):
     """One ``data:`` event of a streamed chat completion.
 
     ``chunk.choices[0].delta.content`` is the new text (``None`` when the chunk
@@ -191,12 +226,13 @@ class ChatCompletionChunk(_Payload):
     # ``Any``, not ``msgspec.Raw``: msgspec cannot decode ``Raw | None`` and would
     # turn ``"error": null`` into a Raw ``null``. Absent or null costs nothing.
     error: Any = None
+    obfuscation: str | None = None  # OpenAI: padding against length side channels
 
 
 # -- non-streaming ----------------------------------------------------------------------
 
 
-class Function(_Payload):
+class Function(Open):
     """The function a tool call invokes; ``arguments`` is a JSON text (see
     :func:`xstream.parse_tool_arguments`)."""
 
@@ -204,7 +240,7 @@ class Function(_Payload):
     arguments: str = ""
 
 
-class ToolCall(_Payload):
+class ToolCall(Open):
     """A complete tool call made by the assistant."""
 
     id: str = ""
@@ -212,7 +248,8 @@ class ToolCall(_Payload):
     function: Function = msgspec.field(default_factory=Function)
 
 
-class ChatCompletionMessage(_Payload):
+@accepts_parts
+class ChatCompletionMessage(Open):
     """The assistant's message. Fields it did not produce are ``None``.
 
     It can be put back into ``messages`` for the next turn: it is then sent
@@ -232,9 +269,16 @@ class ChatCompletionMessage(_Payload):
     tool_calls: tuple[ToolCall, ...] | None = None
     reasoning: str | None = None
     reasoning_details: tuple[Any, ...] | None = None
+    annotations: tuple[Annotation, ...] | None = None
+
+    @property
+    def content_parts(self) -> tuple[Any, ...] | None:
+        """``content`` as the server sent it (or the deltas' parts, merged), when it
+        came as a list of parts: ``content`` then holds its text parts joined."""
+        return kept_parts(self)
 
 
-class Choice(_Payload):
+class Choice(Open):
     """One complete choice of a :class:`ChatCompletion`."""
 
     index: int = 0
@@ -243,7 +287,7 @@ class Choice(_Payload):
     logprobs: ChoiceLogprobs | None = None
 
 
-class ChatCompletion(_Payload):
+class ChatCompletion(Open):
     """A whole chat completion: the answer of ``stream=False``, or a stream merged."""
 
     id: str = ""
@@ -306,22 +350,33 @@ _P = TypeVar("_P")
 
 
 def decode_lenient(raw: bytes, type: type[_P]) -> _P:
-    """Decode JSON that the strict decoder refused only because a server sent
-    ``null`` where the type has a default (``"delta": null``, ``"id": null``,
-    ``"completion_tokens": null``...): drop the nulls, then convert.
+    """Decode JSON that the fast decoder refused: a key no Struct declares (kept,
+    see :func:`~.lossless.build`), content as a list of parts, or ``null`` where the
+    type has a default (``"delta": null``, ``"id": null``...; taken as the default).
+    The result keeps ``raw``.
 
-    Never on the hot path: it runs only after a strict decode failed.
+    Never on the hot path: it runs only after a fast decode failed.
     Raises ``ValueError`` (a msgspec error) if the payload is still not valid.
     """
-    return msgspec.convert(_without_nulls(msgspec.json.decode(raw)), type)
+    result: _P = set_raw(build(type, msgspec.json.decode(raw)), bytes(raw))
+    return result
 
 
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
+def decode_chunk(raw: bytes) -> ChatCompletionChunk:
+    """One chunk's JSON decoded, losing nothing (the fast decoder, else
+    :func:`decode_lenient`); raises ``ValueError`` (a msgspec error) when it is not one."""
+    try:
+        return CHUNK_DECODER.decode(raw)
+    except msgspec.ValidationError:
+        return decode_lenient(raw, ChatCompletionChunk)
+
+
+def decode_completion(raw: bytes) -> ChatCompletion:
+    """A completion's JSON decoded, losing nothing (see :func:`decode_chunk`)."""
+    try:
+        return COMPLETION_DECODER.decode(raw)
+    except msgspec.ValidationError:
+        return decode_lenient(raw, ChatCompletion)
 
 
 # -- the request body -------------------------------------------------------------------
@@ -457,12 +512,18 @@ def _message(message: Any) -> Any:
             out["content"] = message.content
         if message.refusal is not None:
             out["refusal"] = message.refusal
-        if message.tool_calls:  # as sent: no parsed_arguments
+        if message.tool_calls:  # as sent: no parsed_arguments; keys kept go back (a
+            # thought signature in Gemini's extra_content must come back with its call)
             out["tool_calls"] = [
                 {
+                    **c.extra_fields,
                     "id": c.id,
                     "type": c.type,
-                    "function": {"name": c.function.name, "arguments": c.function.arguments},
+                    "function": {
+                        **c.function.extra_fields,
+                        "name": c.function.name,
+                        "arguments": c.function.arguments,
+                    },
                 }
                 for c in message.tool_calls
             ]

@@ -14,6 +14,7 @@ import msgspec
 
 from .._exceptions import XStreamError
 from .._models.chat import (
+    Annotation,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionMessage,
@@ -26,6 +27,7 @@ from .._models.chat import (
     ToolCallDelta,
     Usage,
 )
+from .._models.lossless import merge_extra, with_kept
 
 __all__ = ["ChatCompletionAccumulator", "ToolArgumentsError", "parse_tool_arguments"]
 
@@ -35,7 +37,7 @@ T = TypeVar("T")
 def plain_choice(chunk: ChatCompletionChunk, choice: ChunkChoice) -> bool:
     """The one test of the common chunk's choice: content (and role) and nothing
     else (no finish, logprobs, tool call, refusal, reasoning in any field,
-    citations), in a real chunk (``object`` set; Azure's content-filter notices
+    citations, annotations, content as parts or a key no Struct declares), in a real chunk (``object`` set; Azure's content-filter notices
     have none). Such a choice merges by appending its text (its chunk's usage,
     fingerprint and service tier replacing the last) and its events are ``chunk``
     and ``content.delta``; every other chunk takes the general path.
@@ -56,6 +58,8 @@ def plain_choice(chunk: ChatCompletionChunk, choice: ChunkChoice) -> bool:
         and delta.reasoning is None
         and delta.reasoning_details is None
         and chunk.citations is None
+        and delta.annotations is None
+        and not chunk._kept
         and chunk.object
     )
 
@@ -111,7 +115,7 @@ def _join(pieces: list[str]) -> str | None:
 class _ToolCallParts:
     """The pieces of one tool call seen so far."""
 
-    __slots__ = ("arguments", "id", "index", "name", "seq", "type")
+    __slots__ = ("arguments", "extra", "function_extra", "id", "index", "name", "seq", "type")
 
     def __init__(self, index: int, seq: int) -> None:
         self.index = index
@@ -120,25 +124,31 @@ class _ToolCallParts:
         self.type = ""
         self.name = ""
         self.arguments = Pieces()
+        self.extra: dict[str, Any] | None = None  # keys no Struct declares, merged
+        self.function_extra: dict[str, Any] | None = None
 
     def add(self, delta: ToolCallDelta) -> None:
         if delta.id and not self.id:
             self.id = delta.id
         if delta.type and not self.type:
             self.type = delta.type
+        if delta._kept:
+            self.extra = merge_extra(self.extra, delta.extra_fields)
         function = delta.function
         if function is not None:
             if function.name and not self.name:
                 self.name = function.name
             if function.arguments:
                 self.arguments.append(function.arguments)
+            if function._kept:
+                self.function_extra = merge_extra(self.function_extra, function.extra_fields)
 
     def result(self) -> ToolCall:
-        return ToolCall(
-            id=self.id,
-            type=self.type or "function",
-            function=Function(name=self.name, arguments=_join(self.arguments) or ""),
+        function = with_kept(
+            Function(name=self.name, arguments=_join(self.arguments) or ""), self.function_extra
         )
+        call = ToolCall(id=self.id, type=self.type or "function", function=function)
+        return with_kept(call, self.extra)
 
 
 class _ChoiceParts:
@@ -146,9 +156,13 @@ class _ChoiceParts:
 
     __slots__ = (
         "added",
+        "annotations",
         "calls",
         "calls_by_index",
+        "choice_extra",
         "content",
+        "content_parts",
+        "extra",
         "finish_reason",
         "index",
         "logprobs_content",
@@ -174,6 +188,10 @@ class _ChoiceParts:
         self.calls: list[_ToolCallParts] = []
         self.calls_by_index: dict[int, _ToolCallParts] = {}
         self.added = 0  # deltas added one by one since the last compact()
+        self.annotations: list[Annotation] | None = None
+        self.content_parts: list[Any] | None = None  # once a delta sent content as parts
+        self.extra: dict[str, Any] | None = None  # the deltas' keys no Struct declares
+        self.choice_extra: dict[str, Any] | None = None  # ... and the choices'
 
     def add(self, choice: ChunkChoice) -> None:
         self.added += 1
@@ -201,6 +219,22 @@ class _ChoiceParts:
                 self._add_call(call)
         if choice.finish_reason is not None:
             self.finish_reason = choice.finish_reason
+        if delta.annotations:
+            if self.annotations is None:
+                self.annotations = []
+            self.annotations.extend(delta.annotations)
+        if delta._kept:
+            self.extra = merge_extra(self.extra, delta.extra_fields)
+        if choice._kept:
+            self.choice_extra = merge_extra(self.choice_extra, choice.extra_fields)
+        parts = delta.content_parts
+        if parts is not None:
+            if self.content_parts is None:  # the text so far, as the first part
+                before = "".join(self.content[:-1] if delta.content else self.content)
+                self.content_parts = [{"type": "text", "text": before}] if before else []
+            self.content_parts.extend(parts)
+        elif delta.content and self.content_parts is not None:
+            self.content_parts.append({"type": "text", "text": delta.content})
         logprobs = choice.logprobs
         if logprobs is not None:
             if logprobs.content is not None:
@@ -244,19 +278,25 @@ class _ChoiceParts:
             reasoning_details=(
                 tuple(self.reasoning_details) if self.reasoning_details is not None else None
             ),
+            annotations=tuple(self.annotations) if self.annotations is not None else None,
         )
+        if self.content_parts is not None:
+            message = with_kept(message, self.extra, parts=(tuple(self.content_parts), False))
+        else:
+            message = with_kept(message, self.extra)
         logprobs = None
         if self.logprobs_content is not None or self.logprobs_refusal is not None:
             logprobs = ChoiceLogprobs(
                 content=_chain(self.logprobs_content),
                 refusal=_chain(self.logprobs_refusal),
             )
-        return Choice(
+        choice = Choice(
             index=self.index,
             message=message,
             finish_reason=self.finish_reason,
             logprobs=logprobs,
         )
+        return with_kept(choice, self.choice_extra)
 
 
 def _chain(
@@ -289,6 +329,7 @@ class ChatCompletionAccumulator:
         "_choices",
         "_citations",
         "_created",
+        "_extra",
         "_id",
         "_model",
         "chunks_added",
@@ -311,6 +352,7 @@ class ChatCompletionAccumulator:
         self.service_tier: str | None = None
         """The last ``service_tier`` a chunk carried."""
         self._choices: dict[int, _ChoiceParts] = {}
+        self._extra: dict[str, Any] | None = None  # the chunks' keys no Struct declares
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Merge one chunk into the completion."""
@@ -329,6 +371,8 @@ class ChatCompletionAccumulator:
             self._citations = chunk.citations
         if chunk.service_tier is not None:
             self.service_tier = chunk.service_tier
+        if chunk._kept:
+            self._extra = merge_extra(self._extra, chunk.extra_fields)
         choices = self._choices
         for choice in chunk.choices:
             parts = choices.get(choice.index)
@@ -363,6 +407,8 @@ class ChatCompletionAccumulator:
                     and delta.reasoning is None
                     and delta.reasoning_details is None
                     and chunk.citations is None
+                    and delta.annotations is None
+                    and not chunk._kept
                     and chunk.object
                 ):
                     text = delta.content
@@ -421,7 +467,7 @@ class ChatCompletionAccumulator:
 
     def result(self) -> ChatCompletion:
         """Everything added so far, as one ``ChatCompletion`` (choices by ``index``)."""
-        return ChatCompletion(
+        completion = ChatCompletion(
             id=self._id,
             created=self._created,
             model=self._model,
@@ -431,6 +477,7 @@ class ChatCompletionAccumulator:
             citations=self._citations,
             service_tier=self.service_tier,
         )
+        return with_kept(completion, self._extra)
 
 
 # -- tool arguments -----------------------------------------------------------------------

@@ -17,7 +17,9 @@ from .._models.chat import (
     ParsedChoice,
     ParsedFunction,
     ParsedToolCall,
+    ToolCall,
 )
+from .._models.lossless import keep_as
 from .accumulate import (
     ChatCompletionAccumulator,
     _ChoiceParts,
@@ -182,17 +184,7 @@ class ChatCompletionStreamState(Generic[T]):
             parts = self._accumulator._choices.get(choice.index)
             if message.tool_calls is not None and parts is None:  # not streamed: parse()
                 calls = tuple(
-                    ParsedToolCall(
-                        id=c.id,
-                        type=c.type,
-                        function=ParsedFunction(
-                            name=c.function.name,
-                            arguments=c.function.arguments,
-                            parsed_arguments=self._tools.parse(
-                                c.function.name, c.function.arguments, c.id
-                            ),
-                        ),
-                    )
+                    _parsed_call(c, self._tools.parse(c.function.name, c.function.arguments, c.id))
                     for c in message.tool_calls
                 )
             elif message.tool_calls is not None and parts is not None:
@@ -200,45 +192,43 @@ class ChatCompletionStreamState(Generic[T]):
                     parts.calls, key=lambda c: (c.index, c.seq)
                 )  # as result() has them
                 calls = tuple(
-                    ParsedToolCall(
-                        id=c.id,
-                        type=c.type,
-                        function=ParsedFunction(
-                            name=c.function.name,
-                            arguments=c.function.arguments,
-                            parsed_arguments=self._call_parsed(
-                                state, p, c.function.arguments, final
-                            ),
-                        ),
-                    )
+                    _parsed_call(c, self._call_parsed(state, p, c.function.arguments, final))
                     for c, p in zip(message.tool_calls, ordered, strict=True)
                 )
+            parsed_message = ParsedChatCompletionMessage[T](
+                role=message.role,
+                content=message.content,
+                reasoning_content=message.reasoning_content,
+                refusal=message.refusal,
+                tool_calls=calls,
+                reasoning=message.reasoning,
+                reasoning_details=message.reasoning_details,
+                annotations=message.annotations,
+                parsed=parsed,
+            )
             choices.append(
-                ParsedChoice[T](
-                    index=choice.index,
-                    message=ParsedChatCompletionMessage[T](
-                        role=message.role,
-                        content=message.content,
-                        reasoning_content=message.reasoning_content,
-                        refusal=message.refusal,
-                        tool_calls=calls,
-                        reasoning=message.reasoning,
-                        reasoning_details=message.reasoning_details,
-                        parsed=parsed,
+                keep_as(
+                    choice,
+                    ParsedChoice[T](
+                        index=choice.index,
+                        message=keep_as(message, parsed_message),
+                        finish_reason=choice.finish_reason,
+                        logprobs=choice.logprobs,
                     ),
-                    finish_reason=choice.finish_reason,
-                    logprobs=choice.logprobs,
                 )
             )
-        return ParsedChatCompletion[T](
-            id=completion.id,
-            created=completion.created,
-            model=completion.model,
-            choices=tuple(choices),
-            usage=completion.usage,
-            system_fingerprint=completion.system_fingerprint,
-            citations=completion.citations,
-            service_tier=completion.service_tier,
+        return keep_as(
+            completion,
+            ParsedChatCompletion[T](
+                id=completion.id,
+                created=completion.created,
+                model=completion.model,
+                choices=tuple(choices),
+                usage=completion.usage,
+                system_fingerprint=completion.system_fingerprint,
+                citations=completion.citations,
+                service_tier=completion.service_tier,
+            ),
         )
 
     def _final_parsed(self, choice: Any, state: _ChoiceState | None, completion: Any) -> Any:
@@ -328,6 +318,16 @@ class ChatCompletionStreamState(Generic[T]):
         handle = self.handle_chunk
         for chunk in chunks:
             yield from handle(chunk)
+        yield from self.end_events()
+
+    def end_events(self) -> list[ChatCompletionStreamEvent[T]]:
+        """The stream is complete: the ``arguments.done`` of a tool call still open (a
+        server that sent no ``finish_reason`` after it). Nothing after a finish."""
+        events: list[ChatCompletionStreamEvent[T]] = []
+        for state in self._choices.values():
+            if state.call is not None:
+                self._call_done(state, state.call, events)
+        return events
 
     def fast_path(
         self,
@@ -410,6 +410,8 @@ class ChatCompletionStreamState(Generic[T]):
                 self._call_done(state, state.call, events)
         if calls:
             self._calls_started(choice, state, events)
+            if finished:  # a call in the finishing chunk is done with it
+                self._call_done(state, state.call, events)  # type: ignore[arg-type]
 
     # The tool calls of one delta: their argument deltas now, their dones after.
     def _call_deltas(self, choice: ChunkChoice, state: _ChoiceState, events: list[Any]) -> None:
@@ -489,6 +491,24 @@ class ChatCompletionStreamState(Generic[T]):
         if parts.logprobs_refusal is not None and not state.logprobs_refusal_done:
             state.logprobs_refusal_done = True
             events.append(LogprobsRefusalDoneEvent(_logprobs(parts.logprobs_refusal)))
+
+
+def _parsed_call(call: ToolCall, parsed: Any) -> ParsedToolCall:
+    """``call`` with its ``parsed_arguments`` (the keys it kept, kept)."""
+    function = call.function
+    return keep_as(
+        call,
+        ParsedToolCall(
+            id=call.id,
+            type=call.type,
+            function=keep_as(
+                function,
+                ParsedFunction(
+                    name=function.name, arguments=function.arguments, parsed_arguments=parsed
+                ),
+            ),
+        ),
+    )
 
 
 def parse_completion(

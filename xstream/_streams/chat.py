@@ -12,6 +12,7 @@ was left early, holds exactly the chunks it saw.
 from __future__ import annotations
 
 import weakref
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -33,7 +34,7 @@ from .._transport.errors import error_event
 from .._transport.request import Opened
 from .._transport.transport import Transport
 from .engine import BatchIterator, StreamEngine
-from .relay import DONE_EVENT, aiohttp_response, json_of, relay
+from .relay import DONE_EVENT, aiohttp_response, event_block, relay
 from .state import ENDED
 from .stats import BaseStats
 
@@ -107,6 +108,8 @@ class AsyncStream(StreamEngine[_T]):
         self._seen: int | None = None
         self._left_early = False
         self._reader: weakref.ref[_Reader] | None = None
+        # While relayed: each chunk with the bytes it was decoded from, until relayed.
+        self._wire_bytes: deque[tuple[ChatCompletionChunk, bytes]] | None = None
 
     def __aiter__(self) -> AsyncIterator[_T]:
         reader = _ChunkIterator(self)
@@ -209,7 +212,14 @@ class AsyncStream(StreamEngine[_T]):
 
     def _relay(self) -> AsyncGenerator[bytes, None]:
         self.stop_accumulating()  # a relay keeps nothing: the chunks go on as they came
+        self.keep_wire()
         return relay(self, self.sse_item, self._close, self.sse_end)
+
+    def keep_wire(self) -> None:
+        """Keep each chunk's bytes from now on until :meth:`sse_item` relays it: what
+        :meth:`to_sse` does, so the relay passes on the server's data unchanged."""
+        if self._wire_bytes is None:
+            self._wire_bytes = deque()
 
     def stop_accumulating(self) -> None:
         """Keep no more chunks for :meth:`get_final_completion` (which then raises
@@ -221,9 +231,15 @@ class AsyncStream(StreamEngine[_T]):
 
     sse_end = DONE_EVENT
 
-    @staticmethod
-    def sse_item(chunk: object) -> bytes:
-        return b"data: " + json_of(chunk) + b"\n\n"
+    def sse_item(self, chunk: Any) -> bytes:
+        """The chunk's event: the data the server sent (after :meth:`keep_wire`: no key
+        added, none lost), else the chunk's JSON (:meth:`~ChatCompletionChunk.to_json`)."""
+        kept = self._wire_bytes
+        while kept:
+            item, raw = kept.popleft()
+            if item is chunk:
+                return event_block(raw)
+        return event_block(chunk.to_json())
 
     @property
     def _delivered(self) -> int:
@@ -262,11 +278,15 @@ class AsyncStream(StreamEngine[_T]):
         if self._unmerged:  # the loop asks for more: it saw all of the last batch
             _merge(self._accumulator, self._unmerged)
         out: list[ChatCompletionChunk] = []
+        wire = self._wire_bytes
+        raws: list[bytes] = []  # the data of each chunk in out, while relayed
         if events and type(events[0]) is bytes:
             try:  # noqa: SIM105 - once per read; suppress() would cost a context manager
                 out.extend(map(decode, events))
             except ValueError:
                 pass
+            if wire is not None:
+                raws = events[: len(out)]
             if list(map(_ERROR, out)).count(None) != len(out):
                 del out[next(i for i, chunk in enumerate(out) if chunk.error is not None) :]
             if len(out) == len(events):
@@ -300,7 +320,11 @@ class AsyncStream(StreamEngine[_T]):
                 self._pending = error_event(event, self.response)
                 break
             append(chunk)
+            if wire is not None:
+                raws.append(event.raw)
         stats.chunks += len(out)
+        if wire is not None:
+            wire.extend(zip(out, raws, strict=False))  # out may end before raws
         # Off when the typed events merge the chunks themselves: nothing kept to merge.
         self._unmerged = out if self._accumulate else []
         if self._wire is not None:

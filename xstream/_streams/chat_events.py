@@ -84,6 +84,8 @@ class AsyncChatCompletionStream(Generic[T]):
                             and choice.logprobs is None
                             and delta.reasoning_details is None
                             and chunk.citations is None
+                            and delta.annotations is None
+                            and not chunk._kept
                             and chunk.object
                         ):
                             usage = chunk.usage
@@ -115,6 +117,9 @@ class AsyncChatCompletionStream(Generic[T]):
                         for event in chunk_events(chunk):
                             yield event
                 accumulator.compact()  # once per read: the texts kept at about their size
+            # The stream is complete: close what is still open.
+            for event in state.end_events():
+                yield event
         finally:
             if not raw.finished:
                 raw.discard()
@@ -123,6 +128,7 @@ class AsyncChatCompletionStream(Generic[T]):
         """The chunks under the events, re-encoded as ``text/event-stream`` bytes, to
         relay on (see :meth:`AsyncStream.to_sse`): the events are read as the bytes go."""
         raw = self._raw
+        raw.keep_wire()
         return relay(self._chunks(), raw.sse_item, raw.discard, raw.sse_end)
 
     # unasync: async only

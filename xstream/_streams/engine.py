@@ -172,6 +172,11 @@ class StreamEngine(Generic[_T]):
         """An item as the relay (``to_sse``) encodes it."""
         raise NotImplementedError
 
+    def keep_wire(self) -> None:
+        """From now on keep each item's bytes until :meth:`sse_item` relays it, so the
+        relay passes the server's data on unchanged (``to_sse`` does this)."""
+        raise NotImplementedError
+
     def _feed(self, data: bytes) -> list[Any]:
         """One read's bytes to the decoder: what :meth:`_decode_events` takes."""
         return self._decoder.feed(data)

@@ -31,6 +31,7 @@ import builtins
 import logging
 import types
 import typing
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -140,6 +141,8 @@ class EventStream(StreamEngine[_T]):
         self._reconnect = reconnect
         self._max_reconnects = max_reconnects
         self._failures = 0  # reconnect attempts since the last event
+        # While relayed: each typed item with the event it was decoded from, until relayed.
+        self._wire_events: deque[tuple[Any, ServerSentEvent]] | None = None
         if opened.response.status == 204:  # "no content": nothing to read, nothing to resume
             self.stats.done = True
             self.state = next_state(self.state, "body_ended")  # released by the transport
@@ -179,11 +182,30 @@ class EventStream(StreamEngine[_T]):
         return await aiohttp_response(request, self._relay())
 
     def _relay(self) -> AsyncGenerator[bytes, None]:
+        self.keep_wire()
         return relay(self, self.sse_item, self._close, b"")
+
+    def keep_wire(self) -> None:
+        """Keep the event each typed item came from until :meth:`sse_item` relays it:
+        what :meth:`to_sse` does, so the relay passes on the server's data unchanged."""
+        if self._wire_events is None and self._decode is not None:
+            self._wire_events = deque()
+
+    def _wire_block(self, item: Any) -> bytes | None:
+        """``item``'s event as the server sent it (its name and data), while kept."""
+        kept = self._wire_events
+        while kept:
+            seen, event = kept.popleft()
+            if seen is item:
+                return event_block(event.raw, event=event.event)
+        return None
 
     def sse_item(self, item: Any) -> bytes:
         if isinstance(item, ServerSentEvent):
             return event_block(item.raw, event=item.event, id=item.id, retry=item.retry)
+        wire = self._wire_block(item)
+        if wire is not None:
+            return wire
         tag = getattr(getattr(item, "__struct_config__", None), "tag", None)
         return event_block(json_of(item), event=tag if isinstance(tag, str) else None)
 
@@ -224,6 +246,7 @@ class EventStream(StreamEngine[_T]):
             stats.time_to_first_event = now - self._started
         self._failures = 0
         decode, observe = self._decode, self._observes
+        wire = self._wire_events
         if decode is None and not observe:
             out = cast("list[_T]", events)
         else:
@@ -248,6 +271,8 @@ class EventStream(StreamEngine[_T]):
                     stats.skipped += 1
                     continue
                 out.append(item)
+                if wire is not None:
+                    wire.append((item, event))
                 if verdict:
                     self._end()
                     break

@@ -230,8 +230,12 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
         return response_or_none(raw)
 
     def sse_item(self, item: Any) -> bytes:
-        """``event: <type>`` and the event's JSON (the whole object for the events
-        no class models), as the API sends them."""
+        """``event: <type>`` and the event's JSON as the server sent it (relayed: see
+        :meth:`keep_wire`), else re-encoded (the whole object for the events no
+        class models)."""
+        wire = self._wire_block(item)
+        if wire is not None:
+            return wire
         if isinstance(item, ResponseToolCallEvent | UnknownResponseEvent):
             return event_block(json_of(item.data), event=item.type)
         return event_block(json_of(item), event=item.type)

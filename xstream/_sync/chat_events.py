@@ -81,6 +81,8 @@ class ChatCompletionStream(Generic[T]):
                             and choice.logprobs is None
                             and delta.reasoning_details is None
                             and chunk.citations is None
+                            and delta.annotations is None
+                            and not chunk._kept
                             and chunk.object
                         ):
                             usage = chunk.usage
@@ -111,6 +113,8 @@ class ChatCompletionStream(Generic[T]):
                     if chunk.object:
                         yield from chunk_events(chunk)
                 accumulator.compact()  # once per read: the texts kept at about their size
+            # The stream is complete: close what is still open.
+            yield from state.end_events()
         finally:
             if not raw.finished:
                 raw.discard()
@@ -119,6 +123,7 @@ class ChatCompletionStream(Generic[T]):
         """The chunks under the events, re-encoded as ``text/event-stream`` bytes, to
         relay on (see :meth:`Stream.to_sse`): the events are read as the bytes go."""
         raw = self._raw
+        raw.keep_wire()
         return relay_sync(self._chunks(), raw.sse_item, raw.discard, raw.sse_end)
 
     def _chunks(self) -> Iterator[ChatCompletionChunk]:

@@ -93,6 +93,10 @@ class BlockingStream(Generic[_T]):
         """An item as the relay encodes it (see ``to_sse``)."""
         return self._stream.sse_item(item)
 
+    def keep_wire(self) -> None:
+        """Keep each item's bytes until :meth:`sse_item` relays it (see ``to_sse``)."""
+        self._stream.keep_wire()
+
     @property
     def sse_end(self) -> bytes:
         """What the relay sends after the last item."""
@@ -239,6 +243,7 @@ class Stream(BlockingStream[_T]):
         closing the iterator (WSGI servers do when the client leaves) closes the stream."""
         inner = self._stream
         inner.stop_accumulating()  # a relay keeps nothing
+        inner.keep_wire()  # ... but each chunk's bytes, until relayed
         return relay_sync(self, inner.sse_item, self._close_soon, inner.sse_end)
 
 
@@ -277,6 +282,7 @@ class SyncEventStream(BlockingStream[_T]):
     def to_sse(self) -> Iterator[bytes]:
         """The stream as ``text/event-stream`` bytes, like ``EventStream.to_sse``;
         closing the iterator (WSGI servers do when the client leaves) closes the stream."""
+        self._stream.keep_wire()
         return relay_sync(self, self._stream.sse_item, self._close_soon, b"")
 
 

@@ -89,6 +89,7 @@ def _summary(result: object) -> _Summary:
     """The response attributes of a ChatCompletion or a Response (else none)."""
     out = _Summary()
     cached: int | None = None
+    written: int | None = None  # tokens written to the provider's cache
     reasoning: int | None = None
     result_id: str | None = None
     model: str | None = None
@@ -98,8 +99,10 @@ def _summary(result: object) -> _Summary:
         usage = result.usage
         if usage is not None:
             out.input_tokens, out.output_tokens = usage.prompt_tokens, usage.completion_tokens
-            if usage.prompt_tokens_details is not None:
-                cached = usage.prompt_tokens_details.cached_tokens
+            details = usage.prompt_tokens_details
+            if details is not None:
+                cached = details.cached_tokens
+                written = details.cache_write_tokens
             if usage.completion_tokens_details is not None:
                 reasoning = usage.completion_tokens_details.reasoning_tokens
     elif isinstance(result, Response):
@@ -126,6 +129,8 @@ def _summary(result: object) -> _Summary:
         attributes["gen_ai.usage.output_tokens"] = out.output_tokens
         if cached:
             attributes["gen_ai.usage.cache_read.input_tokens"] = cached
+        if written:
+            attributes["gen_ai.usage.cache_creation.input_tokens"] = written
         if reasoning:
             attributes["gen_ai.usage.reasoning.output_tokens"] = reasoning
     return out

@@ -21,8 +21,9 @@ finish reasons) is what the stream keeps anyway.
 
 Message text (``gen_ai.input.messages``, ``gen_ai.output.messages``,
 ``gen_ai.system_instructions``) is recorded only when asked for:
-``Telemetry(capture_content=True)``, or
-``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` in the environment.
+``Telemetry(capture_content=True)`` (or ``"span_only"``, ``"event_only"``,
+``"span_and_event"``), or the same value of
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` in the environment.
 What the attributes say is read from the request and the result in
 :mod:`.attributes`; this module owns the span, the metrics and when they end.
 """
@@ -34,7 +35,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._version import __version__
 from .attributes import (
@@ -49,11 +50,19 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import Histogram, MeterProvider
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
-__all__ = ["CAPTURE_CONTENT_ENV", "Operation", "Telemetry", "provider_of"]
+__all__ = [
+    "CAPTURE_CONTENT_ENV",
+    "CaptureMode",
+    "Operation",
+    "Telemetry",
+    "capture_mode",
+    "provider_of",
+]
 
 log = logging.getLogger("xstream")
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+CaptureMode = Literal["span_only", "event_only", "span_and_event", "no_content"]
 _SCOPE = "xstream"
 
 # The bucket boundaries the GenAI metric conventions ask for.
@@ -86,8 +95,28 @@ def provider_of(host: str) -> str:
     return "openai"
 
 
-def _capture_from_env() -> bool:
-    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("true", "1")
+# Where message content goes: on the span's attributes, in an event on the span.
+SPAN, EVENT = 1, 2
+_MODES = {
+    "true": SPAN,
+    "1": SPAN,
+    "span_only": SPAN,
+    "event_only": EVENT,
+    "span_and_event": SPAN | EVENT,
+}
+
+
+def capture_mode(value: bool | str | None) -> int:
+    """Where to record message content (``SPAN | EVENT`` bits; 0: nowhere) for a
+    ``capture_content`` value: a bool, or one of the values of
+    ``$OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (``span_only``,
+    ``event_only``, ``span_and_event``, ``true``/``false``, ``no_content``); ``None``
+    reads that variable. A value it does not know records nothing."""
+    if value is None:
+        value = os.environ.get(CAPTURE_CONTENT_ENV, "")
+    if isinstance(value, bool):
+        return SPAN if value else 0
+    return _MODES.get(value.strip().lower(), 0)
 
 
 class Telemetry:
@@ -96,8 +125,11 @@ class Telemetry:
     ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers; ``None``
     (the default) uses the global ones (``trace.set_tracer_provider``, ...), and
     records nothing while none is set. ``capture_content``: record the messages
-    sent and received (``None``: as ``$OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
-    says, off unless ``true``). ``provider_name``: ``gen_ai.provider.name``
+    sent and received: ``True`` or ``"span_only"`` on the span's attributes,
+    ``"event_only"`` in a ``gen_ai.client.inference.operation.details`` event on the
+    span, ``"span_and_event"`` both; ``None`` (the default): as
+    ``$OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` says (the same values,
+    and ``true``), off when it is unset. ``provider_name``: ``gen_ai.provider.name``
     (default: from the host of ``base_url``: ``x_ai`` for api.x.ai, ``openai``
     for api.openai.com and for hosts it does not know).
 
@@ -110,7 +142,7 @@ class Telemetry:
         *,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
-        capture_content: bool | None = None,
+        capture_content: bool | CaptureMode | None = None,
         provider_name: str | None = None,
     ) -> None:
         self.tracer_provider = tracer_provider
@@ -196,20 +228,28 @@ class Telemetry:
         }
         if where.port is not None:
             common["server.port"] = where.port
-        capture = self.capture_content
-        if capture is None:
-            capture = _capture_from_env()
+        capture = capture_mode(self.capture_content)
         span = None
+        inputs: dict[str, Any] = {}
         if tracer is not None:
             from opentelemetry.trace import SpanKind
 
-            attributes = {**common, "gen_ai.request.stream": stream, **_request_attributes(params)}
+            attributes = {**common, **_request_attributes(params)}
+            if stream:  # the conventions: set on streamed calls only
+                attributes["gen_ai.request.stream"] = True
             if conversation_id:
                 attributes["gen_ai.conversation.id"] = conversation_id
             if capture and body:
-                attributes.update(_input_content(body))
+                inputs = _input_content(body)
+                if capture & SPAN:
+                    attributes.update(inputs)
             span = tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes)
-        return Operation(span, instruments, common, stream=stream, capture=capture, redact=redact)
+        operation = Operation(
+            span, instruments, common, stream=stream, capture=capture, redact=redact
+        )
+        if capture & EVENT:
+            operation.inputs = inputs
+        return operation
 
 
 class _Instruments:
@@ -253,6 +293,7 @@ class Operation:
         "_started",
         "capture",
         "ended",
+        "inputs",
         "retries",
         "stream",
     )
@@ -264,7 +305,7 @@ class Operation:
         common: dict[str, Any],
         *,
         stream: bool,
-        capture: bool,
+        capture: int,
         redact: Callable[[str], str],
     ) -> None:
         self._span = span
@@ -273,7 +314,8 @@ class Operation:
         self._redact = redact
         self._started = time.perf_counter()
         self.stream = stream
-        self.capture = capture
+        self.capture = capture  # SPAN | EVENT bits
+        self.inputs: dict[str, Any] = {}  # the input content, for the event (EVENT)
         self.retries = 0
         self.ended = False
 
@@ -341,10 +383,17 @@ class Operation:
                 attributes["http.request.resend_count"] = self.retries
             if time_to_first_chunk is not None and self.stream:
                 attributes["gen_ai.response.time_to_first_chunk"] = time_to_first_chunk
-            if self.capture and result is not None:
-                attributes.update(_output_content(result))
+            outputs = _output_content(result) if self.capture and result is not None else {}
+            if self.capture & SPAN:
+                attributes.update(outputs)
+            if self.capture & EVENT and (self.inputs or outputs):
+                span.add_event(
+                    "gen_ai.client.inference.operation.details", {**self.inputs, **outputs}
+                )
             if error is not None:
                 attributes["error.type"] = _error_type(error)
+                if result is not None:  # cut before its last event: the conventions' reason
+                    attributes.setdefault("gen_ai.response.finish_reasons", ["error"])
                 status = getattr(error, "status_code", None)
                 if isinstance(status, int):
                     attributes["http.response.status_code"] = status
