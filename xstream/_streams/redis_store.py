@@ -19,6 +19,24 @@ __all__ = ["RedisStore"]
 
 _BLOCK = b"b"  # the field holding an event's SSE block
 
+# KEYS: the stream, its meta hash. ARGV: the number the first block must get, maxlen,
+# ttl, now, 1 when the last block ends the answer, the blocks. Returns the last number,
+# or -1 when the answer is gone or out of step (Redis restarted: never start it over).
+_APPEND = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+local n = tonumber(redis.call('HGET', KEYS[2], 'n'))
+if n + 1 ~= tonumber(ARGV[1]) then return -1 end
+for i = 6, #ARGV do
+  n = n + 1
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '0-' .. n, 'b', ARGV[i])
+end
+redis.call('HSET', KEYS[2], 'n', n, 'beat', ARGV[4])
+if ARGV[5] == '1' then redis.call('HSET', KEYS[2], 'ended', 1) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return n
+"""
+
 
 class RedisStore:
     """Answers kept in Redis, readable from every replica.
@@ -78,28 +96,27 @@ class RedisStore:
         self._appended[stream_id] = 0
 
     async def append(self, stream_id: str, block: bytes) -> int:
+        return await self.append_many(stream_id, [block])
+
+    async def append_many(self, stream_id: str, blocks: list[bytes]) -> int:
+        """Append ``blocks`` in one round trip (a script: numbered, trimmed, the
+        heartbeat and the expiry renewed). Refuses an answer whose keys vanished (Redis
+        restarted or evicted them) rather than start it over with missing events."""
         key, meta = self._keys(stream_id)
-        number: int = await self._run(self.redis.hincrby(meta, "n", 1))
-        expected = self._appended.get(stream_id, number - 1) + 1
-        if number != expected:  # the answer's keys vanished: Redis restarted or evicted them
+        expected = self._appended.get(stream_id, 0) + 1
+        ended = 1 if blocks and blocks[-1] == END else 0
+        ttl = max(int(self.ttl), 1)
+        args = [expected, self.max_events, ttl, time.time(), ended, *blocks]
+        number: int = await self._run(self.redis.eval(_APPEND, 2, key, meta, *args))
+        if number < 0:
             raise StoreError(
-                f"answer {stream_id!r} lost its events in Redis (event {number}, expected "
-                f"{expected}): restarted or evicted; not appending to a broken answer"
+                f"answer {stream_id!r} lost its events in Redis (restarted or evicted): "
+                "not appending to a broken answer"
             )
-        if block == END:
+        if ended:
             self._appended.pop(stream_id, None)
         else:
             self._appended[stream_id] = number
-        ttl = max(int(self.ttl), 1)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(key, {_BLOCK: block}, id=f"0-{number}", maxlen=self.max_events, approximate=False)
-        fields: dict[str, Any] = {"beat": time.time()}
-        if block == END:
-            fields["ended"] = 1
-        pipe.hset(meta, mapping=fields)
-        pipe.expire(key, ttl)
-        pipe.expire(meta, ttl)
-        await self._run(pipe.execute())
         return number
 
     async def read(self, stream_id: str, after: int, timeout: float) -> list[tuple[int, bytes]]:

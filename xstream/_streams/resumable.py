@@ -50,6 +50,7 @@ END = b""  # the entry that ends an answer (no bytes are sent for it)
 DEFAULT_MAX_EVENTS = 10_000
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 DEFAULT_TTL = 600.0
+_SEEN_EVERY = 0.5  # seconds between a reader's "I am here" writes
 
 
 class StoreError(XStreamError):
@@ -76,6 +77,9 @@ class StreamStore(Protocol):
 
     async def append(self, stream_id: str, block: bytes) -> int:
         """Add an event (an SSE block; :data:`END` ends the answer); its number."""
+
+    async def append_many(self, stream_id: str, blocks: list[bytes]) -> int:
+        """Add events in order (one round trip where the store can); the last's number."""
 
     async def read(self, stream_id: str, after: int, timeout: float) -> list[tuple[int, bytes]]:
         """The events after number ``after``, waiting up to ``timeout`` seconds for one."""
@@ -177,6 +181,12 @@ class MemoryStore:
         answer.changed.set()
         answer.changed = asyncio.Event()
         return answer.last
+
+    async def append_many(self, stream_id: str, blocks: list[bytes]) -> int:
+        number = 0
+        for block in blocks:
+            number = await self.append(stream_id, block)
+        return number
 
     async def read(self, stream_id: str, after: int, timeout: float) -> list[tuple[int, bytes]]:
         answer = self._get(stream_id)
@@ -310,10 +320,26 @@ class ResumableRelay:
     async def _produce(self, stream_id: str, blocks: AsyncGenerator[bytes, None]) -> None:
         store = self.store
         watch = asyncio.ensure_future(self._watch(stream_id, asyncio.current_task()))
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        pump = asyncio.ensure_future(_pump(blocks, queue))
         try:
-            async with contextlib.aclosing(blocks):
-                async for block in blocks:
-                    await store.append(stream_id, block)
+            # What arrived while the last append was on its way goes in the next one:
+            # one round trip per batch under load, one per event when paced.
+            while True:
+                first = await queue.get()
+                batch = [] if first is None else [first]
+                done = first is None
+                while not done and not queue.empty():
+                    block = queue.get_nowait()
+                    if block is None:
+                        done = True
+                    else:
+                        batch.append(block)
+                if batch:
+                    await store.append_many(stream_id, batch)
+                if done:
+                    pump.result()  # an error the stream raised outside to_sse's own handling
+                    break
         except asyncio.CancelledError:  # stopped, no reader for keep_alive, or shut down
             stopped = _error("stream_stopped", "the answer was stopped before its end")
             await _quiet(store.append(stream_id, stopped))
@@ -325,6 +351,9 @@ class ResumableRelay:
             await _quiet(store.append(stream_id, END))
         finally:
             watch.cancel()
+            pump.cancel()
+            with contextlib.suppress(BaseException):
+                await pump
 
     async def _watch(self, stream_id: str, producer: asyncio.Task[Any] | None) -> None:
         """Beat for the producer; stop it when asked or when no reader came for
@@ -363,8 +392,12 @@ class ResumableRelay:
             if meta is None:
                 yield _error("stream_not_found", "no such answer (it may have expired)")
                 return
+            seen = 0.0
             while True:
-                await store.seen(stream_id)
+                now = time.monotonic()
+                if now - seen >= _SEEN_EVERY:  # a reader is there (for keep_alive)
+                    await store.seen(stream_id)
+                    seen = now
                 entries = await store.read(stream_id, after, self.poll)
                 if entries and entries[0][0] > after + 1:
                     yield _error(
@@ -412,6 +445,17 @@ class ResumableRelay:
             media_type="text/event-stream",
             headers={k: v for k, v in SSE_HEADERS.items() if k.lower() != "content-type"},
         )
+
+
+async def _pump(blocks: AsyncGenerator[bytes, None], queue: asyncio.Queue[bytes | None]) -> None:
+    """Move the stream's SSE blocks into ``queue``, then ``None``; the stream closes
+    however this ends (cancelled: upstream closed)."""
+    try:
+        async with contextlib.aclosing(blocks):
+            async for block in blocks:
+                queue.put_nowait(block)
+    finally:
+        queue.put_nowait(None)
 
 
 async def _quiet(awaitable: Any) -> Any:
