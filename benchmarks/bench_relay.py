@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 import xstream
 from benchmarks.corpus import chunk_payloads
 from benchmarks.report import RESULTS, Ratio, emit, machine_info, save_ratios, table, targets_table
-from tests.relay.conftest import RedisServer
+from xstream.testing import RedisServer
 
 NAME = "bench_relay"
 

@@ -316,3 +316,52 @@ def contextlib_aclosing(gen: Any) -> Any:
     import contextlib
 
     return contextlib.aclosing(gen)
+
+
+async def test_the_starlette_glue_serves_the_answer_over_asgi() -> None:
+    from starlette.requests import Request
+
+    relay = xstream.ResumableRelay()
+    await relay.store.create("s")
+    for i in range(1, 4):
+        await relay.store.append("s", b"data: %d\n\n" % i)
+    await relay.store.append("s", b"")  # the end
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/answers/s",
+        "query_string": b"last_event_id=1",
+        "headers": [],
+    }
+    response = relay.to_starlette_response(Request(scope), "s")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(10)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await response(scope, receive, send)
+    assert sent[0]["status"] == 200
+    assert dict(sent[0]["headers"])[b"content-type"].startswith(b"text/event-stream")
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert events_of(body) == [("2", "message", "2"), ("3", "message", "3")]
+
+
+def test_the_readmes_two_replicas_run_as_pasted_and_print_what_it_says() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Resumable streams") :]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    said = section.split("prints `", 1)[1].split("`", 1)[0]
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == said
