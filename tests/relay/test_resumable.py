@@ -32,6 +32,15 @@ async def read_all(relay: xstream.ResumableRelay, sid: str, after: str | None = 
     return b"".join([b async for b in relay.events(sid, after)])
 
 
+async def until_closed(srv: MockServer, seconds: float = 5.0) -> None:
+    """Wait until the server has no stream open (upstream closed), or fail."""
+    for _ in range(int(seconds / 0.05)):
+        if srv.open_streams == 0:
+            return
+        await asyncio.sleep(0.05)
+    assert srv.open_streams == 0
+
+
 def text_of(events: list[tuple[str | None, str, str]]) -> str:
     out = []
     for _, name, data in events:
@@ -139,8 +148,8 @@ async def test_with_no_reader_for_keep_alive_upstream_is_closed(
     srv.enqueue(Reply(text=TEXT * 20, chunk_size=4, delay=0.02))  # about 12 s
     relay = xstream.ResumableRelay(store, keep_alive=0.3, idle=1.0)
     sid = await start(relay, client)
-    await asyncio.sleep(1.5)
-    assert srv.open_streams == 0  # the model stopped, long before the answer's end
+    await asyncio.sleep(1.0)
+    await until_closed(srv)  # the model stopped, long before the answer's end (12 s)
     events = events_of(await read_all(relay, sid))
     assert events[-1][1] == "error"
     assert json.loads(events[-1][2])["error"]["type"] == "stream_stopped"
@@ -160,8 +169,7 @@ async def test_stop_works_from_another_replica(
     body = await asyncio.wait_for(reading, 5)
     events = events_of(body)
     assert json.loads(events[-1][2])["error"]["type"] == "stream_stopped"
-    await asyncio.sleep(0.1)
-    assert srv.open_streams == 0
+    await until_closed(srv)
 
 
 async def test_an_upstream_error_reaches_the_reader_as_an_error_event(

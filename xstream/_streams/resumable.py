@@ -57,6 +57,9 @@ class StoreError(XStreamError):
     """The store cannot be reached or refused an operation (Redis down, restarted)."""
 
 
+StoreError.__module__ = "xstream"  # shown (and pickled) by its public name
+
+
 class StreamMeta(msgspec.Struct, frozen=True):
     """What a store knows about one answer besides its events."""
 
