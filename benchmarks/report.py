@@ -218,6 +218,7 @@ ORDER = (
     "bench_startup",
     "bench_accumulate",
     "bench_events",
+    "bench_relay",
 )
 
 

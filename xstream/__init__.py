@@ -171,8 +171,10 @@ if TYPE_CHECKING:
     from ._streams.chat import AsyncStream, StreamStats
     from ._streams.chat_events import AsyncChatCompletionStream, AsyncChatCompletionStreamManager
     from ._streams.events import EventStream, EventStreamStats
+    from ._streams.redis_store import RedisStore
     from ._streams.response_events import AsyncResponseStream, AsyncResponseStreamManager
     from ._streams.responses import ResponseStream
+    from ._streams.resumable import MemoryStore, ResumableRelay, StoreError
     from ._sync.chat import SyncDeferredCompletion
     from ._sync.chat_events import ChatCompletionStream, ChatCompletionStreamManager
     from ._sync.client import Client
@@ -312,6 +314,10 @@ _LAZY.update(
         "ServerSentEvent": "._sse.decoder",
         "SSEDecoder": "._sse.decoder",
         "Timeout": "._config.timeouts",
+        "MemoryStore": "._streams.resumable",
+        "RedisStore": "._streams.redis_store",
+        "ResumableRelay": "._streams.resumable",
+        "StoreError": "._streams.resumable",
         "Annotation": "._models.chat",
         "ChatCompletion": "._models.chat",
         "ChatCompletionChunk": "._models.chat",
@@ -410,6 +416,7 @@ __all__ = [
     "LogprobsRefusalDeltaEvent",
     "LogprobsRefusalDoneEvent",
     "MalformedEventError",
+    "MemoryStore",
     "NotAccumulatedError",
     "NotFoundError",
     "NotStreamedError",
@@ -430,6 +437,7 @@ __all__ = [
     "RawResponse",
     "ReasoningDeltaEvent",
     "ReasoningDoneEvent",
+    "RedisStore",
     "RefusalDeltaEvent",
     "RefusalDoneEvent",
     "RefusalError",
@@ -466,9 +474,11 @@ __all__ = [
     "ResponseSummaryPart",
     "ResponseToolCallEvent",
     "ResponseUsage",
+    "ResumableRelay",
     "SSEDecoder",
     "ServerSentEvent",
     "ServerStreamError",
+    "StoreError",
     "Stream",
     "StreamDisconnectedError",
     "StreamError",

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 # `name as name`: importable from here though not in __all__, as before the split
 # (the private ones are pieces the tests reach for).
+from .redis import RedisServer
 from .responses import MockResponses as MockResponses
 from .script import DEFAULT_ERROR_PAYLOAD as DEFAULT_ERROR_PAYLOAD
 from .script import DEFAULT_TEXT, RecordedRequest, Reply, ToolCallScript
@@ -52,6 +53,7 @@ __all__ = [
     "DEFAULT_TEXT",
     "MockServer",
     "RecordedRequest",
+    "RedisServer",
     "Reply",
     "ToolCallScript",
     "mock_server",
