@@ -40,8 +40,8 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, Generic, NoReturn, Self, TypeVar
 
 import aiohttp
 
@@ -65,7 +65,7 @@ from .._transport.errors import READ_ERRORS, body_error, decode_body, headers_of
 from .._transport.request import Opened, window
 from .._transport.transport import Transport
 from .connection import give_back, received_before_error
-from .iterators import NEXT_STEP, Place, PlacedIterator, close_now
+from .iterators import BatchIterator
 from .state import DONE, DRAINING, ENDED, FINISHED, OPEN, READING, STREAMING, next_state
 from .stats import BaseStats
 
@@ -583,56 +583,3 @@ def _deadline_check(ref: weakref.ref[StreamEngine[Any]], content: aiohttp.Stream
         stream._arm(deadline, content)
         return
     content.set_exception(_DeadlinePassed())
-
-
-async def _items(stream: StreamEngine[_T], place: Place[_T]) -> AsyncGenerator[_T, None]:
-    next_batch = stream.next_batch
-    while True:
-        try:
-            batch = await next_batch()
-        except BaseException as exc:
-            if stream._op is not None:  # cancelled, or an error the loop did not raise
-                stream._end_op(exc)
-            stream._close()
-            raise
-        if not batch:
-            return
-        place.batch = batch
-        place.items = items = iter(batch)
-        for item in items:
-            yield item
-
-
-class BatchIterator(PlacedIterator[_T]):
-    """What ``async for`` drives: the items of one batch after another.
-
-    The items come from an async generator, and ``__anext__`` is that
-    generator's own (the class attribute is a property whose getter is C code),
-    so no Python frame runs per item except the generator's. Unlike a bare async
-    generator, which the event loop finalizes some time after the loop drops it,
-    this iterator releases the connection the moment it is dropped (``__del__``).
-    """
-
-    __slots__ = ("_generator", "_stream")
-
-    def __init__(self, stream: StreamEngine[_T]) -> None:
-        self._stream = stream
-        self._place = Place()
-        self._generator = _items(stream, self._place)
-        self._next = self._generator.__anext__
-
-    def __aiter__(self) -> BatchIterator[_T]:
-        return self
-
-    if TYPE_CHECKING:
-
-        def __anext__(self) -> Awaitable[_T]: ...
-
-    else:
-        __anext__ = NEXT_STEP
-
-    def __del__(self) -> None:
-        stream = self._stream
-        if stream.state not in FINISHED:
-            stream._close()
-        close_now(self._generator)
