@@ -445,6 +445,23 @@ def test_feed_payloads_gives_the_data_of_the_events_feed_gives(
     assert payloads.discarded == plain.discarded
 
 
+@_SETTINGS
+@given(data=st.one_of(llm_shaped_streams(), sse_streams()))
+def test_a_paced_stream_one_event_a_read_decodes_as_fed_whole(data: bytes) -> None:
+    # A model's answer arrives an event per read: the shape feed_payloads answers fastest.
+    pieces = [p + b"\n\n" for p in data.split(b"\n\n")[:-1]] + [data.split(b"\n\n")[-1]]
+    plain, payloads = SSEDecoder(), SSEDecoder()
+    for piece in pieces:
+        events = plain.feed(piece)
+        got = payloads.feed_payloads(piece)
+        if got and type(got[0]) is bytes:
+            assert got == [e.raw for e in events]
+            assert [(e.event, e.retry) for e in events] == [("message", None)] * len(events)
+        else:
+            assert got == events
+        assert payloads.last_event_id == plain.last_event_id
+
+
 def test_a_piece_of_uniform_blocks_after_an_id_carries_that_id_on_every_event() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"id: 5\n\n") == []

@@ -383,6 +383,50 @@ async def test_idle_deadline_catches_a_trickling_peer(
             pass
 
 
+async def test_the_deadline_is_one_timer_a_stream_not_one_a_read(
+    client: xstream.AsyncClient, server: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paced streams read one chunk at a time: a timer handle per read would churn the
+    loop's timer heap. The deadline timer is armed once and moved only when it fires."""
+    from xstream._streams import engine
+
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        if callback is engine._deadline_check:
+            armed.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    server.enqueue(Reply(chunks=60, chunk_size=2, delay=0.005))
+    reads = 0
+    stream = await open_stream(client, timeout=xstream.Timeout(idle=0.2, first_event=5))
+    async for _ in stream:
+        reads += 1
+    assert reads >= 60
+    assert len(armed) <= 3  # first_event, then the (earlier) idle deadline, re-armed rarely
+    assert stream._timer is None  # ended: nothing left on the loop
+
+
+async def test_a_pending_deadline_timer_does_not_keep_a_dropped_stream_alive(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    import weakref
+
+    server.enqueue(Reply(stall_after=1, stall_seconds=30))
+    stream = await open_stream(client, timeout=xstream.Timeout(idle=600))
+    chunks = aiter(stream)
+    await anext(chunks)  # one chunk; the timer is armed for 600 s
+    assert stream._timer is not None
+    ref = weakref.ref(stream)
+    del stream, chunks
+    gc.collect()
+    assert ref() is None
+    await idle(server)
+
+
 async def test_first_event_deadline(server: MockServer) -> None:
     server.enqueue(Reply(first_delay=5))
     async with xstream.AsyncClient(KEY, base_url=server.base_url, max_retries=0) as client:

@@ -434,9 +434,14 @@ class ChatCompletionAccumulator:
 
     def compact(self) -> None:
         """Keep what was merged at about the size of its text (once per read: the
-        streams call it; :meth:`add_all` does)."""
+        streams call it; :meth:`add_all` does). A read of a paced stream brings one
+        delta: only the content can have grown then, and a length test says whether
+        it is time to join."""
         for parts in self._choices.values():
-            parts.compact()
+            if parts.added:
+                parts.compact()
+            elif len(parts.content) - parts.content.blocks >= _BLOCK:
+                parts.content.compact()
 
     def head_in(self, parts: _ChoiceParts) -> bool:
         """Whether what only a chunk's first sight sets (id, model, created, the

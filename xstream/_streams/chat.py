@@ -33,7 +33,8 @@ from .._sse.decoder import ServerSentEvent, SSEDecoder
 from .._transport.errors import error_event
 from .._transport.request import Opened
 from .._transport.transport import Transport
-from .engine import BatchIterator, StreamEngine
+from .engine import StreamEngine
+from .iterators import BatchIterator
 from .relay import DONE_EVENT, aiohttp_response, event_block, relay
 from .state import ENDED
 from .stats import BaseStats

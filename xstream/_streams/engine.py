@@ -39,8 +39,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, TypeVar
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any, Generic, NoReturn, Self, TypeVar
 
 import aiohttp
 
@@ -64,7 +65,7 @@ from .._transport.errors import READ_ERRORS, body_error, decode_body, headers_of
 from .._transport.request import Opened, window
 from .._transport.transport import Transport
 from .connection import give_back, received_before_error
-from .iterators import NEXT_STEP, Place, PlacedIterator, close_now
+from .iterators import BatchIterator
 from .state import DONE, DRAINING, ENDED, FINISHED, OPEN, READING, STREAMING, next_state
 from .stats import BaseStats
 
@@ -115,6 +116,10 @@ class StreamEngine(Generic[_T]):
         self._started = opened.started  # when the first request went out: ``total`` counts from it
         self._connected = opened.started  # when the current connection's request went out
         self._last_event: float | None = None  # on this connection
+        # The deadline timer (see _read): when it fires, and the read it may end.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = _NEVER
+        self._waiting: aiohttp.StreamReader | None = None
         self._max_event_bytes = transport.max_event_bytes
         self._retries_left = opened.retries_left
         self._pending: BaseException | None = None  # raised once the items before it are out
@@ -334,18 +339,30 @@ class StreamEngine(Generic[_T]):
         return batch
 
     async def _read(self) -> bytes:
-        """One network read, bounded by the deadline in force; errors mapped."""
+        """One network read, bounded by the deadline in force; errors mapped.
+
+        The deadline costs nothing per read: one timer per stream, armed at the
+        deadline and moved only when it fires (it then looks at the last event's time
+        and re-arms, or ends the read that is waiting) or when the deadline moves
+        earlier (``idle`` shorter than ``first_event``). Thousands of paced streams
+        then do not churn the loop's timer heap with a handle per read."""
         if self._broken is not None:
             self._disconnected(self._broken)
-        deadline, name, seconds = self._deadline()
         content = self.response.content
         try:
+            deadline = self._deadline()[0]
             if deadline is None:
                 data = await content.read(self.read_bytes)
             else:
-                async with asyncio.timeout_at(deadline):
+                if deadline < self._timer_at:
+                    self._arm(deadline, content)
+                self._waiting = content
+                try:
                     data = await content.read(self.read_bytes)
-        except TimeoutError as exc:
+                finally:
+                    self._waiting = None
+        except _DeadlinePassed as exc:
+            _, name, seconds = self._deadline()
             raise deadline_error(
                 name,
                 f"the {name} deadline of {seconds:g} s passed; {self._delivered} {self._noun} "
@@ -365,6 +382,20 @@ class StreamEngine(Generic[_T]):
             stats.time_to_first_byte = self._loop.time() - self._started
         stats.bytes += len(data)
         return data
+
+    def _arm(self, deadline: float, content: aiohttp.StreamReader) -> None:
+        """The deadline timer, at ``deadline`` (earlier than where it was)."""
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, _deadline_check, weakref.ref(self), content)
+
+    def _disarm(self) -> None:
+        timer, self._timer = self._timer, None
+        self._timer_at = _NEVER
+        if timer is not None:
+            timer.cancel()
 
     def _deadline(self) -> tuple[float | None, str, float | None]:
         """The read deadline (loop time), its name and value: first_event until an
@@ -478,6 +509,7 @@ class StreamEngine(Generic[_T]):
             response.close()
             return
         self.response = response
+        self._disarm()  # fresh deadlines on the new connection
         self._connected = sent
         self._body_started = False
         self._broken = None
@@ -495,6 +527,7 @@ class StreamEngine(Generic[_T]):
         self._give_back()
 
     def _done(self) -> None:
+        self._disarm()
         self.stats.done = True
         self._end_op()
 
@@ -509,6 +542,7 @@ class StreamEngine(Generic[_T]):
         self.state = next_state(self.state, "draining" if draining else "released")
 
     def _close(self) -> None:
+        self._disarm()
         if self.state is not DRAINING and not self.response.closed:
             self.response.close()
         self.state = next_state(self.state, "close")
@@ -524,54 +558,28 @@ class StreamEngine(Generic[_T]):
             op.end(result, error=error, time_to_first_chunk=first)
 
 
-async def _items(stream: StreamEngine[_T], place: Place[_T]) -> AsyncGenerator[_T, None]:
-    next_batch = stream.next_batch
-    while True:
-        try:
-            batch = await next_batch()
-        except BaseException as exc:
-            if stream._op is not None:  # cancelled, or an error the loop did not raise
-                stream._end_op(exc)
-            stream._close()
-            raise
-        if not batch:
-            return
-        place.batch = batch
-        place.items = items = iter(batch)
-        for item in items:
-            yield item
+_NEVER = float("inf")
 
 
-class BatchIterator(PlacedIterator[_T]):
-    """What ``async for`` drives: the items of one batch after another.
+class _DeadlinePassed(Exception):
+    """Set on a response's reader by the deadline timer: ends the read waiting on it."""
 
-    The items come from an async generator, and ``__anext__`` is that
-    generator's own (the class attribute is a property whose getter is C code),
-    so no Python frame runs per item except the generator's. Unlike a bare async
-    generator, which the event loop finalizes some time after the loop drops it,
-    this iterator releases the connection the moment it is dropped (``__del__``).
-    """
 
-    __slots__ = ("_generator", "_stream")
-
-    def __init__(self, stream: StreamEngine[_T]) -> None:
-        self._stream = stream
-        self._place = Place()
-        self._generator = _items(stream, self._place)
-        self._next = self._generator.__anext__
-
-    def __aiter__(self) -> BatchIterator[_T]:
-        return self
-
-    if TYPE_CHECKING:
-
-        def __anext__(self) -> Awaitable[_T]: ...
-
-    else:
-        __anext__ = NEXT_STEP
-
-    def __del__(self) -> None:
-        stream = self._stream
-        if stream.state not in FINISHED:
-            stream._close()
-        close_now(self._generator)
+def _deadline_check(ref: weakref.ref[StreamEngine[Any]], content: aiohttp.StreamReader) -> None:
+    """The deadline timer fired: end the read waiting on ``content`` if the deadline in
+    force has passed, else move the timer to it. (A weak reference: a pending timer
+    never keeps a dropped stream, and its connection, alive.)"""
+    stream = ref()
+    if stream is None:
+        return
+    stream._timer = None
+    stream._timer_at = _NEVER
+    if stream._waiting is not content:  # no read waiting: the next one arms it again
+        return
+    deadline = stream._deadline()[0]
+    if deadline is None:
+        return
+    if stream._loop.time() < deadline:
+        stream._arm(deadline, content)
+        return
+    content.set_exception(_DeadlinePassed())

@@ -3,9 +3,11 @@ async engine's iterator and the sync facade's, with no Python frame per item."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Iterator
 from operator import attrgetter, length_hint
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from .state import FINISHED
 
 __all__ = ["NEXT_STEP", "Place", "PlacedIterator", "close_now"]
 
@@ -65,3 +67,67 @@ class PlacedIterator(Generic[_T]):
 # ``__anext__`` / ``__next__`` as a property whose getter is C code: looking the method
 # up returns the generator's own bound step, so no Python frame runs per item.
 NEXT_STEP = property(attrgetter("_next"))
+
+
+class _Batches(Protocol[_T]):
+    """What :class:`BatchIterator` drives: a stream engine."""
+
+    state: Any
+    _op: Any
+
+    async def next_batch(self) -> list[_T]: ...
+    def _end_op(self, error: BaseException | None = None) -> None: ...
+    def _close(self) -> None: ...
+
+
+async def _items(stream: _Batches[_T], place: Place[_T]) -> AsyncGenerator[_T, None]:
+    next_batch = stream.next_batch
+    while True:
+        try:
+            batch = await next_batch()
+        except BaseException as exc:
+            if stream._op is not None:  # cancelled, or an error the loop did not raise
+                stream._end_op(exc)
+            stream._close()
+            raise
+        if not batch:
+            return
+        place.batch = batch
+        place.items = items = iter(batch)
+        for item in items:
+            yield item
+
+
+class BatchIterator(PlacedIterator[_T]):
+    """What ``async for`` drives: the items of one batch after another.
+
+    The items come from an async generator, and ``__anext__`` is that
+    generator's own (the class attribute is a property whose getter is C code),
+    so no Python frame runs per item except the generator's. Unlike a bare async
+    generator, which the event loop finalizes some time after the loop drops it,
+    this iterator releases the connection the moment it is dropped (``__del__``).
+    """
+
+    __slots__ = ("_generator", "_stream")
+
+    def __init__(self, stream: _Batches[_T]) -> None:
+        self._stream = stream
+        self._place = Place()
+        self._generator = _items(stream, self._place)
+        self._next = self._generator.__anext__
+
+    def __aiter__(self) -> BatchIterator[_T]:
+        return self
+
+    if TYPE_CHECKING:
+
+        def __anext__(self) -> Awaitable[_T]: ...
+
+    else:
+        __anext__ = NEXT_STEP
+
+    def __del__(self) -> None:
+        stream = self._stream
+        if stream.state not in FINISHED:
+            stream._close()
+        close_now(self._generator)
