@@ -383,6 +383,34 @@ async def test_idle_deadline_catches_a_trickling_peer(
             pass
 
 
+async def test_a_paced_stream_left_early_merges_exactly_what_the_loop_saw(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    # One chunk a read, merged 64 at a time: a loop left after 150 keeps those 150.
+    server.enqueue(Reply(chunks=300, chunk_size=3, delay=0.001))
+    stream = await open_stream(client)
+    seen: list[str] = []
+    async for chunk in stream:
+        seen.append(chunk.choices[0].delta.content or "")
+        if len(seen) == 150:
+            break
+    final = await stream.get_final_completion()
+    assert stream.left_early
+    assert final.choices[0].message.content == "".join(seen)
+    assert final.choices[0].finish_reason is None
+
+
+async def test_a_paced_stream_read_to_the_end_merges_every_chunk(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    server.enqueue(Reply(chunks=130, chunk_size=3, delay=0.001))
+    stream = await open_stream(client)
+    text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream])
+    final = await stream.get_final_completion()
+    assert final.choices[0].message.content == text
+    assert final.choices[0].finish_reason == "stop"
+
+
 async def test_the_deadline_is_one_timer_a_stream_not_one_a_read(
     client: xstream.AsyncClient, server: MockServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

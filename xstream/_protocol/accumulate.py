@@ -330,6 +330,7 @@ class ChatCompletionAccumulator:
         "_citations",
         "_created",
         "_extra",
+        "_fast",
         "_id",
         "_model",
         "chunks_added",
@@ -353,6 +354,7 @@ class ChatCompletionAccumulator:
         """The last ``service_tier`` a chunk carried."""
         self._choices: dict[int, _ChoiceParts] = {}
         self._extra: dict[str, Any] | None = None  # the chunks' keys no Struct declares
+        self._fast: _ChoiceParts | None = None  # where add_all may append (_plain_parts)
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Merge one chunk into the completion."""
@@ -374,11 +376,14 @@ class ChatCompletionAccumulator:
         if chunk._kept:
             self._extra = merge_extra(self._extra, chunk.extra_fields)
         choices = self._choices
-        for choice in chunk.choices:
+        chunk_choices = chunk.choices
+        for choice in chunk_choices:
             parts = choices.get(choice.index)
             if parts is None:
                 parts = choices[choice.index] = _ChoiceParts(choice.index)
             parts.add(choice)
+        # Only add() changes what the fast path of add_all depends on: worked out here.
+        self._fast = self._plain_parts(chunk_choices[0].index if len(chunk_choices) == 1 else None)
 
     def add_all(self, chunks: list[ChatCompletionChunk]) -> None:
         """``add`` each chunk, in one loop: what a stream merges per network read.
@@ -391,7 +396,7 @@ class ChatCompletionAccumulator:
         """
         add = self.add
         slow = 0
-        parts = self._plain_parts()
+        parts = self._fast
         for chunk in chunks:
             chunk_choices = chunk.choices
             if parts is not None and len(chunk_choices) == 1:
@@ -420,7 +425,7 @@ class ChatCompletionAccumulator:
                     continue
             add(chunk)
             slow += 1
-            parts = self._plain_parts(chunk_choices[0].index if len(chunk_choices) == 1 else None)
+            parts = self._fast
         self.chunks_added += len(chunks) - slow
         for chunk in reversed(chunks):  # the last usage and fingerprint seen win
             if chunk.usage is not None:

@@ -288,7 +288,11 @@ class AsyncStream(StreamEngine[_T]):
                 pass
             if wire is not None:
                 raws = events[: len(out)]
-            if list(map(_ERROR, out)).count(None) != len(out):
+            if (
+                out[0].error is not None
+                if len(out) == 1
+                else list(map(_ERROR, out)).count(None) != len(out)
+            ):
                 del out[next(i for i, chunk in enumerate(out) if chunk.error is not None) :]
             if len(out) == len(events):
                 whole: list[ServerSentEvent] = []

@@ -119,6 +119,7 @@ class StreamEngine(Generic[_T]):
         # The deadline timer (see _read): when it fires, and the read it may end.
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = _NEVER
+        self._settled = False  # the timer is armed for the idle phase
         self._waiting: aiohttp.StreamReader | None = None
         self._max_event_bytes = transport.max_event_bytes
         self._retries_left = opened.retries_left
@@ -350,12 +351,16 @@ class StreamEngine(Generic[_T]):
             self._disconnected(self._broken)
         content = self.response.content
         try:
-            deadline = self._deadline()[0]
-            if deadline is None:
+            if not self._settled:  # else the deadline can only have moved later
+                deadline = self._deadline()[0]
+                if deadline is not None and deadline < self._timer_at:
+                    self._arm(deadline, content)
+                # Once idle is the phase (an event came), the deadline only moves later
+                # until the timer fires (or the connection changes): no need to look.
+                self._settled = self._timer is not None and self._last_event is not None
+            if self._timer is None:
                 data = await content.read(self.read_bytes)
             else:
-                if deadline < self._timer_at:
-                    self._arm(deadline, content)
                 self._waiting = content
                 try:
                     data = await content.read(self.read_bytes)
@@ -394,6 +399,7 @@ class StreamEngine(Generic[_T]):
     def _disarm(self) -> None:
         timer, self._timer = self._timer, None
         self._timer_at = _NEVER
+        self._settled = False
         if timer is not None:
             timer.cancel()
 
@@ -574,6 +580,7 @@ def _deadline_check(ref: weakref.ref[StreamEngine[Any]], content: aiohttp.Stream
         return
     stream._timer = None
     stream._timer_at = _NEVER
+    stream._settled = False
     if stream._waiting is not content:  # no read waiting: the next one arms it again
         return
     deadline = stream._deadline()[0]
