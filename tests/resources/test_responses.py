@@ -502,7 +502,9 @@ def conversation_events() -> list[dict[str, Any]]:
             "total_tokens": 15,
             "input_tokens_details": {"cached_tokens": 4},
             "output_tokens_details": {"reasoning_tokens": 3},
-            "server_side_tool_usage": {"web_search": 1},
+            "server_side_tool_usage_details": {"web_search": 1},
+            "num_sources_used": 4,
+            "num_server_side_tools_used": 1,
             "cost_in_usd_ticks": 37756000,
         },
     }
@@ -596,6 +598,9 @@ async def test_a_two_turn_conversation_sends_every_item_back_unchanged(
     assert final.usage is not None and final.usage.input_tokens_details is not None
     assert final.usage.input_tokens_details.cached_tokens == 4
     assert final.usage.cost_usd == pytest.approx(0.0037756)
+    # xAI's names for what its server-side tools used
+    assert final.usage.server_side_tool_usage_details == {"web_search": 1}
+    assert (final.usage.num_sources_used, final.usage.num_server_side_tools_used) == (4, 1)
     assert msgspec.json.decode(final.raw)["x_server_only"] == 7  # type: ignore[arg-type]
 
     # turn 2: every item goes back exactly as it came (no field lost, none added, no nulls)

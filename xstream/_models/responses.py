@@ -200,9 +200,13 @@ class ResponseUsage(_Payload):
     total_tokens: int = 0
     input_tokens_details: InputTokensDetails | None = None
     output_tokens_details: OutputTokensDetails | None = None
-    # xAI: the tools that ran server-side ({tool: calls}), and the exact cost billed
-    server_side_tool_usage: Any = None
+    # xAI: the tools that ran server-side ({tool: calls}), how many sources and tool calls
+    # they used, and the exact cost billed
+    server_side_tool_usage_details: Any = None
+    num_sources_used: int | None = None
+    num_server_side_tools_used: int | None = None
     cost_in_usd_ticks: int | None = None
+    server_side_tool_usage: Any = None  # the name xstream declared before xAI's (kept)
 
     @property
     def cost_usd(self) -> float | None:
