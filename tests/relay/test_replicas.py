@@ -132,8 +132,8 @@ async def test_stop_on_one_replica_stops_the_producer_on_another(
     redis_server: RedisServer, upstream: MockServer
 ) -> None:
     upstream.enqueue(Reply(text=TEXT * 5, chunk_size=4, delay=0.03))
-    a = await replica(redis_server.url, upstream.base_url, idle=1.0)
-    b = await replica(redis_server.url, upstream.base_url, idle=1.0)
+    a = await replica(redis_server.url, upstream.base_url, idle=3.0)
+    b = await replica(redis_server.url, upstream.base_url, idle=3.0)
     try:
         async with aiohttp.ClientSession() as session:
             async with session.post(b.url + "/answers") as r:

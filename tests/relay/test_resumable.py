@@ -160,8 +160,8 @@ async def test_stop_works_from_another_replica(
 ) -> None:
     srv, client = upstream
     srv.enqueue(Reply(text=TEXT * 20, chunk_size=4, delay=0.02))
-    producer = xstream.ResumableRelay(store, idle=0.6)
-    other = xstream.ResumableRelay(store, idle=0.6)  # shares the store, produces nothing
+    producer = xstream.ResumableRelay(store, idle=3.0)
+    other = xstream.ResumableRelay(store, idle=3.0)  # shares the store, produces nothing
     sid = await start(producer, client)
     reading = asyncio.ensure_future(read_all(other, sid))
     await asyncio.sleep(0.3)

@@ -260,6 +260,13 @@ class AsyncStream(StreamEngine[_T]):
         wire = self._wire
         return (wire.result() if wire is not None else None), self.stats.time_to_first_chunk
 
+    def _seen_all(self) -> None:
+        # Merged now, not after the next read: a stream waiting for its next chunk
+        # holds no decoded chunks (10,000 waiting streams, 10,000 batches).
+        if self._unmerged and self._seen is None:  # (a loop left inside it: kept as seen)
+            _merge(self._accumulator, self._unmerged)
+            self._unmerged = []
+
     def _feed(self, data: bytes) -> list[bytes] | list[ServerSentEvent]:
         return self._decoder.feed_payloads(data)
 

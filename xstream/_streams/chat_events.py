@@ -61,7 +61,10 @@ class AsyncChatCompletionStream(Generic[T]):
         states, accumulator, chunk_events = state.fast_path()
         next_batch = raw.next_batch
         try:
-            while batch := await next_batch():
+            while True:
+                batch = await next_batch()
+                if not batch:
+                    break
                 for chunk in batch:
                     # ChatCompletionStreamState.handle_chunk, its fast path copied here
                     # rather than called (a call and a list per chunk would cost a
@@ -117,6 +120,7 @@ class AsyncChatCompletionStream(Generic[T]):
                         for event in chunk_events(chunk):
                             yield event
                 accumulator.compact()  # once per read: the texts kept at about their size
+                del batch, chunk  # nothing of this read is held while the next is awaited
             # The stream is complete: close what is still open.
             for event in state.end_events():
                 yield event

@@ -183,6 +183,10 @@ class StreamEngine(Generic[_T]):
         relay passes the server's data on unchanged (``to_sse`` does this)."""
         raise NotImplementedError
 
+    def _seen_all(self) -> None:
+        """The caller saw every item of the last batch (it asks for the next one):
+        what a kind keeps of it can be let go of before the next read is awaited."""
+
     def _feed(self, data: bytes) -> list[Any]:
         """One read's bytes to the decoder: what :meth:`_decode_events` takes."""
         return self._decoder.feed(data)
@@ -228,6 +232,7 @@ class StreamEngine(Generic[_T]):
 
         Raises the stream's failure once every item before it was returned.
         """
+        self._seen_all()
         while True:
             data = await self._next_data()
             if data is None:

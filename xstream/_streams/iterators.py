@@ -69,6 +69,10 @@ class PlacedIterator(Generic[_T]):
 NEXT_STEP = property(attrgetter("_next"))
 
 
+_SEEN: list[Any] = []  # a batch seen whole (never changed)
+_SEEN_ITEMS: Iterator[Any] = iter(_SEEN)
+
+
 class _Batches(Protocol[_T]):
     """What :class:`BatchIterator` drives: a stream engine."""
 
@@ -96,6 +100,10 @@ async def _items(stream: _Batches[_T], place: Place[_T]) -> AsyncGenerator[_T, N
         place.items = items = iter(batch)
         for item in items:
             yield item
+        # The loop saw all of it: hold none of it while the next read is awaited (with
+        # thousands of streams waiting, what each holds between reads is the memory).
+        place.batch, place.items = _SEEN, _SEEN_ITEMS
+        del batch, items
 
 
 class BatchIterator(PlacedIterator[_T]):

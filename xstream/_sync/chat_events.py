@@ -58,7 +58,10 @@ class ChatCompletionStream(Generic[T]):
         states, accumulator, chunk_events = state.fast_path()
         next_batch = raw.next_batch
         try:
-            while batch := next_batch():
+            while True:
+                batch = next_batch()
+                if not batch:
+                    break
                 for chunk in batch:
                     # ChatCompletionStreamState.handle_chunk, its fast path copied here
                     # rather than called (a call and a list per chunk would cost a
@@ -113,6 +116,7 @@ class ChatCompletionStream(Generic[T]):
                     if chunk.object:
                         yield from chunk_events(chunk)
                 accumulator.compact()  # once per read: the texts kept at about their size
+                del batch, chunk  # nothing of this read is held while the next is awaited
             # The stream is complete: close what is still open.
             yield from state.end_events()
         finally:
