@@ -62,7 +62,7 @@ from .errors import (
 from .pool import connector_class, reuse_trace, stale, watch
 from .proxy import Proxies
 from .raw import note_opened
-from .request import Opened, Request, header_secrets, window
+from .request import Opened, Request, head_window, header_secrets, window
 
 __all__ = ["USER_AGENT", "Transport"]
 
@@ -291,6 +291,7 @@ class Transport:
     async def open(self, request: Request, *, last_event_id: str = "") -> Opened:
         """:meth:`send` with the request's retries, noting when it started (``request.started``)."""
         request.started = asyncio.get_running_loop().time()
+        request.attempts = 0
         retries = request.max_retries
         op = request.operation
         if op is None:
@@ -349,12 +350,12 @@ class Transport:
                 request.scrub(exc)  # in place: the traceback stays
                 raise
             if attempt >= retries or not retryable or delay is None:
-                raise request.scrub(error)
+                raise request.tried(request.scrub(error), loop.time())
             if total is not None and loop.time() + delay >= started + total:
                 log.debug(
                     "not retrying %s: the backoff would end past the total deadline", request.where
                 )
-                raise request.scrub(error)
+                raise request.tried(request.scrub(error), loop.time())
             log.debug(
                 "retrying %s %s in %.2f s after %s",
                 request.method,
@@ -386,10 +387,15 @@ class Transport:
             headers = {**headers, "Last-Event-ID": last_event_id}
         t = request.timeout
         now = asyncio.get_running_loop().time()
-        limit, name, seconds = window(t, now if started is None else started, now, phase)
+        if phase == "first_event":
+            base = now if started is None else started
+            limit, name, seconds = head_window(t, base, now, stream=request.stream)
+        else:
+            limit, name, seconds = window(t, now if started is None else started, now, phase)
         connect = t.connect
         client_timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
         session = self.session
+        request.attempts += 1  # counted once it can go out (a closed client raised above)
         proxy = self._pool.proxies.route(request.url)
         try:
             async with asyncio.timeout(limit):
