@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from xstream._cli.main import DEMO_REASONING
+from xstream._cli.chat import DEMO_REASONING
 from xstream._client import AsyncClient
 from xstream._version import __version__
 from xstream.testing import DEFAULT_TEXT, MockServer, Reply
@@ -137,7 +137,7 @@ async def test_model_defaults_to_env_then_grok() -> None:
             "chat", "Hi", "--base-url", srv.base_url, env={**cli_env(), "XAI_MODEL": "m2"}
         )
         models = [r.json["model"] for r in srv.requests]
-    assert models == ["grok-2-latest", "m2"]
+    assert models == ["grok-4", "m2"]  # the model the README uses
 
 
 async def test_json_prints_the_wire_data_of_each_event_one_per_line() -> None:
@@ -346,9 +346,9 @@ def test_the_seed_loop_against_the_demo_server_prints_the_answer_and_no_none(
     import argparse
 
     from xstream import Client as OpenAI
-    from xstream._cli.main import _demo_reply
+    from xstream._cli.chat import demo_reply
 
-    reply = _demo_reply(argparse.Namespace(reasoning=False))
+    reply = demo_reply(argparse.Namespace(reasoning=False))
     with MockServer.running_in_thread(default=reply) as srv:
         client = OpenAI(api_key=KEY, base_url=srv.base_url)
         stream = client.chat.completions.create(

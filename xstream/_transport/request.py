@@ -158,6 +158,6 @@ def head_window(
     limit, name, seconds = window(timeout, started, now, "first_event")
     if stream and timeout.response is not None:
         head = window(timeout, started, now, "response")
-        if limit is None or (head[0] is not None and head[0] < limit):
+        if limit is None or (head[0] is not None and head[0] <= limit):
             return head
     return limit, name, seconds
