@@ -167,6 +167,12 @@ def _add_serve(commands: Any) -> None:
         default=os.environ.get("XAI_MODEL") or DEFAULT_MODEL,
         help="the model the chat page asks for (default: $XAI_MODEL or %(default)s)",
     )
+    srv.add_argument(
+        "--lenient",
+        action="store_true",
+        help="take any model name, paths without /v1, any parameters and no key (by "
+        "default the mock API refuses them as xAI does)",
+    )
 
 
 # --------------------------------------------------------------------------- serve
@@ -180,7 +186,13 @@ def _serve(args: argparse.Namespace) -> int:
     url = args.base_url or os.environ.get("XAI_BASE_URL") or None
     upstream = Upstream(os.environ.get("XAI_API_KEY") or None, url, args.model)
     try:
-        serve_with_page(args.host, args.port, default=Reply(delay=args.delay), upstream=upstream)
+        serve_with_page(
+            args.host,
+            args.port,
+            default=Reply(delay=args.delay),
+            upstream=upstream,
+            strict=not args.lenient,
+        )
     except OSError as exc:  # the port is taken, the address is not local, ...
         from .chat import fail
 

@@ -44,7 +44,7 @@ class Upstream:
 
     api_key: str | None = None
     base_url: str | None = None
-    model: str = "grok-2-latest"
+    model: str = "grok-4"
 
 
 class ChatPageServer(MockServer):
@@ -56,8 +56,10 @@ class ChatPageServer(MockServer):
         port: int = 0,
         default: Reply | None = None,
         upstream: Upstream | None = None,
+        *,
+        strict: bool = True,
     ) -> None:
-        super().__init__(host, port, default)
+        super().__init__(host, port, default, strict=strict)
         self.upstream = upstream or Upstream()
         self.page_url = ""
         self.upstream_label = ""
@@ -148,12 +150,17 @@ def _messages(body: Any) -> list[dict[str, str]]:
 
 
 def serve_with_page(
-    host: str, port: int, *, default: Reply | None = None, upstream: Upstream | None = None
+    host: str,
+    port: int,
+    *,
+    default: Reply | None = None,
+    upstream: Upstream | None = None,
+    strict: bool = True,
 ) -> None:
     """Serve the mock API and the chat page in the foreground until Ctrl-C."""
 
     async def main() -> None:
-        srv = ChatPageServer(host, port, default, upstream)
+        srv = ChatPageServer(host, port, default, upstream, strict=strict)
         async with srv:
             print(f"xstream mock server on {srv.base_url} (Ctrl-C to stop)", flush=True)
             print(
