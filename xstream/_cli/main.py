@@ -154,8 +154,8 @@ def _add_serve(commands: Any) -> None:
     srv.add_argument(
         "--delay",
         type=_number(float, 0),
-        default=0.0,
-        help="seconds between streamed events (default: 0)",
+        help="seconds between streamed events, of the mock API and of the chat page's "
+        "built-in upstream (default: 0 for the API, 0.02 for the page, to watch)",
     )
     srv.add_argument(
         "--base-url",
@@ -181,7 +181,7 @@ def _add_serve(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     """Run the local server and the chat page in the foreground until Ctrl-C."""
     from ..testing import Reply
-    from .page import Upstream, serve_with_page
+    from .page import PAGE_DELAY, Upstream, serve_with_page
 
     url = args.base_url or os.environ.get("XAI_BASE_URL") or None
     upstream = Upstream(os.environ.get("XAI_API_KEY") or None, url, args.model)
@@ -189,9 +189,10 @@ def _serve(args: argparse.Namespace) -> int:
         serve_with_page(
             args.host,
             args.port,
-            default=Reply(delay=args.delay),
+            default=Reply(delay=args.delay or 0.0),
             upstream=upstream,
             strict=not args.lenient,
+            page_delay=PAGE_DELAY if args.delay is None else args.delay,
         )
     except OSError as exc:  # the port is taken, the address is not local, ...
         from .chat import fail
