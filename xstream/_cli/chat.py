@@ -39,7 +39,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 STATUS_EVERY = 0.1  # seconds between two redraws of the status line
 _DIM, _RESET, _CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[2K"
 _ENDED_EARLY = {
-    "length": "the answer was cut at the token limit (finish_reason \"length\"; "
+    "length": 'the answer was cut at the token limit (finish_reason "length"; '
     "raise --max-tokens for more)",
     "max_output_tokens": "the answer was cut at the token limit (max_output_tokens; "
     "raise --max-tokens for more)",
@@ -368,7 +368,8 @@ async def _respond(client: AsyncClient, args: argparse.Namespace, printer: _Prin
                 if isinstance(event, r.ResponseOutputTextDeltaEvent):
                     printer.text(event.delta)
                 elif isinstance(
-                    event, r.ResponseReasoningSummaryTextDeltaEvent | r.ResponseReasoningTextDeltaEvent
+                    event,
+                    r.ResponseReasoningSummaryTextDeltaEvent | r.ResponseReasoningTextDeltaEvent,
                 ):
                     summarised.add(event.item_id)
                     printer.thought(event.delta)

@@ -149,7 +149,10 @@ def _add_serve(commands: Any) -> None:
     )
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     srv.add_argument(
-        "--port", type=_number(int, 0, 65535), default=8000, help="port to bind (default: %(default)s)"
+        "--port",
+        type=_number(int, 0, 65535),
+        default=8000,
+        help="port to bind (default: %(default)s)",
     )
     srv.add_argument(
         "--delay",

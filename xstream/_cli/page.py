@@ -161,9 +161,7 @@ class ChatPageServer(MockServer):
             return web.Response(status=502, body=error_block(exc), headers=SSE_HEADERS)
         response = await stream.to_aiohttp_response(request)
         if not stream.stats.done:  # the upstream broke off (the relay sent the page an error)
-            self._say(
-                f"upstream error: the stream ended early after {stream.stats.chunks} chunks"
-            )
+            self._say(f"upstream error: the stream ended early after {stream.stats.chunks} chunks")
         return response
 
 

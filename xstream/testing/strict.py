@@ -125,7 +125,12 @@ def _parameter_problem(body: Mapping[str, Any], *, chat: bool) -> str | None:
 
 
 def _number(
-    body: Mapping[str, Any], name: str, *, low: float, high: float | None = None, whole: bool = False
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    low: float,
+    high: float | None = None,
+    whole: bool = False,
 ) -> str | None:
     value = body.get(name)
     if value is None:
