@@ -74,9 +74,15 @@ def test_a_smoke_ratio_gets_no_verdict_and_says_why() -> None:
 
 def test_a_quick_run_is_a_smoke_run_in_its_reports_and_summary_alike(tmp_path: Path) -> None:
     """``python -m benchmarks --quick``: no "yes"/"NO" against full-run targets, the
-    same note in the benchmark's report and in the summary, and the same numbers."""
+    same note in the benchmark's report and in the summary, and the same numbers.
+    (Needs the ``bench`` extra: the peer it measures against, and matplotlib.)"""
     import subprocess
     import sys
+
+    import pytest
+
+    pytest.importorskip("openai", reason="the bench extra: pip install -e '.[bench]'")
+    pytest.importorskip("matplotlib", reason="the bench extra: pip install -e '.[bench]'")
 
     root = Path(__file__).resolve().parents[1]
     subprocess.run(
