@@ -66,7 +66,7 @@ async def _capture(reply: Reply, params: dict[str, Any]) -> bytes:
     body = {"model": "grok-4", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     if "n" in params:
         body["n"] = params["n"]
-    async with MockServer() as srv, aiohttp.ClientSession() as session:
+    async with MockServer(strict=False) as srv, aiohttp.ClientSession() as session:
         srv.enqueue(reply)
         async with session.post(srv.base_url + "/chat/completions", json=body) as response:
             return await response.read()

@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,34 +69,62 @@ def percentile(values: Sequence[float], q: float) -> float:
     return data[lo] + (data[hi] - data[lo]) * (k - lo)
 
 
+SMOKE_NOTE = (
+    "**Smoke run** (`--quick`): smaller inputs and fewer repeats, to see that everything "
+    "runs. The targets are for full runs, so a smoke run gives no verdict against them."
+)
+
+
+def smoke() -> bool:
+    """Whether this benchmark process is a ``--quick`` smoke run (``python -m benchmarks
+    --quick`` passes the flag on to each benchmark)."""
+    return "--quick" in sys.argv[1:]
+
+
 @dataclass(frozen=True)
 class Ratio:
     """A headline ratio, higher is better for xstream, and the target it is held to
-    (``None``: shown for information, no target)."""
+    (``None``: shown for information, no target). A ratio of a smoke run is held to
+    no target: its inputs are not those the target is for."""
 
     label: str
     value: float
     target: float | None
+    smoke: bool = False
 
     @property
     def met(self) -> bool | None:
-        """Whether the target is met; ``None`` when there is no target."""
-        return None if self.target is None else self.value >= self.target
+        """Whether the target is met; ``None`` when there is no target (or a smoke run)."""
+        if self.target is None or self.smoke:
+            return None
+        return self.value >= self.target
 
     @property
     def verdict(self) -> str:
-        """``yes``, ``NO``, or ``—`` (no target), for the tables."""
+        """``yes``, ``NO``, ``—`` (no target), or ``smoke run``, for the tables."""
+        if self.smoke and self.target is not None:
+            return "smoke run"
         return {True: "yes", False: "NO", None: "—"}[self.met]
 
     @property
     def goal(self) -> str:
-        return "no target" if self.target is None else f"≥ {self.target:.2f}"
+        if self.target is None:
+            return "no target"
+        return f"full runs: ≥ {self.target:.2f}" if self.smoke else f"≥ {self.target:.2f}"
+
+
+def as_run(ratios: Sequence[Ratio]) -> list[Ratio]:
+    """``ratios`` marked as this process's run: smoke ones when it is ``--quick``."""
+    quick = smoke()
+    return [replace(r, smoke=r.smoke or quick) for r in ratios]
 
 
 def targets_table(ratios: Sequence[Ratio], shown: Sequence[str] | None = None) -> list[str]:
     """``| target | measured | met |`` rows; ``shown`` replaces the measured column's text
     (it should state the same ratio, oriented the same way, as the chart)."""
-    lines = ["| target | measured | met |", "|---|---:|:---:|"]
+    ratios = as_run(ratios)
+    lines = [SMOKE_NOTE, ""] if any(r.smoke for r in ratios) else []
+    lines += ["| target | measured | met |", "|---|---:|:---:|"]
     for i, ratio in enumerate(ratios):
         text = shown[i] if shown is not None else f"{ratio.value:.2f}x"
         lines.append(f"| {ratio.label} ({ratio.goal}) | {text} | {ratio.verdict} |")
@@ -206,7 +234,7 @@ def save_ratios(name: str, ratios: Sequence[Ratio], results: Path | None) -> Non
     if results is None:
         return
     results.mkdir(parents=True, exist_ok=True)
-    data = {"measured": measured_at(), "ratios": [asdict(r) for r in ratios]}
+    data = {"measured": measured_at(), "ratios": [asdict(r) for r in as_run(ratios)]}
     (results / f"{name}.ratios.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
@@ -280,7 +308,10 @@ def chart(results: Path) -> Path | None:
     ax.set_xscale("log")
     ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("ratio, higher is better for xstream (log scale); black tick = target")
-    ax.set_title("xstream vs peers, same run: green target met, red missed, grey no target")
+    title = "xstream vs peers, same run: green target met, red missed, grey no target"
+    if any(r.smoke for _, r in ratios):
+        title = "SMOKE RUN (--quick): no verdicts; targets (black ticks) are for full runs"
+    ax.set_title(title)
     ax.set_xlim(min(0.5, min(values) / 1.5), max(*values, *targets) * 3)
     fig.text(0.01, 0.005, chart_stamp(results), fontsize=7, color="#455a64", va="bottom")
     fig.tight_layout(rect=(0, 0.03, 1, 1))

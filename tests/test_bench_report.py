@@ -57,3 +57,63 @@ def test_every_report_starts_with_when_and_at_what_commit() -> None:
     info = report.machine_info()
     assert info[0].startswith(f"- measured: {report.measured_at()} (")
     assert info[1].startswith(f"- code: {report.commit()}, xstream/*.py sha256 ")
+
+
+def test_a_smoke_ratio_gets_no_verdict_and_says_why() -> None:
+    ratios = [Ratio("missed", 0.5, 1.0, smoke=True), Ratio("shown", 0.1, None, smoke=True)]
+    assert [r.met for r in ratios] == [None, None]
+    assert [r.verdict for r in ratios] == ["smoke run", "—"]
+    assert report.bar_colors(ratios) == [report.COLORS[None]] * 2  # grey, never red
+    table = report.targets_table(ratios)
+    assert table[0] == report.SMOKE_NOTE
+    assert table[-2:] == [
+        "| missed (full runs: ≥ 1.00) | 0.50x | smoke run |",
+        "| shown (no target) | 0.10x | — |",
+    ]
+
+
+def test_a_quick_run_is_a_smoke_run_in_its_reports_and_summary_alike(tmp_path: Path) -> None:
+    """``python -m benchmarks --quick``: no "yes"/"NO" against full-run targets, the
+    same note in the benchmark's report and in the summary, and the same numbers.
+    (Needs the ``bench`` extra: the peer it measures against, and matplotlib.)"""
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("openai", reason="the bench extra: pip install -e '.[bench]'")
+    pytest.importorskip("matplotlib", reason="the bench extra: pip install -e '.[bench]'")
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "bench_accumulate",
+         "--results", str(tmp_path)],
+        cwd=root, check=True, capture_output=True, timeout=50,
+    )  # fmt: skip
+    summary = (tmp_path / "summary.md").read_text()
+    bench = (tmp_path / "bench_accumulate.md").read_text()
+    assert report.SMOKE_NOTE in summary and report.SMOKE_NOTE in bench
+    ratio_rows = [line for line in summary.splitlines() if line.startswith("| bench_accumulate | accumulate")]
+    assert ratio_rows and all(row.endswith(("| smoke run |", "| — |")) for row in ratio_rows)
+    targets = bench.split("## Targets", 1)[1]
+    assert "| yes |" not in targets and "| NO |" not in targets
+    for name, ratio in report.load_ratios(tmp_path):
+        assert ratio.smoke
+        # the report states each ratio as the summary does
+        assert f"{ratio.value:.2f}" in targets, (ratio, targets)
+        assert f"| {name} | {ratio.label} ({ratio.goal}) | {ratio.value:.2f} |" in summary
+
+
+def test_the_summary_reads_bench_sse_smoke_verdicts_as_smoke(tmp_path: Path) -> None:
+    from benchmarks.__main__ import sse_ratios
+
+    (tmp_path / "bench_sse.md").write_text(
+        "| 16 KiB pieces: xstream ≥ 5x openai | LF | 8.73x | smoke run |\n"
+        "| 16 KiB pieces: xstream ≥ 2.5x httpx-sse | LF | 2.10x | NO |\n"
+    )
+    sse_ratios(tmp_path)
+    found = [r for _, r in report.load_ratios(tmp_path)]
+    assert [(r.value, r.smoke, r.verdict) for r in found] == [
+        (8.73, True, "smoke run"),
+        (2.10, False, "NO"),
+    ]

@@ -49,3 +49,37 @@ def test_the_readme_states_the_supported_pythons() -> None:
     readme = (ROOT / "README.md").read_text()
     floor = PROJECT["requires-python"].removeprefix(">=")
     assert f"Python {floor}" in readme
+
+
+DISTRIBUTION = "xstream-llm"  # free on the package index (checked with `pip index versions`)
+
+
+def test_the_distribution_is_not_the_unrelated_xstream_but_imports_as_xstream() -> None:
+    """``xstream`` on the package index is someone else's encryption library: the
+    distribution has a name of its own, and the package it installs is ``xstream``."""
+    assert PROJECT["name"] == DISTRIBUTION
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    assert wheel["targets"]["wheel"]["packages"] == ["xstream"]
+    assert PROJECT["scripts"] == {"xstream": "xstream._cli.main:main"}
+
+
+def test_the_installed_distribution_provides_the_xstream_package() -> None:
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution(DISTRIBUTION)
+    assert {(e.group, e.name, e.value) for e in dist.entry_points} >= {
+        ("console_scripts", "xstream", "xstream._cli.main:main"),
+        ("pytest11", "xstream", "xstream.pytest_plugin"),
+    }
+    assert "otel" in (dist.metadata.get_all("Provides-Extra") or [])
+
+
+def test_the_readme_installs_the_distribution_with_its_extras() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"pip install {DISTRIBUTION}" in readme
+    assert f"pip install '{DISTRIBUTION}[otel]'" in readme
+    # nowhere does it tell anyone to install the other project
+    assert not re.search(r"pip install '?xstream(\[|'|\s|$)", readme)
+    for extra in re.findall(r"pip install '([^'\s]+)\[(\w+)\]'", readme):
+        assert extra[0] in (DISTRIBUTION, ".", "/path/to/this/clone"), extra
+        assert extra[1] in PROJECT["optional-dependencies"], extra

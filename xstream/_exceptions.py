@@ -28,6 +28,7 @@ changing the import. Everything derives from :class:`XStreamError`::
         │   ├── ProtocolError                 the peer broke HTTP (framing, length, encoding)
         │   └── APITimeoutError               a deadline passed: ``deadline``, ``seconds``
         │       ├── ConnectTimeoutError           connecting
+        │       ├── ResponseTimeoutError          waiting for the status line and headers
         │       ├── FirstEventTimeoutError        waiting for the first event
         │       ├── IdleTimeoutError              waiting for the next event
         │       └── TotalTimeoutError             the whole request
@@ -80,6 +81,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitError",
+    "ResponseTimeoutError",
     "ServerStreamError",
     "StreamDisconnectedError",
     "StreamError",
@@ -132,6 +134,9 @@ class APIError(XStreamError):
     ``message`` is the human-readable reason; ``body`` the decoded error
     payload when the server sent one; ``code``/``type``/``param`` are read from
     OpenAI-style (``{"error": {...}}``) and xAI-style (``{"code", "error"}``) bodies.
+    ``attempts`` is how many times the request was sent, ``elapsed`` the seconds
+    from the first attempt to this error (``None`` when it was not sent); the
+    message says both when the request was sent more than once or timed out.
     """
 
     message: str
@@ -139,6 +144,8 @@ class APIError(XStreamError):
     code: str | None
     type: str | None
     param: str | None
+    attempts: int = 1
+    elapsed: float | None = None
 
     def __init__(self, message: str, *, body: object | None = None) -> None:
         super().__init__(message)
@@ -256,6 +263,11 @@ class APITimeoutError(APIConnectionError):
 
 class ConnectTimeoutError(APITimeoutError):
     """The connection could not be opened within ``Timeout.connect``."""
+
+
+class ResponseTimeoutError(APITimeoutError):
+    """A streamed request's status line and headers did not come within
+    ``Timeout.response`` of sending it (the server accepted, and never answered)."""
 
 
 class FirstEventTimeoutError(APITimeoutError):
@@ -503,6 +515,7 @@ def deadline_error(
 
 _DEADLINE_CLASSES: dict[str, type[APITimeoutError]] = {
     "connect": ConnectTimeoutError,
+    "response": ResponseTimeoutError,
     "first_event": FirstEventTimeoutError,
     "idle": IdleTimeoutError,
     "total": TotalTimeoutError,

@@ -235,3 +235,55 @@ async def test_leaving_the_page_closes_the_upstream_stream_at_once(
         assert srv.builtin.closed_by_client == 1
         assert took < 1.0, took
         print(f"{how}: upstream closed {took * 1000:.0f} ms after the page was left")
+
+
+async def wait_for_text(devtools: DevTools, at_least: int) -> str:
+    deadline = time.monotonic() + WAIT
+    while True:
+        text: str = await devtools.evaluate(
+            "document.querySelector('#log li.assistant:last-child .text')?.textContent ?? ''"
+        )
+        if len(text) >= at_least:
+            return text
+        assert time.monotonic() < deadline, "no answer arrived"
+        await asyncio.sleep(0.02)
+
+
+async def test_stop_ends_the_answer_and_closes_the_upstream_stream(devtools: DevTools) -> None:
+    async with ChatPageServer() as srv:
+        assert srv.builtin is not None
+        srv.builtin.default = Reply(chunks=3000, delay=0.01)  # 30 s if read to the end
+        await ask(devtools, srv.page_url, "Tell me everything.")
+        await wait_for_text(devtools, 40)
+        assert await devtools.evaluate("document.getElementById('stop').hidden") is False
+        assert srv.builtin.open_streams == 1
+        pressed = time.monotonic()
+        await devtools.click("#stop")
+        await asyncio.wait_for(srv.builtin.wait_until_idle(), 5.0)
+        took = time.monotonic() - pressed
+        assert srv.builtin.closed_by_client == 1 and took < 1.0, took
+        deadline = time.monotonic() + WAIT
+        while await devtools.evaluate("document.body.dataset.state") != "stopped":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        assert await devtools.evaluate("document.getElementById('status').textContent") == "Stopped."
+        assert await devtools.evaluate("document.getElementById('stop').hidden") is True
+        assert await devtools.evaluate("document.getElementById('send').disabled") is False
+        kept = await devtools.evaluate("document.querySelector('#log .assistant .text').textContent")
+        assert len(kept) >= 40 and "Error" not in kept  # what arrived stays
+
+
+async def test_the_page_follows_the_answer_down(devtools: DevTools) -> None:
+    async with ChatPageServer() as srv:
+        assert srv.builtin is not None
+        srv.builtin.default = Reply(chunks=600, delay=0.002)  # far longer than the window
+        await ask(devtools, srv.page_url, "A long one, please.")
+        deadline = time.monotonic() + WAIT
+        while await devtools.evaluate("document.body.dataset.state") != "done":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        tall = await devtools.evaluate("document.documentElement.scrollHeight")
+        view = await devtools.evaluate("window.innerHeight")
+        assert tall > 2 * view  # the answer ran well past the window
+        bottom = await devtools.evaluate("window.scrollY + window.innerHeight")
+        assert bottom >= tall - 120, (bottom, tall)  # and the page followed it

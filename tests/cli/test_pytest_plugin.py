@@ -30,7 +30,7 @@ SEEN = []
 @pytest.mark.asyncio
 async def test_server_and_client(xstream_server, xstream_client):
     xstream_server.enqueue(Reply(text="abcdef", chunk_size=2, drop_after=2))
-    stream = await xstream_client.chat.completions.create(model="m", messages=[], stream=True)
+    stream = await xstream_client.chat.completions.create(model="grok-4", messages=[{"role": "user", "content": "Hi"}], stream=True)
     texts = []
     with pytest.raises(xstream.StreamDisconnectedError):
         async for text in stream.text_stream:
@@ -47,7 +47,7 @@ async def test_a_new_server_per_test(xstream_server):
 
 def test_sync_server_and_client(xstream_sync_server, xstream_sync_client):
     xstream_sync_server.enqueue(Reply(status=429, headers={"Retry-After": "0"}), Reply(text="ok"))
-    completion = xstream_sync_client.chat.completions.create(model="m", messages=[])
+    completion = xstream_sync_client.chat.completions.create(model="grok-4", messages=[{"role": "user", "content": "Hi"}])
     assert completion.choices[0].message.content == "ok"
     assert len(xstream_sync_server.requests) == 2
 """
@@ -100,7 +100,7 @@ def test_the_sync_fixtures_need_no_pytest_asyncio(tmp_path: Path) -> None:
 
             def test_sync(xstream_sync_server, xstream_sync_client):
                 xstream_sync_server.enqueue(Reply(text="hi"))
-                done = xstream_sync_client.chat.completions.create(model="m", messages=[])
+                done = xstream_sync_client.chat.completions.create(model="grok-4", messages=[{"role": "user", "content": "Hi"}])
                 assert done.choices[0].message.content == "hi"
 
             def test_async_fixture_says_what_it_needs(xstream_server):

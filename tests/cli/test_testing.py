@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from xstream import testing
 from xstream.testing import (
@@ -33,7 +34,17 @@ from xstream.testing import (
     ToolCallScript,
 )
 
-mock_server = testing.mock_server  # the public fixture, used as-is by the tests below
+
+@pytest_asyncio.fixture
+async def mock_server() -> AsyncIterator[MockServer]:
+    """Lenient: these tests post bare bodies (model "m", no key, no /v1) to test the
+    framing; what the strict server refuses is tested in test_strict_server.py."""
+    async with MockServer(strict=False) as srv:
+        yield srv
+
+
+def test_the_public_fixture_is_built_lazily() -> None:
+    assert testing.mock_server is not None
 
 CHAT = "/chat/completions"
 MESSAGES = [{"role": "user", "content": "What is the meaning of life?"}]
@@ -666,7 +677,7 @@ async def test_connections_seen(mock_server: MockServer, session: aiohttp.Client
 
 
 async def test_close_ends_held_streams_quickly(session: aiohttp.ClientSession) -> None:
-    srv = MockServer(default=Reply(stall_after=1, stall_seconds=30))
+    srv = MockServer(strict=False, default=Reply(stall_after=1, stall_seconds=30))
     await srv.start()
     resp = await post(session, srv)
     await resp.content.readuntil(b"\n\n")
@@ -696,7 +707,7 @@ def _sync_post(url: str, body: dict[str, Any]) -> tuple[int, bytes]:
 
 def test_running_in_thread_from_sync_code() -> None:
     threads_before = set(threading.enumerate())
-    with MockServer.running_in_thread(default=Reply(text="default")) as srv:
+    with MockServer.running_in_thread(strict=False, default=Reply(text="default")) as srv:
         assert srv.base_url.startswith("http://127.0.0.1:")
         srv.enqueue(Reply(text="queued"), Reply(status=500))
         status, body = _sync_post(srv.base_url, {"model": "m", "stream": True})
@@ -711,7 +722,7 @@ def test_running_in_thread_from_sync_code() -> None:
 
 def test_running_in_thread_stops_with_a_stream_held_open() -> None:
     threads_before = set(threading.enumerate())
-    with MockServer.running_in_thread(default=Reply(stall_after=0, stall_seconds=30)) as srv:
+    with MockServer.running_in_thread(strict=False, default=Reply(stall_after=0, stall_seconds=30)) as srv:
         conn = socket.create_connection(("127.0.0.1", srv.port))
         body = b'{"stream": true}'
         conn.sendall(
@@ -732,12 +743,12 @@ def test_running_in_thread_reports_a_port_in_use() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(OSError), MockServer.running_in_thread(port=port):
+        with pytest.raises(OSError), MockServer.running_in_thread(strict=False, port=port):
             pass  # pragma: no cover
 
 
 def test_serve_in_the_foreground_until_ctrl_c() -> None:
-    code = "from xstream.testing import serve; serve(port=0)"
+    code = "from xstream.testing import serve; serve(port=0, strict=False)"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

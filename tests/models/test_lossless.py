@@ -200,7 +200,9 @@ def test_the_relays_bytes_are_the_upstreams_data_lines() -> None:
             )
             body += b"data: [DONE]\n\n"
             srv.enqueue(Reply(body=body, content_type="text/event-stream"))
-            stream = client.chat.completions.create(model="grok-4", messages=[], stream=True)
+            stream = client.chat.completions.create(
+                model="grok-4", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
             assert b"".join(stream.to_sse()) == body
 
         relay_is_exact()

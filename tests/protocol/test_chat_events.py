@@ -117,7 +117,7 @@ async def _events(name: str) -> tuple[list[Any], list[Any], xstream.ParsedChatCo
     """The recorded body replayed to xstream: its events, each chunk event's chunk and
     snapshot as they were when handed out (snapshots are read then), the final completion."""
     recorded = RECORDED[name]
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(body=recorded["body"], content_type="text/event-stream"))
         async with (
             xstream.AsyncClient(api_key="sk-test", base_url=srv.base_url) as client,
@@ -180,7 +180,7 @@ def test_the_recording_covers_what_the_issue_names() -> None:
 
 
 async def test_reasoning_events_come_before_the_content() -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text="The answer.", reasoning="Think first.", chunk_size=4))
         async with (
             xstream.AsyncClient(api_key="sk-test", base_url=srv.base_url) as client,
@@ -199,7 +199,7 @@ async def test_a_tool_call_is_done_as_soon_as_the_next_begins_not_at_the_end() -
         ToolCallScript("get_weather", '{"city": "Paris", "days": [1]}', id="call_1"),
         ToolCallScript("get_weather", '{"city": "Rome", "days": [2, 3]}', id="call_2"),
     ]
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text="", tool_calls=calls, chunk_size=3))
         async with (
             xstream.AsyncClient(api_key="sk-test", base_url=srv.base_url) as client,
@@ -228,7 +228,7 @@ async def test_a_tool_call_is_done_as_soon_as_the_next_begins_not_at_the_end() -
 async def test_partial_objects_are_typed_where_closed() -> None:
     answer = '{"title": "T", "stops": [{"city": "Paris", "nights": 3}, {"city": "Ly'
     rest = 'on", "nights": 2}], "budget": 1.5, "confirmed": false, "notes": "x"}'
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text=answer + rest, chunk_size=len(answer)))
         async with (
             xstream.AsyncClient(api_key="sk-test", base_url=srv.base_url) as client,
@@ -246,7 +246,7 @@ async def test_partial_objects_are_typed_where_closed() -> None:
 
 
 async def test_the_response_format_type_is_sent_as_a_strict_schema() -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text='{"city": "x", "nights": 1}'))
         async with xstream.AsyncClient(api_key="sk-test", base_url=srv.base_url) as client:
             parsed = await client.chat.completions.parse(
@@ -291,7 +291,7 @@ def test_the_readme_example_runs_as_pasted(capsys: pytest.CaptureFixture[str]) -
 
 
 async def test_to_sse_relays_the_chunks_under_the_events() -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text="relay me", chunk_size=3))
         async with (
             xstream.AsyncClient(api_key="sk-test", base_url=srv.base_url) as client,

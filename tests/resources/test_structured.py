@@ -49,7 +49,7 @@ class GetWeather(msgspec.Struct):
 
 @pytest.fixture
 async def server() -> Any:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         yield srv
 
 
@@ -169,7 +169,7 @@ async def test_messages_with_parsed_fields_go_back_as_plain_messages(
 
 def test_the_sync_client_streams_events_and_parses() -> None:
     with (
-        MockServer.running_in_thread() as srv,
+        MockServer.running_in_thread(strict=False) as srv,
         xstream.Client(api_key="sk-test", base_url=srv.base_url) as client,
     ):
         srv.enqueue(Reply(text='{"name": "Rome", "population": 3}', chunk_size=4))
@@ -294,7 +294,7 @@ def test_run_tools_with_the_sync_client() -> None:
         return a + b
 
     with (
-        MockServer.running_in_thread() as srv,
+        MockServer.running_in_thread(strict=False) as srv,
         xstream.Client(api_key="sk-test", base_url=srv.base_url) as client,
     ):
         srv.enqueue(Reply(text="", tool_calls=[ToolCallScript("add", '{"a": 2, "b": 3}')]))
@@ -321,7 +321,7 @@ def test_the_sync_runner_crosses_threads_once_per_read_not_per_event(
         return 2 * x
 
     with (
-        MockServer.running_in_thread() as srv,
+        MockServer.running_in_thread(strict=False) as srv,
         xstream.Client(api_key="sk-test", base_url=srv.base_url) as client,
     ):
         srv.enqueue(Reply(text="", tool_calls=[ToolCallScript("double", '{"x": 21}')]))
@@ -350,7 +350,7 @@ def test_leaving_the_sync_runner_early_cancels_running_tools() -> None:
         return "never"
 
     with (
-        MockServer.running_in_thread() as srv,
+        MockServer.running_in_thread(strict=False) as srv,
         xstream.Client(api_key="sk-test", base_url=srv.base_url) as client,
     ):
         srv.enqueue(Reply(text="", tool_calls=[ToolCallScript("slow", "{}")], delay=0.05))
@@ -400,7 +400,7 @@ async def test_responses_parse_and_its_errors(
 
 def test_sync_responses_stream_with_text_format() -> None:
     with (
-        MockServer.running_in_thread() as srv,
+        MockServer.running_in_thread(strict=False) as srv,
         xstream.Client(api_key="sk-test", base_url=srv.base_url) as client,
     ):
         srv.enqueue(Reply(text='{"left": "l", "right": "r"}', chunk_size=3))

@@ -307,7 +307,7 @@ async def test_any_event_stream_is_relayed_field_by_field(
 
 def test_a_sync_stream_relays_and_closes_when_its_iterator_is_closed() -> None:
     with (
-        MockServer.running_in_thread() as srv,
+        MockServer.running_in_thread(strict=False) as srv,
         xstream.Client(KEY, base_url=srv.base_url) as client,
     ):
         srv.enqueue(Reply(text="abcdef", chunk_size=2))

@@ -26,7 +26,7 @@ MESSAGES = [
 
 @pytest.fixture
 def server() -> Iterator[MockServer]:  # overrides the async fixture: sync code blocks its loop
-    with MockServer.running_in_thread() as srv:
+    with MockServer.running_in_thread(strict=False) as srv:
         yield srv
 
 
@@ -156,14 +156,14 @@ def run_script(code: str, timeout: float = 30) -> subprocess.CompletedProcess[st
     )
 
 
-def test_an_unclosed_client_does_not_block_exit_and_warns() -> None:
+def test_an_unclosed_client_does_not_block_exit_and_warns_nothing() -> None:
     result = run_script(
         """
         import warnings, gc
         warnings.simplefilter("always", ResourceWarning)
         import xstream
         from xstream.testing import MockServer
-        with MockServer.running_in_thread() as srv:
+        with MockServer.running_in_thread(strict=False) as srv:
             client = xstream.Client(api_key="k", base_url=srv.base_url)
             stream = client.chat.completions.create(model="m", messages=[], stream=True)
             print("".join(stream.text_stream)[:5])
@@ -176,7 +176,7 @@ def test_an_unclosed_client_does_not_block_exit_and_warns() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "exiting"
-    assert "ResourceWarning" in result.stderr and "not closed" in result.stderr
+    assert result.stderr == ""  # as the OpenAI SDK's client: closed quietly (issue 27)
 
 
 def test_ctrl_c_during_a_stream_closes_it_and_the_client_stays_usable() -> None:
@@ -184,7 +184,7 @@ def test_ctrl_c_during_a_stream_closes_it_and_the_client_stays_usable() -> None:
         import os, signal, threading, time
         import xstream
         from xstream.testing import MockServer, Reply
-        with MockServer.running_in_thread() as srv:
+        with MockServer.running_in_thread(strict=False) as srv:
             srv.enqueue(Reply(stall_after=2, stall_seconds=30))
             with xstream.Client(api_key="k", base_url=srv.base_url) as client:
                 stream = client.chat.completions.create(model="m", messages=[], stream=True)

@@ -73,7 +73,7 @@ class Otel:
 @contextlib.asynccontextmanager
 async def serve(otel: Otel) -> AsyncIterator[tuple[MockServer, xstream.AsyncClient]]:
     async with (
-        MockServer() as srv,
+        MockServer(strict=False) as srv,
         xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as client,
     ):
         yield srv, client
@@ -110,7 +110,7 @@ def _no_secret(span: ReadableSpan) -> None:
 
 
 async def test_a_streamed_chat_is_one_client_span_with_every_attribute(otel: Otel) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text=TEXT, chunk_size=4))
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
             stream = await c.chat.completions.create(
@@ -161,7 +161,7 @@ async def test_a_streamed_chat_is_one_client_span_with_every_attribute(otel: Ote
 
 
 async def test_a_streamed_chat_records_the_genai_client_metrics(otel: Otel) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text=TEXT, chunk_size=4))
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
             stream = await c.chat.completions.create(
@@ -197,7 +197,7 @@ async def test_a_streamed_chat_records_the_genai_client_metrics(otel: Otel) -> N
 
 
 async def test_a_chat_completion_is_a_span_too(otel: Otel) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text=TEXT, chunk_size=4, finish_reason="length"))
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
             completion = await c.chat.completions.create(
@@ -225,7 +225,7 @@ async def test_a_chat_completion_is_a_span_too(otel: Otel) -> None:
 
 
 async def test_a_retried_request_is_one_span_with_an_event_per_retry(otel: Otel) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(
             Reply(status=503, headers={"retry-after-ms": "1"}),
             Reply(status=503, headers={"retry-after-ms": "1"}),
@@ -253,7 +253,7 @@ async def test_a_retried_request_is_one_span_with_an_event_per_retry(otel: Otel)
 
 
 async def test_a_retry_inside_the_stream_is_an_event_too(otel: Otel) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(
             Reply(
                 error_event_after=0,
@@ -276,7 +276,7 @@ async def test_a_retry_inside_the_stream_is_an_event_too(otel: Otel) -> None:
 
 
 async def test_a_refused_request_sets_error_type_and_status(otel: Otel) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(status=401, body=json.dumps({"error": {"message": f"bad key {KEY}"}})))
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
             with pytest.raises(xstream.AuthenticationError):
@@ -298,7 +298,7 @@ async def test_a_refused_request_sets_error_type_and_status(otel: Otel) -> None:
 
 
 async def test_a_stream_that_breaks_ends_its_span_with_the_error(otel: Otel) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text=TEXT * 4, chunk_size=4, drop_after=3))
         async with xstream.AsyncClient(
             KEY, base_url=srv.base_url, telemetry=otel.telemetry, max_retries=0
@@ -323,7 +323,7 @@ async def test_a_stream_that_breaks_ends_its_span_with_the_error(otel: Otel) -> 
 
 
 async def test_a_stream_left_early_ends_its_span_with_what_is_known(otel: Otel) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text=TEXT * 10, chunk_size=4, delay=0.001))
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
             stream = await c.chat.completions.create(  # usage last: OpenAI's layout
@@ -358,7 +358,7 @@ async def test_a_stream_never_read_ends_its_span_when_collected(otel: Otel) -> N
 
 
 async def test_a_cancelled_stream_ends_its_span(otel: Otel) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text=TEXT, stall_after=1, stall_seconds=30))
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
             stream = await c.chat.completions.create(
@@ -441,7 +441,7 @@ async def test_a_response_not_streamed(otel: Otel) -> None:
 
 
 def test_the_sync_client_records_the_same_span(otel: Otel) -> None:
-    with MockServer.running_in_thread() as srv:
+    with MockServer.running_in_thread(strict=False) as srv:
         srv.enqueue(Reply(text=TEXT, chunk_size=4), Reply(text=TEXT * 10, delay=0.001))
         with xstream.Client(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as client:
             stream = client.chat.completions.create(
@@ -468,7 +468,7 @@ def test_the_sync_client_records_the_same_span(otel: Otel) -> None:
 
 async def test_no_message_content_by_default(otel: Otel, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text=TEXT))
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
             await c.chat.completions.create(model="grok-test", messages=MESSAGES)
@@ -481,7 +481,7 @@ async def test_no_message_content_by_default(otel: Otel, monkeypatch: pytest.Mon
 async def test_content_when_asked_for(otel: Otel) -> None:
     asked = Otel(capture_content=True)
     try:
-        async with MockServer() as srv:
+        async with MockServer(strict=False) as srv:
             srv.enqueue(Reply(text=TEXT, chunk_size=4))
             async with xstream.AsyncClient(
                 KEY, base_url=srv.base_url, telemetry=asked.telemetry
@@ -547,7 +547,7 @@ async def test_the_conventions_capture_values(
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
     otel = Otel()
     try:
-        async with MockServer() as srv:
+        async with MockServer(strict=False) as srv:
             srv.enqueue(Reply(text=TEXT))
             async with xstream.AsyncClient(
                 KEY, base_url=srv.base_url, telemetry=otel.telemetry
@@ -574,7 +574,7 @@ async def test_the_conventions_capture_values(
 async def test_capture_content_takes_the_conventions_values_too() -> None:
     otel = Otel(capture_content="event_only")
     try:
-        async with MockServer() as srv:
+        async with MockServer(strict=False) as srv:
             srv.enqueue(Reply(text=TEXT))
             async with xstream.AsyncClient(
                 KEY, base_url=srv.base_url, telemetry=otel.telemetry
@@ -606,7 +606,7 @@ async def test_cache_writes_are_recorded_by_their_current_name(otel: Otel) -> No
         "usage": usage,
     }
     body = b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(body=body, content_type="text/event-stream"))
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
             stream = await c.chat.completions.create(
@@ -631,7 +631,7 @@ async def test_nothing_is_recorded_without_a_provider() -> None:
 
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     assert type(metrics.get_meter_provider()).__name__ == "_ProxyMeterProvider"
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         async with xstream.AsyncClient(KEY, base_url=srv.base_url) as c:
             stream = await c.chat.completions.create(
                 model="grok-test", messages=MESSAGES, stream=True
@@ -686,7 +686,7 @@ _STREAM = """
     from xstream.testing import MockServer
 
     async def main():
-        async with MockServer() as srv:
+        async with MockServer(strict=False) as srv:
             async with xstream.AsyncClient("k", base_url=srv.base_url) as client:
                 stream = await client.chat.completions.create(
                     model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
@@ -795,7 +795,7 @@ async def test_the_typed_event_stream_helper_is_traced_whole(otel: Otel) -> None
 async def test_a_traced_stream_records_what_arrived_the_completion_what_the_loop_saw(
     otel: Otel,
 ) -> None:
-    async with MockServer() as srv:
+    async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text="abcdef", chunk_size=1))  # one read brings it all, [DONE] too
         async with xstream.AsyncClient(KEY, base_url=srv.base_url, telemetry=otel.telemetry) as c:
             stream = await c.chat.completions.create(

@@ -148,7 +148,7 @@ def test_retry_logs_carry_no_key(caplog: pytest.LogCaptureFixture) -> None:
 def test_the_cli_uses_the_same_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    from xstream._cli.main import _fail
+    from xstream._cli.chat import fail as _fail
 
     monkeypatch.setenv("XAI_API_KEY", "k")
     out = io.StringIO()

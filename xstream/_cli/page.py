@@ -8,7 +8,8 @@
 * everything else: the mock API, exactly as :class:`MockServer` serves it.
 
 The upstream is the built-in mock (a server of its own, paced so the answer can
-be watched arriving), or with ``XAI_API_KEY`` / a base URL, the real API. The
+be watched arriving, or at ``--delay``), or with ``XAI_API_KEY`` / a base URL, the
+real API. Each request, and each upstream error, is one line of the log. The
 relay takes JSON only, so another web site cannot make a visitor's browser
 post to it (a cross-origin JSON request needs a CORS preflight it never gets).
 """
@@ -19,6 +20,8 @@ import asyncio
 import contextlib
 import html
 import importlib.resources
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +32,7 @@ from .._exceptions import XStreamError
 from .._streams.relay import SSE_HEADERS, error_block
 from ..testing import MockServer, Reply
 
-__all__ = ["ChatPageServer", "Upstream", "serve_with_page"]
+__all__ = ["PAGE_DELAY", "ChatPageServer", "Upstream", "serve_with_page"]
 
 PAGE_DELAY = 0.02  # seconds between the built-in upstream's events: slow enough to watch
 MAX_MESSAGES = 200
@@ -44,7 +47,7 @@ class Upstream:
 
     api_key: str | None = None
     base_url: str | None = None
-    model: str = "grok-2-latest"
+    model: str = "grok-4"
 
 
 class ChatPageServer(MockServer):
@@ -56,9 +59,15 @@ class ChatPageServer(MockServer):
         port: int = 0,
         default: Reply | None = None,
         upstream: Upstream | None = None,
+        *,
+        strict: bool = True,
+        page_delay: float = PAGE_DELAY,
+        log: Callable[[str], None] | None = None,
     ) -> None:
-        super().__init__(host, port, default)
+        super().__init__(host, port, default, strict=strict)
         self.upstream = upstream or Upstream()
+        self.page_delay = page_delay  # between the built-in upstream's events
+        self.log = log  # one line per request, and per upstream error
         self.page_url = ""
         self.upstream_label = ""
         self._page = ""
@@ -79,7 +88,7 @@ class ChatPageServer(MockServer):
         upstream = self.upstream
         key, base_url = upstream.api_key, upstream.base_url
         if key is None and base_url is None:
-            self.builtin = MockServer(default=Reply(delay=PAGE_DELAY))
+            self.builtin = MockServer(default=Reply(delay=self.page_delay), strict=self.strict)
             await self.builtin.start()
             base_url = self.builtin.base_url
             self.upstream_label = "the built-in offline server (not Grok)"
@@ -103,6 +112,28 @@ class ChatPageServer(MockServer):
                 await builtin.close()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.log is None:
+            return await self._route(request)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            response = await self._route(request)
+        except asyncio.CancelledError:  # the client left (the page's Stop, a closed tab)
+            took = (loop.time() - started) * 1000
+            self._say(
+                f"{request.method} {request.path}: the client left after {took:.0f} ms "
+                "(a relayed upstream stream is closed with it)"
+            )
+            raise
+        took = (loop.time() - started) * 1000
+        self._say(f"{request.method} {request.path} {response.status} ({took:.0f} ms)")
+        return response
+
+    def _say(self, line: str) -> None:
+        if self.log is not None:
+            self.log(" ".join(line.split()))  # one line, whatever the message held
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/":
             if request.method not in ("GET", "HEAD"):
                 return web.Response(status=405, headers={"Allow": "GET"})
@@ -126,8 +157,16 @@ class ChatPageServer(MockServer):
                 model=self.upstream.model, messages=messages, stream=True
             )
         except XStreamError as exc:  # refused before the first chunk: one error event
+            self._say(f"upstream error: {type(exc).__name__}: {exc}")
             return web.Response(status=502, body=error_block(exc), headers=SSE_HEADERS)
-        return await stream.to_aiohttp_response(request)
+        response = await stream.to_aiohttp_response(request)
+        if not stream.stats.done:  # the upstream broke off (the relay sent the page an error)
+            self._say(f"upstream error: the stream ended early after {stream.stats.chunks} chunks")
+        return response
+
+
+def _stderr(line: str) -> None:
+    print(f"xstream serve: {line}", file=sys.stderr, flush=True)
 
 
 def _messages(body: Any) -> list[dict[str, str]]:
@@ -148,12 +187,21 @@ def _messages(body: Any) -> list[dict[str, str]]:
 
 
 def serve_with_page(
-    host: str, port: int, *, default: Reply | None = None, upstream: Upstream | None = None
+    host: str,
+    port: int,
+    *,
+    default: Reply | None = None,
+    upstream: Upstream | None = None,
+    strict: bool = True,
+    page_delay: float = PAGE_DELAY,
 ) -> None:
-    """Serve the mock API and the chat page in the foreground until Ctrl-C."""
+    """Serve the mock API and the chat page in the foreground until Ctrl-C, logging
+    each request and upstream error as one line on stderr."""
 
     async def main() -> None:
-        srv = ChatPageServer(host, port, default, upstream)
+        srv = ChatPageServer(
+            host, port, default, upstream, strict=strict, page_delay=page_delay, log=_stderr
+        )
         async with srv:
             print(f"xstream mock server on {srv.base_url} (Ctrl-C to stop)", flush=True)
             print(

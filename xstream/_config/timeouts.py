@@ -3,8 +3,8 @@
 aiohttp's default ``ClientTimeout(total=300)`` cuts every stream at five
 minutes, however healthy; a read timeout between *bytes* never fires on a
 peer that trickles one byte a minute. xstream instead bounds what a user
-actually waits for: the connection, the first event, the gap between two
-events, and (optionally) the whole exchange.
+actually waits for: the connection, the start of the response, the first
+event, the gap between two events, and (optionally) the whole exchange.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     """Separate, optional deadlines in seconds (``None`` = no limit).
 
     * ``connect``: to open the TCP/TLS connection.
+    * ``response``: from sending a *streamed* request to its status line and
+      headers. xAI sends them at once, even while a reasoning model thinks, so
+      a server that accepts and never answers fails in seconds, not after
+      ``first_event``. (A non-streamed answer's head comes with the whole
+      answer: ``first_event`` bounds it.) Set it to ``None`` for a server that
+      holds its headers back until the first token.
     * ``first_event``: from sending the request to the first event of the stream
       (for ``stream=False``: to the start of the response). Reasoning models
       think before they answer, so the default is generous.
@@ -33,6 +39,7 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     connect: float | None = 10.0
+    response: float | None = 20.0
     first_event: float | None = 600.0
     idle: float | None = 120.0
     total: float | None = None
@@ -45,11 +52,11 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
         if isinstance(value, Timeout):
             return value
         if value is None:
-            return cls(connect=None, first_event=None, idle=None, total=None)
+            return cls(connect=None, response=None, first_event=None, idle=None, total=None)
         seconds = float(value)
         if seconds <= 0:
             raise ValueError("timeout must be a positive number of seconds")
-        return cls(connect=seconds, first_event=seconds, idle=seconds, total=None)
+        return cls(connect=seconds, response=seconds, first_event=seconds, idle=seconds, total=None)
 
 
 TimeoutTypes = Timeout | float | None

@@ -373,13 +373,14 @@ class StreamEngine(Generic[_T]):
                     self._waiting = None
         except _DeadlinePassed as exc:
             _, name, seconds = self._deadline()
-            raise deadline_error(
+            error = deadline_error(
                 name,
                 f"the {name} deadline of {seconds:g} s passed; {self._delivered} {self._noun} "
                 f"({self.stats.bytes} bytes) had arrived from {self._request.where}",
                 seconds=seconds,
                 events_received=self._delivered,
-            ) from exc
+            )
+            raise self._request.tried(error, self._loop.time()) from exc
         except READ_ERRORS as exc:
             # aiohttp raises a stored connection error before handing out bytes it
             # had already received: take those first, raise on the next read.

@@ -1,5 +1,5 @@
 """A :class:`~xstream._streams.resumable.StreamStore` on Redis: answers shared by
-replicas (``pip install 'xstream[redis]'``: the asyncio client of redis-py).
+replicas (``pip install 'xstream-llm[redis]'``: the asyncio client of redis-py).
 
 One Redis Stream per answer (``<prefix><id>``), its entries numbered ``0-1``, ``0-2``...
 by the one producer (so an event's id is its number, on every replica), trimmed to
@@ -59,7 +59,7 @@ class RedisStore:
                 from redis.asyncio import Redis
             except ImportError as exc:  # pragma: no cover - the extra is missing
                 raise ImportError(
-                    "RedisStore needs redis-py: pip install 'xstream[redis]'"
+                    "RedisStore needs redis-py: pip install 'xstream-llm[redis]'"
                 ) from exc
             redis = Redis.from_url(redis)
         self.redis = redis

@@ -325,6 +325,9 @@ class ResumableRelay:
         watch = asyncio.ensure_future(self._watch(stream_id, asyncio.current_task()))
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         pump = asyncio.ensure_future(_pump(blocks, queue))
+        # An append is never cut in the middle (a round trip to Redis cancelled half-way
+        # would leave the answer's numbering unknown): a stop waits for it to land.
+        inflight: asyncio.Future[int] | None = None
         try:
             # What arrived while the last append was on its way goes in the next one:
             # one round trip per batch under load, one per event when paced.
@@ -339,11 +342,15 @@ class ResumableRelay:
                     else:
                         batch.append(block)
                 if batch:
-                    await store.append_many(stream_id, batch)
+                    inflight = asyncio.ensure_future(store.append_many(stream_id, batch))
+                    await asyncio.shield(inflight)
+                    inflight = None
                 if done:
                     pump.result()  # an error the stream raised outside to_sse's own handling
                     break
         except asyncio.CancelledError:  # stopped, no reader for keep_alive, or shut down
+            if inflight is not None:
+                await _quiet(asyncio.wait_for(inflight, self.idle))
             stopped = _error("stream_stopped", "the answer was stopped before its end")
             await _quiet(store.append(stream_id, stopped))
             await _quiet(store.append(stream_id, END))
@@ -465,5 +472,5 @@ async def _quiet(awaitable: Any) -> Any:
     """``await awaitable``, ``None`` when the store fails (while already ending)."""
     try:
         return await awaitable
-    except (StoreError, OSError):
+    except (StoreError, OSError, TimeoutError):
         return None

@@ -12,7 +12,6 @@ where the calling thread already runs a loop (Jupyter, sync code called from
 
 from __future__ import annotations
 
-import warnings
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Self, TypeVar, Unpack
@@ -113,11 +112,8 @@ def _no_op() -> None:
 
 
 def _stop_unclosed(loop: LoopThread, aclient: AsyncClient) -> None:
-    """Finalizer of a client dropped (or alive at exit) without ``close()``."""
+    """Finalizer of a client dropped (or alive at exit) without ``close()``: its
+    pool is closed and its thread stopped, quietly, as the OpenAI SDK's client
+    allows (no warning: under ``-W error`` one would stop nothing and hang)."""
     if loop.running:
-        warnings.warn(
-            "an xstream.Client was not closed: use `with Client() as client:` or client.close()",
-            ResourceWarning,
-            stacklevel=1,
-        )
         loop.stop(aclient.aclose)

@@ -1,6 +1,6 @@
 """OpenTelemetry, native and opt-in: a GenAI client span and the GenAI client metrics.
 
-With ``opentelemetry-api`` installed (``pip install 'xstream[otel]'``) and a
+With ``opentelemetry-api`` installed (``pip install 'xstream-llm[otel]'``) and a
 tracer provider set, each chat completion and Responses API call is one span of
 kind CLIENT named ``chat {model}``, with the attributes of OpenTelemetry's GenAI
 semantic conventions (client inference span: ``gen_ai.operation.name``,

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 import aiohttp
 
 from .._config.timeouts import DEFAULT_TIMEOUT, Timeout
+from .._exceptions import APIError, APITimeoutError
 from .redact import Redactor
 
 if TYPE_CHECKING:
     from .._telemetry.telemetry import Operation
 
-__all__ = ["Opened", "Request", "earliest", "header_secrets", "window"]
+__all__ = ["Opened", "Request", "earliest", "head_window", "header_secrets", "window"]
 
 _E = TypeVar("_E", bound=BaseException)
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key")
@@ -44,6 +45,7 @@ class Request:
     query, deadlines, and the secrets no message may show."""
 
     __slots__ = (
+        "attempts",
         "body",
         "headers",
         "hints",
@@ -78,6 +80,7 @@ class Request:
         self.body = body
         self.stream = stream  # the answer is an event stream (checked as one; Accept says so)
         self.started: float | None = None  # loop time its first attempt went out (open())
+        self.attempts = 0  # how many times it was sent since open()
         self.params = params
         self.timeout = timeout
         self.max_retries = max_retries
@@ -92,6 +95,20 @@ class Request:
     def scrub(self, error: _E) -> _E:
         """``error`` with this request's secrets blanked out (see :class:`Redactor`)."""
         return self.redactor.scrub(error)
+
+    def tried(self, error: _E, now: float) -> _E:
+        """``error`` noting how many attempts were made and over how long (the
+        message says so when there was more than one, or a deadline passed)."""
+        if not isinstance(error, APIError) or self.started is None or self.attempts < 1:
+            return error
+        elapsed = max(now - self.started, 0.0)
+        error.attempts, error.elapsed = self.attempts, elapsed
+        if self.attempts > 1 or isinstance(error, APITimeoutError):
+            noun = "attempt" if self.attempts == 1 else "attempts"
+            message = f"{error.message} ({self.attempts} {noun} over {elapsed:.1f} s)"
+            error.message = message
+            error.args = (message, *error.args[1:])
+        return error
 
     @property
     def where(self) -> str:
@@ -129,4 +146,18 @@ def window(
         left = max(started + timeout.total - now, 0.0)
         if limit is None or left < limit:
             limit, name, seconds = left, "total", timeout.total
+    return limit, name, seconds
+
+
+def head_window(
+    timeout: Timeout, started: float, now: float, *, stream: bool
+) -> tuple[float | None, str, float | None]:
+    """The wait for a response's head: like :func:`window` for ``first_event``,
+    but for a streamed request also within ``response`` when that ends first
+    (the head of a stream comes at once; a non-streamed head comes with the answer)."""
+    limit, name, seconds = window(timeout, started, now, "first_event")
+    if stream and timeout.response is not None:
+        head = window(timeout, started, now, "response")
+        if limit is None or (head[0] is not None and head[0] <= limit):
+            return head
     return limit, name, seconds

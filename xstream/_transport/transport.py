@@ -20,10 +20,11 @@ It knows nothing of chat, events or streams: those read the body it returns
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -62,7 +63,7 @@ from .errors import (
 from .pool import connector_class, reuse_trace, stale, watch
 from .proxy import Proxies
 from .raw import note_opened
-from .request import Opened, Request, header_secrets, window
+from .request import Opened, Request, head_window, header_secrets, window
 
 __all__ = ["USER_AGENT", "Transport"]
 
@@ -76,12 +77,34 @@ USER_AGENT = (
 )
 
 
+async def _closer(session: aiohttp.ClientSession) -> AsyncGenerator[None]:
+    try:
+        yield
+    finally:
+        if not session.closed:
+            await session.close()
+
+
+def close_at_loop_end(session: aiohttp.ClientSession) -> AsyncGenerator[None]:
+    """Close ``session`` on its loop if its client is never closed, as the OpenAI
+    SDK's client allows, without aiohttp's "Unclosed client session/connector".
+
+    The session is held by a started async generator, which asyncio closes for
+    us in the loop: when the generator is dropped with its pool (the client was
+    garbage-collected), or at ``loop.shutdown_asyncgens()`` (``asyncio.run``
+    ending with the client still alive); its ``finally`` closes the session."""
+    guard = _closer(session)
+    with contextlib.suppress(StopIteration):
+        guard.asend(None).send(None)  # runs to the yield: asyncio now tracks it
+    return guard
+
+
 class _Pool:
     """The connection pool behind a transport and every transport derived from it
     (:meth:`Transport.derive`): one session, opened on first use when it is ours,
     and the proxies its requests go through."""
 
-    __slots__ = ("closed", "max_connections", "owned", "proxies", "session")
+    __slots__ = ("closed", "guard", "max_connections", "owned", "proxies", "session")
 
     def __init__(
         self, session: aiohttp.ClientSession | None, max_connections: int, proxies: Proxies
@@ -89,6 +112,7 @@ class _Pool:
         self.session = session
         self.owned = session is None
         self.closed = False
+        self.guard: AsyncGenerator[None] | None = None  # closes our session if we are not
         self.max_connections = max_connections
         self.proxies = proxies
 
@@ -153,6 +177,7 @@ class Transport:
                 timeout=aiohttp.ClientTimeout(total=None),  # deadlines are ours: see _timeouts
                 trace_configs=[reuse_trace()],
             )
+            pool.guard = close_at_loop_end(pool.session)
         return pool.session
 
     def derive(
@@ -200,6 +225,9 @@ class Transport:
             return
         pool.closed = True
         session, pool.session = pool.session, None
+        guard, pool.guard = pool.guard, None
+        if guard is not None:
+            await guard.aclose()  # closes the session
         if session is not None and not session.closed:
             await session.close()
 
@@ -291,6 +319,7 @@ class Transport:
     async def open(self, request: Request, *, last_event_id: str = "") -> Opened:
         """:meth:`send` with the request's retries, noting when it started (``request.started``)."""
         request.started = asyncio.get_running_loop().time()
+        request.attempts = 0
         retries = request.max_retries
         op = request.operation
         if op is None:
@@ -349,12 +378,12 @@ class Transport:
                 request.scrub(exc)  # in place: the traceback stays
                 raise
             if attempt >= retries or not retryable or delay is None:
-                raise request.scrub(error)
+                raise request.tried(request.scrub(error), loop.time())
             if total is not None and loop.time() + delay >= started + total:
                 log.debug(
                     "not retrying %s: the backoff would end past the total deadline", request.where
                 )
-                raise request.scrub(error)
+                raise request.tried(request.scrub(error), loop.time())
             log.debug(
                 "retrying %s %s in %.2f s after %s",
                 request.method,
@@ -386,10 +415,15 @@ class Transport:
             headers = {**headers, "Last-Event-ID": last_event_id}
         t = request.timeout
         now = asyncio.get_running_loop().time()
-        limit, name, seconds = window(t, now if started is None else started, now, phase)
+        if phase == "first_event":
+            base = now if started is None else started
+            limit, name, seconds = head_window(t, base, now, stream=request.stream)
+        else:
+            limit, name, seconds = window(t, now if started is None else started, now, phase)
         connect = t.connect
         client_timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
         session = self.session
+        request.attempts += 1  # counted once it can go out (a closed client raised above)
         proxy = self._pool.proxies.route(request.url)
         try:
             async with asyncio.timeout(limit):

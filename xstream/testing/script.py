@@ -62,9 +62,11 @@ class Reply:
 
     * By default (xAI's documented stream): every chunk carries ``usage``, the
       counts so far (``usage=False`` leaves it out), and the last delta of each
-      choice carries its ``finish_reason``. No chunk is without a delta, so the
-      seed's ``print(chunk.choices[0].delta.content, end="")`` prints the text
-      and nothing else (reasoning and tool-call deltas have no ``content``).
+      choice carries its ``finish_reason``. No chunk is without a delta, but
+      reasoning and tool-call deltas have no ``content``: the seed's unguarded
+      ``print(chunk.choices[0].delta.content, end="")`` prints the text and
+      nothing else only for a plain answer (``None`` for each such delta); the
+      guarded ``if chunk.choices: print(... .content or "", end="")`` always does.
     * With ``stream_options: {"include_usage": true}`` (OpenAI's layout, which
       xAI also sends then): no usage on the deltas, a finish chunk per choice
       (``"delta": {}``), then one usage chunk with ``"choices": []``.

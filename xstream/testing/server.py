@@ -13,7 +13,7 @@ import threading
 import uuid
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -22,6 +22,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from .responses import MockResponses
 from .script import RecordedRequest, Reply, _build_completion, _build_payloads, _resolve, _Script
+from .strict import XAI_MODELS, refusal
 from .wire import _ENCODER, _build_plan, _dumps_for, _encode_events, _Writer
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
@@ -53,6 +54,11 @@ class MockServer:
     """An OpenAI-compatible server on a real socket: chat completions, and the
     Responses API (``responses``: see :class:`MockResponses`).
 
+    Strict by default, as xAI is (see :mod:`.strict`): an unknown model is a 404,
+    a path without ``/v1`` a 404, invalid parameters and a missing (or, with
+    ``api_key``, a wrong) key a 400, in xAI's flat error shape. ``models`` adds
+    names to xAI's; ``strict=False`` forgives all of it.
+
     >>> async def demo() -> None:
     ...     async with MockServer() as srv:
     ...         srv.enqueue(Reply(text="Hello", chunk_size=2))
@@ -60,9 +66,19 @@ class MockServer:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, default: Reply | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        default: Reply | None = None,
+        *,
+        strict: bool = True,
+        models: Iterable[str] = (),
+        api_key: str | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.strict = strict
+        self.models = XAI_MODELS | frozenset(models)
+        self.api_key = api_key
         self.default: Reply = default if default is not None else Reply()
         self.requests: list[RecordedRequest] = []
         self.open_streams = 0
@@ -137,14 +153,18 @@ class MockServer:
     @classmethod
     @contextlib.contextmanager
     def running_in_thread(
-        cls, host: str = "127.0.0.1", port: int = 0, default: Reply | None = None
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        default: Reply | None = None,
+        **options: Any,
     ) -> Iterator[MockServer]:
         """Run a server on its own event loop in a daemon thread, for sync code.
 
         >>> with MockServer.running_in_thread() as srv:
         ...     srv.enqueue(Reply(text="hi"))
         """
-        server = cls(host, port, default)
+        server = cls(host, port, default, **options)
         thread = _ServerThread(server)
         thread.start()
         thread.wait_started()
@@ -157,6 +177,17 @@ class MockServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         record = await self._record(request)
+        if self.strict:
+            refused = refusal(
+                request.method,
+                request.path,
+                request.headers,
+                record.json,
+                models=self.models,
+                api_key=self.api_key,
+            )
+            if refused is not None:
+                return refused
         if "/responses" in request.path and request.path.startswith(
             ("/v1/responses", "/responses")
         ):
@@ -167,7 +198,9 @@ class MockServer:
         if request.path.startswith(_DEFERRED_PATHS):
             return self._deferred_result(request.path.rsplit("/", 1)[-1])
         if request.path not in _CHAT_PATHS:
-            return _error_response(404, f"No route for {request.method} {request.path}")
+            return _error_response(
+                404, f"No route for {request.method} {request.path}", code="not_found"
+            )
         if request.method != "POST":
             return _error_response(405, "Use POST")
         if not isinstance(record.json, dict):
@@ -249,19 +282,19 @@ def _headers(reply: Reply, content_type: str) -> CIMultiDict[str]:
     return headers
 
 
-def _error_body(status: int, message: str | None = None) -> bytes:
+def _error_body(status: int, message: str | None = None, code: str | None = None) -> bytes:
     try:
         phrase = http.HTTPStatus(status).phrase
     except ValueError:
         phrase = f"HTTP {status}"
-    kind, code, default_message = _ERRORS.get(status, ("api_error", str(status), phrase))
-    error = {"message": message or default_message, "type": kind, "code": code}
+    kind, status_code, default_message = _ERRORS.get(status, ("api_error", str(status), phrase))
+    error = {"message": message or default_message, "type": kind, "code": code or status_code}
     return _ENCODER.encode({"error": error})
 
 
-def _error_response(status: int, message: str) -> web.Response:
+def _error_response(status: int, message: str, code: str | None = None) -> web.Response:
     return web.Response(
-        status=status, body=_error_body(status, message), content_type="application/json"
+        status=status, body=_error_body(status, message, code), content_type="application/json"
     )
 
 
@@ -320,15 +353,17 @@ class _ServerThread(threading.Thread):
             raise self._error
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, *, default: Reply | None = None) -> None:
-    """Serve in the foreground until Ctrl-C (``xstream serve``).
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, *, default: Reply | None = None, strict: bool = True
+) -> None:
+    """Serve in the foreground until Ctrl-C (``strict=False``: as lenient as before).
 
     >>> serve(port=8000)  # doctest: +SKIP
     xstream mock server on http://127.0.0.1:8000/v1 (Ctrl-C to stop)
     """
 
     async def main() -> None:
-        async with MockServer(host, port, default) as srv:
+        async with MockServer(host, port, default, strict=strict) as srv:
             print(f"xstream mock server on {srv.base_url} (Ctrl-C to stop)", flush=True)
             await asyncio.Event().wait()
 
