@@ -194,7 +194,15 @@ async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
     if kind == "xstream":
         import xstream
 
-        client: Any = xstream.AsyncClient(api_key=API_KEY, base_url=base_url, max_retries=0)
+        # As many connections as streams (the floor's pool too), and a connect deadline that
+        # 4,000 connections opened at once on a saturated 2-core machine can meet.
+        client: Any = xstream.AsyncClient(
+            api_key=API_KEY,
+            base_url=base_url,
+            max_retries=0,
+            max_connections=streams,
+            timeout=xstream.Timeout(connect=300),
+        )
 
         async def one() -> None:
             stream = await client.chat.completions.create(

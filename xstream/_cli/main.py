@@ -171,6 +171,14 @@ def _add_serve(commands: Any) -> None:
         help="the model the chat page asks for (default: $XAI_MODEL or %(default)s)",
     )
     srv.add_argument(
+        "--store",
+        metavar="REDIS_URL",
+        help="make the chat page's answers resumable: a worker process streams each into "
+        "this Redis (pip install 'xstream-llm[redis]') and the page reads it with "
+        "EventSource, resuming after a reconnect, a refresh or this server's restart "
+        "(with an upstream that outlives it: --base-url or XAI_API_KEY)",
+    )
+    srv.add_argument(
         "--lenient",
         action="store_true",
         help="take any model name, paths without /v1, any parameters and no key (by "
@@ -196,6 +204,7 @@ def _serve(args: argparse.Namespace) -> int:
             upstream=upstream,
             strict=not args.lenient,
             page_delay=PAGE_DELAY if args.delay is None else args.delay,
+            store=args.store,
         )
     except OSError as exc:  # the port is taken, the address is not local, ...
         from .chat import fail

@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import html
 import importlib.resources
+import json
+import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,8 +31,11 @@ from aiohttp import web
 
 from .._client import AsyncClient
 from .._exceptions import XStreamError
+from .._streams.redis_store import RedisStore
 from .._streams.relay import SSE_HEADERS, error_block
+from .._streams.resumable import ResumableRelay
 from ..testing import MockServer, Reply
+from .worker import JOBS
 
 __all__ = ["PAGE_DELAY", "ChatPageServer", "Upstream", "serve_with_page"]
 
@@ -63,8 +68,14 @@ class ChatPageServer(MockServer):
         strict: bool = True,
         page_delay: float = PAGE_DELAY,
         log: Callable[[str], None] | None = None,
+        store: str | None = None,
     ) -> None:
         super().__init__(host, port, default, strict=strict)
+        # With a Redis URL, answers are produced by a worker process into the store and
+        # the page reads them with EventSource: they survive this server's restart.
+        self.store_url = store
+        self._answers: ResumableRelay | None = None
+        self._worker: asyncio.subprocess.Process | None = None
         self.upstream = upstream or Upstream()
         self.page_delay = page_delay  # between the built-in upstream's events
         self.log = log  # one line per request, and per upstream error
@@ -99,10 +110,24 @@ class ChatPageServer(MockServer):
         self._page = template.read_text("utf-8").replace(
             "<!--upstream-->", html.escape(self.upstream_label)
         )
+        if self.store_url is not None:
+            self._page = self._page.replace("/*resumable*/ false", "true")
+            self._answers = ResumableRelay(RedisStore(self.store_url), poll=0.5)
+            self._worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "xstream._cli.worker", self.store_url,
+                self.upstream.model, base_url or "",
+            )  # fmt: skip
 
     async def close(self) -> None:
         client, self._client = self._client, None
         builtin, self.builtin = self.builtin, None
+        worker, self._worker = self._worker, None
+        answers, self._answers = self._answers, None
+        if worker is not None and worker.returncode is None:
+            worker.terminate()
+            await worker.wait()
+        if answers is not None:
+            await answers.store.aclose()
         try:
             await super().close()
         finally:
@@ -142,7 +167,35 @@ class ChatPageServer(MockServer):
             if request.method != "POST":
                 return web.Response(status=405, headers={"Allow": "POST"})
             return await self._relay(request)
+        if request.path.startswith("/relay/answers") and self._answers is not None:
+            return await self._answer(request, self._answers)
         return await super()._handle(request)
+
+    async def _answer(self, request: web.Request, answers: ResumableRelay) -> web.StreamResponse:
+        """The resumable answers: ``POST /relay/answers`` asks (the worker answers into
+        the store), ``GET /relay/answers/ID`` reads with ids (``Last-Event-ID``
+        resumes), ``POST /relay/answers/ID/stop`` stops it."""
+        parts = request.path.split("/")[3:]
+        if not parts and request.method == "POST":
+            if request.content_type != "application/json":
+                return web.Response(status=415, text="send the conversation as application/json")
+            try:
+                messages = _messages(await request.json())
+            except ValueError as exc:
+                return web.Response(status=400, text=str(exc))
+            answer_id = secrets.token_urlsafe(12)
+            store = answers.store
+            await store.create(answer_id)  # readers may come before the worker starts it
+            assert isinstance(store, RedisStore)
+            job = json.dumps({"id": answer_id, "messages": messages})
+            await store.redis.lpush(JOBS, job)
+            return web.json_response({"id": answer_id})
+        if len(parts) == 1 and request.method == "GET":
+            return await answers.to_aiohttp_response(request, parts[0])
+        if len(parts) == 2 and parts[1] == "stop" and request.method == "POST":
+            await answers.stop(parts[0])
+            return web.json_response({"stopped": parts[0]})
+        return web.Response(status=404, text="no such answer route")
 
     async def _relay(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/json":
@@ -194,13 +247,21 @@ def serve_with_page(
     upstream: Upstream | None = None,
     strict: bool = True,
     page_delay: float = PAGE_DELAY,
+    store: str | None = None,
 ) -> None:
     """Serve the mock API and the chat page in the foreground until Ctrl-C, logging
     each request and upstream error as one line on stderr."""
 
     async def main() -> None:
         srv = ChatPageServer(
-            host, port, default, upstream, strict=strict, page_delay=page_delay, log=_stderr
+            host,
+            port,
+            default,
+            upstream,
+            strict=strict,
+            page_delay=page_delay,
+            log=_stderr,
+            store=store,
         )
         async with srv:
             print(f"xstream mock server on {srv.base_url} (Ctrl-C to stop)", flush=True)
