@@ -97,7 +97,7 @@ def test_any_chunk_comes_back_from_to_dict_as_sent(sent: dict[str, Any]) -> None
         assert chunk.to_dict() == sent
         assert json.loads(chunk.to_json()) == sent
     else:  # every key declared: the same, but for keys sent as null
-        assert chunk.to_dict() == _without_nulls(sent)
+        assert chunk.to_dict() == without_nulls(sent)
     # what was kept is where it was sent
     top = {k: v for k, v in sent.items() if k.startswith("x_")}
     assert chunk.extra_fields == top
@@ -125,11 +125,12 @@ def test_kept_payloads_encode_pickle_and_compare_as_their_fields(sent: dict[str,
     assert (chunk == again) is not chunk._kept  # what was kept counts
 
 
-def _without_nulls(value: Any) -> Any:
+def without_nulls(value: Any) -> Any:
+    """``value`` (JSON) without its ``null`` members, at every depth."""
     if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
+        return [without_nulls(v) for v in value]
     return value
 
 

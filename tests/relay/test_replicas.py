@@ -5,6 +5,7 @@ reader with a clear event. Real processes, SIGKILL, a real Redis server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -42,6 +43,22 @@ async def replica(redis_url: str, upstream: str, idle: float = 15.0) -> Replica:
     return Replica(process, int(line))
 
 
+@contextlib.asynccontextmanager
+async def two_replicas(
+    redis_url: str, upstream: str, idle: float = 15.0
+) -> AsyncIterator[tuple[Replica, Replica]]:
+    """Replicas A and B on one Redis; killed at the end, whatever happened."""
+    a = await replica(redis_url, upstream, idle)
+    b = await replica(redis_url, upstream, idle)
+    try:
+        yield a, b
+    finally:
+        for r in (a, b):
+            if r.process.returncode is None:
+                r.kill()
+            await r.process.wait()
+
+
 @pytest.fixture
 async def upstream() -> AsyncIterator[MockServer]:
     async with MockServer() as srv:
@@ -77,9 +94,7 @@ async def test_a_reader_moves_to_another_replica_when_its_replica_is_killed(
     redis_server: RedisServer, upstream: MockServer
 ) -> None:
     upstream.enqueue(Reply(text=TEXT, chunk_size=4, delay=0.03))
-    a = await replica(redis_server.url, upstream.base_url)
-    b = await replica(redis_server.url, upstream.base_url)
-    try:
+    async with two_replicas(redis_server.url, upstream.base_url) as (a, b):
         async with aiohttp.ClientSession() as session:
             async with session.post(b.url + "/answers") as r:  # B produces
                 sid = (await r.json())["id"]
@@ -96,20 +111,13 @@ async def test_a_reader_moves_to_another_replica_when_its_replica_is_killed(
         assert ids == list(range(1, len(ids) + 1))  # every event, exactly once
         assert rest[-1].data == "[DONE]"
         assert text_of(first + rest) == TEXT
-    finally:
-        for r in (a, b):
-            if r.process.returncode is None:
-                r.kill()
-            await r.process.wait()
 
 
 async def test_readers_get_a_producer_gone_end_when_its_replica_is_killed(
     redis_server: RedisServer, upstream: MockServer
 ) -> None:
     upstream.enqueue(Reply(text=TEXT * 5, chunk_size=4, delay=0.03))
-    a = await replica(redis_server.url, upstream.base_url, idle=1.0)
-    b = await replica(redis_server.url, upstream.base_url, idle=1.0)
-    try:
+    async with two_replicas(redis_server.url, upstream.base_url, idle=1.0) as (a, b):
         async with aiohttp.ClientSession() as session:
             async with session.post(b.url + "/answers") as r:
                 sid = (await r.json())["id"]
@@ -121,20 +129,13 @@ async def test_readers_get_a_producer_gone_end_when_its_replica_is_killed(
             await asyncio.wait_for(reading, 10)
         assert got[-1].event == "error"
         assert json.loads(got[-1].data)["error"]["type"] == "producer_gone"
-    finally:
-        for r in (a, b):
-            if r.process.returncode is None:
-                r.kill()
-            await r.process.wait()
 
 
 async def test_stop_on_one_replica_stops_the_producer_on_another(
     redis_server: RedisServer, upstream: MockServer
 ) -> None:
     upstream.enqueue(Reply(text=TEXT * 5, chunk_size=4, delay=0.03))
-    a = await replica(redis_server.url, upstream.base_url, idle=3.0)
-    b = await replica(redis_server.url, upstream.base_url, idle=3.0)
-    try:
+    async with two_replicas(redis_server.url, upstream.base_url, idle=3.0) as (a, b):
         async with aiohttp.ClientSession() as session:
             async with session.post(b.url + "/answers") as r:
                 sid = (await r.json())["id"]
@@ -151,8 +152,3 @@ async def test_stop_on_one_replica_stops_the_producer_on_another(
                 break
             await asyncio.sleep(0.05)
         assert upstream.open_streams == 0
-    finally:
-        for r in (a, b):
-            if r.process.returncode is None:
-                r.kill()
-            await r.process.wait()

@@ -20,6 +20,7 @@ import pytest
 
 import xstream
 from tests.conftest import KEY
+from tests.models.test_lossless import without_nulls
 from xstream.testing import MockServer, Reply
 
 Chunks = list[dict[str, Any]]
@@ -254,15 +255,7 @@ async def test_async_chunks_and_completion_keep_what_was_sent(name: str) -> None
             check(chunks, completion, stream.stats.usage or completion.usage)
             for chunk, sent in zip(chunks, chunks_json, strict=True):
                 # The server's JSON when anything was kept; else the keys set (no nulls).
-                assert chunk.to_dict() == (sent if chunk._kept else _without_nulls(sent))
-
-
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
+                assert chunk.to_dict() == (sent if chunk._kept else without_nulls(sent))
 
 
 @pytest.fixture

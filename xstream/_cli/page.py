@@ -177,12 +177,9 @@ class ChatPageServer(MockServer):
         resumes), ``POST /relay/answers/ID/stop`` stops it."""
         parts = request.path.split("/")[3:]
         if not parts and request.method == "POST":
-            if request.content_type != "application/json":
-                return web.Response(status=415, text="send the conversation as application/json")
-            try:
-                messages = _messages(await request.json())
-            except ValueError as exc:
-                return web.Response(status=400, text=str(exc))
+            messages = await _conversation(request)
+            if isinstance(messages, web.Response):
+                return messages
             answer_id = secrets.token_urlsafe(12)
             store = answers.store
             await store.create(answer_id)  # readers may come before the worker starts it
@@ -198,12 +195,9 @@ class ChatPageServer(MockServer):
         return web.Response(status=404, text="no such answer route")
 
     async def _relay(self, request: web.Request) -> web.StreamResponse:
-        if request.content_type != "application/json":
-            return web.Response(status=415, text="send the conversation as application/json")
-        try:
-            messages = _messages(await request.json())
-        except ValueError as exc:
-            return web.Response(status=400, text=str(exc))
+        messages = await _conversation(request)
+        if isinstance(messages, web.Response):
+            return messages
         assert self._client is not None
         try:
             stream = await self._client.chat.completions.create(
@@ -220,6 +214,16 @@ class ChatPageServer(MockServer):
 
 def _stderr(line: str) -> None:
     print(f"xstream serve: {line}", file=sys.stderr, flush=True)
+
+
+async def _conversation(request: web.Request) -> list[dict[str, str]] | web.Response:
+    """The conversation a page posted, or the response that refuses it (415, 400)."""
+    if request.content_type != "application/json":
+        return web.Response(status=415, text="send the conversation as application/json")
+    try:
+        return _messages(await request.json())
+    except ValueError as exc:
+        return web.Response(status=400, text=str(exc))
 
 
 def _messages(body: Any) -> list[dict[str, str]]:
