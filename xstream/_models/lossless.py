@@ -233,41 +233,48 @@ def accepts_parts(cls: type[Any]) -> type[Any]:
 
 def build(cls: type[Any], value: Any) -> Any:
     """``value`` (decoded JSON) as ``cls``, losing nothing: declared keys typed
-    (``null`` where a default belongs taken as the default), other keys kept (the
-    result, or a payload inside it, is then a kept twin, and so is every payload
-    above it), content given as a list of parts read as text (see :func:`content_text`).
+    (``null`` where a default belongs taken as the default), other keys kept (that
+    payload is then a kept twin, and so is the top one: the chunk's mark that something
+    inside it was kept), content given as a list of parts read as text (see
+    :func:`content_text`).
 
     Raises ``msgspec.ValidationError`` when a declared key has a value of the wrong type."""
-    return _build(cls, value)[0]
+    obj, kept = _build(cls, value)
+    if kept and not obj._kept:
+        obj = with_kept(obj, {})  # the mark: something inside kept keys or parts
+    return obj
 
 
 def _build(cls: Any, value: Any) -> tuple[Any, bool]:
+    """``value`` as ``cls``, and whether anything in it was kept. Only a payload that
+    keeps keys or parts itself is built as its twin (converted straight into it)."""
     if not isinstance(value, dict):
         return msgspec.convert(value, cls), False
-    schema = _schema(cls)
-    scalars: dict[str, Any] = {}
-    children: dict[str, Any] = {}
-    extra: dict[str, Any] | None = None
+    schema, nested = _schema(cls), _nested(cls)
+    unknown = value.keys() - schema.keys()
+    inside = nested.intersection(value)
+    if unknown or inside:
+        scalars = {
+            k: v for k, v in value.items() if v is not None and k not in unknown and k not in inside
+        }
+    else:
+        scalars = {k: v for k, v in value.items() if v is not None}
     kept = False
-    for key, item in value.items():
-        spec = schema.get(key)
-        if spec is None:
-            if extra is None:
-                extra = {}
-            extra[key] = item
-            continue
+    children: dict[str, Any] = {}
+    for key in inside:
+        item = value[key]
+        child, many = schema[key]
         if item is None:
             continue
-        child, many = spec
-        if child is not None and many and isinstance(item, list):
+        if many and isinstance(item, list):
             built = [_within(child, x, f".{key}[{i}]") for i, x in enumerate(item)]
             children[key] = tuple(b[0] for b in built)
             kept = kept or any(b[1] for b in built)
-        elif child is not None and not many and isinstance(item, dict):
+        elif not many and isinstance(item, dict):
             children[key], inner = _within(child, item, f".{key}")
             kept = kept or inner
         else:
-            scalars[key] = item
+            scalars[key] = item  # of the wrong shape: convert says so, with where
     parts = scalars.get("content")
     private: dict[str, Any] = {}
     if isinstance(parts, list) and cls in _PARTS_TYPES:
@@ -276,13 +283,30 @@ def _build(cls: Any, value: Any) -> tuple[Any, bool]:
         derived = reasoning is not None and scalars.get("reasoning_content") is None
         if derived:
             scalars["reasoning_content"] = reasoning
-        private["parts"] = (tuple(parts), derived)
-    obj = msgspec.convert(scalars, cls)
+        private[_PARTS] = (tuple(parts), derived)
+    if not unknown and not private:
+        obj = msgspec.convert(scalars, cls)
+    else:
+        base = cls.__mro__[1] if cls._kept else cls
+        obj = msgspec.convert(scalars, _twin(base))
+        store = obj.__dict__
+        for key in value:  # the kept keys, in the order they came
+            if key in unknown:
+                if key[:1] == "\x00" or hasattr(base, key):
+                    store.setdefault(_EXTRA, {})[key] = value[key]
+                else:
+                    store[key] = value[key]
+        store.update(private)
+        kept = True
     for key, item in children.items():
         setattr(obj, key, item)
-    if extra is not None or private or kept:
-        return with_kept(obj, extra or {}, **private), True
-    return obj, False
+    return obj, kept
+
+
+@functools.cache
+def _nested(cls: Any) -> frozenset[str]:
+    """``cls``'s declared keys whose values are payloads (or tuples of them)."""
+    return frozenset(key for key, (child, _) in _schema(cls).items() if child is not None)
 
 
 def _within(cls: Any, value: Any, where: str) -> tuple[Any, bool]:
