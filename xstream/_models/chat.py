@@ -203,6 +203,11 @@ class ChunkChoice(Open):
     delta: ChoiceDelta = msgspec.field(default_factory=ChoiceDelta)
     finish_reason: str | None = None
     logprobs: ChoiceLogprobs | None = None
+    # What providers add to a choice, typed so that their chunks decode as fast as any:
+    # OpenRouter's native_finish_reason, vLLM's stop_reason, Azure's content filter verdicts.
+    native_finish_reason: str | None = None
+    stop_reason: Any = None
+    content_filter_results: Any = None
 
 
 class ChatCompletionChunk(Open):
@@ -227,6 +232,8 @@ class ChatCompletionChunk(Open):
     # turn ``"error": null`` into a Raw ``null``. Absent or null costs nothing.
     error: Any = None
     obfuscation: str | None = None  # OpenAI: padding against length side channels
+    provider: str | None = None  # OpenRouter: who answered (on every chunk)
+    prompt_filter_results: Any = None  # Azure: the prompt's content filter verdicts
 
 
 # -- non-streaming ----------------------------------------------------------------------
@@ -285,6 +292,11 @@ class Choice(Open):
     message: ChatCompletionMessage = msgspec.field(default_factory=ChatCompletionMessage)
     finish_reason: str | None = None
     logprobs: ChoiceLogprobs | None = None
+    # What providers add to a choice, typed so that their chunks decode as fast as any:
+    # OpenRouter's native_finish_reason, vLLM's stop_reason, Azure's content filter verdicts.
+    native_finish_reason: str | None = None
+    stop_reason: Any = None
+    content_filter_results: Any = None
 
 
 class ChatCompletion(Open):
@@ -299,6 +311,8 @@ class ChatCompletion(Open):
     system_fingerprint: str | None = None
     citations: tuple[str, ...] | None = None
     service_tier: str | None = None
+    provider: str | None = None
+    prompt_filter_results: Any = None
 
 
 # -- parsed: structured output and typed tool arguments ------------------------------------

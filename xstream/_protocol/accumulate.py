@@ -161,17 +161,20 @@ class _ChoiceParts:
         "calls_by_index",
         "choice_extra",
         "content",
+        "content_filter_results",
         "content_parts",
         "extra",
         "finish_reason",
         "index",
         "logprobs_content",
         "logprobs_refusal",
+        "native_finish_reason",
         "reasoning",
         "reasoning_details",
         "reasoning_named",
         "refusal",
         "role",
+        "stop_reason",
     )
 
     def __init__(self, index: int) -> None:
@@ -192,6 +195,11 @@ class _ChoiceParts:
         self.content_parts: list[Any] | None = None  # once a delta sent content as parts
         self.extra: dict[str, Any] | None = None  # the deltas' keys no Struct declares
         self.choice_extra: dict[str, Any] | None = None  # ... and the choices'
+        # Providers' choice fields, from the chunks that take the general path (the first
+        # and the finishing one: where providers put them).
+        self.native_finish_reason: str | None = None
+        self.stop_reason: Any = None
+        self.content_filter_results: Any = None
 
     def add(self, choice: ChunkChoice) -> None:
         self.added += 1
@@ -219,6 +227,12 @@ class _ChoiceParts:
                 self._add_call(call)
         if choice.finish_reason is not None:
             self.finish_reason = choice.finish_reason
+        if choice.native_finish_reason is not None:
+            self.native_finish_reason = choice.native_finish_reason
+        if choice.stop_reason is not None:
+            self.stop_reason = choice.stop_reason
+        if choice.content_filter_results is not None:
+            self.content_filter_results = choice.content_filter_results
         if delta.annotations:
             if self.annotations is None:
                 self.annotations = []
@@ -295,6 +309,9 @@ class _ChoiceParts:
             message=message,
             finish_reason=self.finish_reason,
             logprobs=logprobs,
+            native_finish_reason=self.native_finish_reason,
+            stop_reason=self.stop_reason,
+            content_filter_results=self.content_filter_results,
         )
         return with_kept(choice, self.choice_extra)
 
@@ -333,6 +350,8 @@ class ChatCompletionAccumulator:
         "_fast",
         "_id",
         "_model",
+        "_prompt_filter_results",
+        "_provider",
         "chunks_added",
         "last_usage",
         "service_tier",
@@ -355,6 +374,8 @@ class ChatCompletionAccumulator:
         self._choices: dict[int, _ChoiceParts] = {}
         self._extra: dict[str, Any] | None = None  # the chunks' keys no Struct declares
         self._fast: _ChoiceParts | None = None  # where add_all may append (_plain_parts)
+        self._provider: str | None = None  # OpenRouter's, as the general path saw it last
+        self._prompt_filter_results: Any = None  # Azure's, on its first chunk
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Merge one chunk into the completion."""
@@ -375,6 +396,10 @@ class ChatCompletionAccumulator:
             self.service_tier = chunk.service_tier
         if chunk._kept:
             self._extra = merge_extra(self._extra, chunk.extra_fields)
+        if chunk.provider is not None:
+            self._provider = chunk.provider
+        if chunk.prompt_filter_results is not None:
+            self._prompt_filter_results = chunk.prompt_filter_results
         choices = self._choices
         chunk_choices = chunk.choices
         for choice in chunk_choices:
@@ -486,6 +511,8 @@ class ChatCompletionAccumulator:
             system_fingerprint=self.system_fingerprint,
             citations=self._citations,
             service_tier=self.service_tier,
+            provider=self._provider,
+            prompt_filter_results=self._prompt_filter_results,
         )
         return with_kept(completion, self._extra)
 

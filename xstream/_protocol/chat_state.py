@@ -214,6 +214,9 @@ class ChatCompletionStreamState(Generic[T]):
                         message=keep_as(message, parsed_message),
                         finish_reason=choice.finish_reason,
                         logprobs=choice.logprobs,
+                        native_finish_reason=choice.native_finish_reason,
+                        stop_reason=choice.stop_reason,
+                        content_filter_results=choice.content_filter_results,
                     ),
                 )
             )
@@ -228,6 +231,8 @@ class ChatCompletionStreamState(Generic[T]):
                 system_fingerprint=completion.system_fingerprint,
                 citations=completion.citations,
                 service_tier=completion.service_tier,
+                provider=completion.provider,
+                prompt_filter_results=completion.prompt_filter_results,
             ),
         )
 
