@@ -264,7 +264,7 @@ class ResumableRelay:
     ``store``: a :class:`MemoryStore` (default) or :class:`~xstream.RedisStore`.
     ``keep_alive``: seconds the producer goes on without any reader (a refresh resumes
     instead of starting over); after that with no reader, it closes upstream (the model
-    stops). ``idle``: a producer silent (no event, no heartbeat) this long is gone.
+    stops). At least one second counts: readers say they are there twice a second. ``idle``: a producer silent (no event, no heartbeat) this long is gone.
     ``poll``: how long a reader waits on the store before checking on the producer
     and sending a keep-alive comment.
 
@@ -380,7 +380,9 @@ class ResumableRelay:
             if meta is None or producer is None:
                 continue
             last_reader = meta.reader_seen or started
-            if meta.stopped or time.time() - last_reader > self.keep_alive:
+            # A reader says it is there every _SEEN_EVERY seconds: never count it gone sooner.
+            grace = max(self.keep_alive, 2 * _SEEN_EVERY)
+            if meta.stopped or time.time() - last_reader > grace:
                 producer.cancel()
                 return
 
