@@ -29,6 +29,9 @@ __all__ = [
     "ResponseContentPartAddedEvent",
     "ResponseContentPartDoneEvent",
     "ResponseCreatedEvent",
+    "ResponseCustomToolCallInputDeltaEvent",
+    "ResponseCustomToolCallInputDoneEvent",
+    "ResponseDoneEvent",
     "ResponseError",
     "ResponseFailedEvent",
     "ResponseFunctionCallArgumentsDeltaEvent",
@@ -472,6 +475,27 @@ class ResponseOutputTextAnnotationAddedEvent(_Event, tag="response.output_text.a
     annotation: ResponseAnnotation = msgspec.field(default_factory=ResponseAnnotation)
 
 
+class ResponseCustomToolCallInputDeltaEvent(_Event, tag="response.custom_tool_call_input.delta"):
+    """A piece of a custom tool call's input (xAI streams ``x_search`` calls so)."""
+
+    item_id: str | None = None
+    output_index: int = 0
+    delta: str = ""
+
+
+class ResponseCustomToolCallInputDoneEvent(_Event, tag="response.custom_tool_call_input.done"):
+    """A custom tool call's whole input."""
+
+    item_id: str | None = None
+    output_index: int = 0
+    input: str = ""
+
+
+class ResponseDoneEvent(_ResponseEvent, tag="response.done"):
+    """xAI's last event, beside ``response.completed``: ``response`` as it ended. A
+    stream that ends with it (no ``response.completed``) ends there, with it."""
+
+
 class ResponseToolCallEvent(_Payload):
     """Progress of a server-side tool call, for every tool and server alike: an
     event named ``response.<tool>_call.<phase>`` (``response.web_search_call.searching``,
@@ -525,6 +549,9 @@ KnownEvent = (
     | ResponseReasoningTextDeltaEvent
     | ResponseReasoningTextDoneEvent
     | ResponseOutputTextAnnotationAddedEvent
+    | ResponseCustomToolCallInputDeltaEvent
+    | ResponseCustomToolCallInputDoneEvent
+    | ResponseDoneEvent
 )
 
 ResponseStreamEvent = KnownEvent | ResponseToolCallEvent | UnknownResponseEvent

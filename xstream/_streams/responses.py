@@ -32,6 +32,7 @@ from .._models.responses import (
     Response,
     ResponseContentPart,
     ResponseCreatedEvent,
+    ResponseDoneEvent,
     ResponseError,
     ResponseInProgressEvent,
     ResponseOutputItem,
@@ -265,6 +266,9 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
             self._done_items[event.output_index] = event.item
         elif isinstance(event, TERMINAL_EVENTS):
             self._final = event.response
+            return True
+        elif isinstance(event, ResponseDoneEvent) and event.response.id:
+            self._final = event.response  # xAI's last event: the end, if it came alone
             return True
         elif isinstance(
             event, ResponseCreatedEvent | ResponseQueuedEvent | ResponseInProgressEvent
