@@ -172,6 +172,22 @@ async def test_stop_works_from_another_replica(
     await until_closed(srv)
 
 
+async def test_a_stop_asked_before_the_producer_starts_holds(
+    store: Any, upstream: tuple[MockServer, xstream.AsyncClient]
+) -> None:
+    # A server makes the answer for its readers, the user presses Stop, and only then
+    # does the worker take the question up: the stop must not be lost.
+    srv, client = upstream
+    srv.enqueue(Reply(text=TEXT * 20, chunk_size=4, delay=0.02))
+    relay = xstream.ResumableRelay(store, idle=3.0)
+    await store.create("early")
+    await relay.stop("early")
+    await start(relay, client, stream_id="early")
+    events = events_of(await asyncio.wait_for(read_all(relay, "early"), 10))
+    assert json.loads(events[-1][2])["error"]["type"] == "stream_stopped"
+    await until_closed(srv)
+
+
 async def test_an_upstream_error_reaches_the_reader_as_an_error_event(
     store: Any, upstream: tuple[MockServer, xstream.AsyncClient]
 ) -> None:

@@ -19,6 +19,16 @@ __all__ = ["RedisStore"]
 
 _BLOCK = b"b"  # the field holding an event's SSE block
 
+# KEYS: the stream, its meta hash. ARGV: now, ttl. A new answer, unless one exists.
+_CREATE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'beat', ARGV[1], 'ended', 0, 'stopped', 0, 'reader', 0, 'n', 0)
+end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
 # KEYS: the stream, its meta hash. ARGV: the number the first block must get, maxlen,
 # ttl, now, 1 when the last block ends the answer, the blocks. Returns the last number,
 # or -1 when the answer is gone or out of step (Redis restarted: never start it over).
@@ -84,15 +94,11 @@ class RedisStore:
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
 
     async def create(self, stream_id: str) -> None:
+        """Start an answer, or take one up that exists with no event yet (a server that
+        made it for its readers before a worker produces it): a stop asked meanwhile holds."""
         key, meta = self._keys(stream_id)
         ttl = max(int(self.ttl), 1)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.hset(
-            meta, mapping={"beat": time.time(), "ended": 0, "stopped": 0, "reader": 0, "n": 0}
-        )
-        pipe.expire(meta, ttl)
-        await self._run(pipe.execute())
+        await self._run(self.redis.eval(_CREATE, 2, key, meta, time.time(), ttl))
         self._appended[stream_id] = 0
 
     async def append(self, stream_id: str, block: bytes) -> int:

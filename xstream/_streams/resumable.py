@@ -76,7 +76,8 @@ class StreamStore(Protocol):
     Event ids are the event's number in its answer (1, 2, ...), as text."""
 
     async def create(self, stream_id: str) -> None:
-        """Start an answer (the producer calls it once, first)."""
+        """Start an answer (the producer calls it once, first); an answer that exists
+        with no event yet is taken up as it is (a stop asked meanwhile holds)."""
 
     async def append(self, stream_id: str, block: bytes) -> int:
         """Add an event (an SSE block; :data:`END` ends the answer); its number."""
@@ -163,7 +164,7 @@ class MemoryStore:
 
     async def create(self, stream_id: str) -> None:
         self._expire()
-        self._answers[stream_id] = _Answer()
+        self._answers.setdefault(stream_id, _Answer())  # (an existing one keeps its stop)
 
     async def append(self, stream_id: str, block: bytes) -> int:
         answer = self._get(stream_id)
@@ -369,9 +370,13 @@ class ResumableRelay:
         """Beat for the producer; stop it when asked or when no reader came for
         ``keep_alive`` seconds."""
         started = time.time()
-        every = max(min(self.idle / 3, self.keep_alive / 2 or 1.0), 0.05)
+        # At least once a second: a stop pressed on another replica acts within it.
+        every = max(min(self.idle / 3, self.keep_alive / 2 or 1.0, 1.0), 0.05)
+        first = True
         while True:
-            await asyncio.sleep(every)
+            if not first:
+                await asyncio.sleep(every)
+            first = False
             try:
                 await self.store.beat(stream_id)
                 meta = await self.store.meta(stream_id)
