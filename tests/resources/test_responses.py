@@ -502,7 +502,9 @@ def conversation_events() -> list[dict[str, Any]]:
             "total_tokens": 15,
             "input_tokens_details": {"cached_tokens": 4},
             "output_tokens_details": {"reasoning_tokens": 3},
-            "server_side_tool_usage": {"web_search": 1},
+            "server_side_tool_usage_details": {"SERVER_SIDE_TOOL_WEB_SEARCH": 1},
+            "num_server_side_tools_used": 1,
+            "num_sources_used": 3,
             "cost_in_usd_ticks": 37756000,
         },
     }

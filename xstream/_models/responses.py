@@ -29,6 +29,9 @@ __all__ = [
     "ResponseContentPartAddedEvent",
     "ResponseContentPartDoneEvent",
     "ResponseCreatedEvent",
+    "ResponseCustomToolCallInputDeltaEvent",
+    "ResponseCustomToolCallInputDoneEvent",
+    "ResponseDoneEvent",
     "ResponseError",
     "ResponseFailedEvent",
     "ResponseFunctionCallArgumentsDeltaEvent",
@@ -200,8 +203,11 @@ class ResponseUsage(_Payload):
     total_tokens: int = 0
     input_tokens_details: InputTokensDetails | None = None
     output_tokens_details: OutputTokensDetails | None = None
-    # xAI: the tools that ran server-side ({tool: calls}), and the exact cost billed
-    server_side_tool_usage: Any = None
+    # xAI: the server-side tools that ran ({"SERVER_SIDE_TOOL_WEB_SEARCH": 1, ...}), the
+    # sources they read, and the exact cost billed (1 USD = 10^10 ticks)
+    server_side_tool_usage_details: dict[str, Any] | None = None
+    num_sources_used: int | None = None
+    num_server_side_tools_used: int | None = None
     cost_in_usd_ticks: int | None = None
 
     @property
@@ -315,6 +321,10 @@ class ResponseFailedEvent(_ResponseEvent, tag="response.failed"):
 
 class ResponseIncompleteEvent(_ResponseEvent, tag="response.incomplete"):
     """The final event of a response cut short: ``response.incomplete_details`` says why."""
+
+
+class ResponseDoneEvent(_ResponseEvent, tag="response.done"):
+    """xAI's final event, next to ``response.completed``: ends a stream that has none."""
 
 
 class ResponseOutputItemAddedEvent(_Event, tag="response.output_item.added"):
@@ -468,6 +478,22 @@ class ResponseOutputTextAnnotationAddedEvent(_Event, tag="response.output_text.a
     annotation: ResponseAnnotation = msgspec.field(default_factory=ResponseAnnotation)
 
 
+class ResponseCustomToolCallInputDeltaEvent(_Event, tag="response.custom_tool_call_input.delta"):
+    """xAI: a piece of a ``custom_tool_call`` item's ``input`` (x_search's query, ...)."""
+
+    item_id: str | None = None
+    output_index: int = 0
+    delta: str = ""
+
+
+class ResponseCustomToolCallInputDoneEvent(_Event, tag="response.custom_tool_call_input.done"):
+    """xAI: a ``custom_tool_call`` item's whole ``input``."""
+
+    item_id: str | None = None
+    output_index: int = 0
+    input: str = ""
+
+
 class ResponseToolCallEvent(_Payload):
     """Progress of a server-side tool call, for every tool and server alike: an
     event named ``response.<tool>_call.<phase>`` (``response.web_search_call.searching``,
@@ -521,6 +547,9 @@ KnownEvent = (
     | ResponseReasoningTextDeltaEvent
     | ResponseReasoningTextDoneEvent
     | ResponseOutputTextAnnotationAddedEvent
+    | ResponseDoneEvent
+    | ResponseCustomToolCallInputDeltaEvent
+    | ResponseCustomToolCallInputDoneEvent
 )
 
 ResponseStreamEvent = KnownEvent | ResponseToolCallEvent | UnknownResponseEvent

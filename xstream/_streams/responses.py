@@ -32,6 +32,7 @@ from .._models.responses import (
     Response,
     ResponseContentPart,
     ResponseCreatedEvent,
+    ResponseDoneEvent,
     ResponseError,
     ResponseInProgressEvent,
     ResponseOutputItem,
@@ -127,6 +128,7 @@ def decode_response_event(
 
 _KEEPS_RAW = (
     *TERMINAL_EVENTS,
+    ResponseDoneEvent,
     ResponseCreatedEvent,
     ResponseInProgressEvent,
     ResponseQueuedEvent,
@@ -261,6 +263,9 @@ class ResponseStream(EventStream[ResponseStreamEvent]):
             self._done_items[event.output_index] = event.item
         elif isinstance(event, TERMINAL_EVENTS):
             self._final = event.response
+            return True
+        elif isinstance(event, ResponseDoneEvent) and self._final is None:
+            self._final = event.response  # xAI's response.done, with no response.completed
             return True
         elif isinstance(
             event, ResponseCreatedEvent | ResponseQueuedEvent | ResponseInProgressEvent

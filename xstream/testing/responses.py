@@ -178,7 +178,11 @@ class MockResponses:
                 "total_tokens": words + out_tokens,
                 "input_tokens_details": {"cached_tokens": 0},
                 "output_tokens_details": {"reasoning_tokens": 7},
-                "server_side_tool_usage": {"web_search": 1} if searching else {},
+                "server_side_tool_usage_details": (
+                    {"SERVER_SIDE_TOOL_WEB_SEARCH": 1} if searching else {}
+                ),
+                "num_server_side_tools_used": 1 if searching else 0,
+                "num_sources_used": 1 if searching else 0,
                 "cost_in_usd_ticks": 1_000_000 * (words + out_tokens),
             },
         }
