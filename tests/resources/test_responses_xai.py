@@ -63,6 +63,8 @@ async def test_xai_tool_events_and_usage_are_typed(
     fake.stream_body = sse(renumber(events), named=False)
     stream = await client.responses.create(model="grok-4", input="Hi", stream=True)
     received = [event async for event in stream]
+    # the stream ends at response.completed: a response.done after it is not read
+    assert isinstance(received[-1], xstream.ResponseCompletedEvent)
     assert not [e for e in received if isinstance(e, xstream.UnknownResponseEvent)]
     tools = [e for e in received if isinstance(e, xstream.ResponseToolCallEvent)]
     assert [(e.tool, e.phase) for e in tools] == [
