@@ -46,6 +46,7 @@ SUITE: dict[str, tuple[float, float]] = {
     "bench_startup": (240, 60),
     "bench_accumulate": (240, 60),
     "bench_events": (300, 60),
+    "bench_ws": (240, 60),
 }
 
 
