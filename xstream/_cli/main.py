@@ -108,6 +108,9 @@ def _add_chat(commands: Any) -> None:
         default="chat",
         help="chat completions (default), or the Responses API that xAI recommends",
     )
+    chat.add_argument(
+        "--ws", action="store_true", help="with --api responses: over a WebSocket session"
+    )
 
 
 def _add_serve(commands: Any) -> None:
@@ -342,9 +345,12 @@ async def _respond(client: AsyncClient, args: argparse.Namespace, out: TextIO, e
     """``--api responses``: stream the text deltas; the summary from the final response."""
     from .._models.responses import ResponseOutputTextDeltaEvent
 
-    stream = await client.responses.create(
-        model=args.model, input=args.prompt, stream=True, **_responses_params(args)
-    )
+    params = {"model": args.model, "input": args.prompt, **_responses_params(args)}
+    session = client.responses.connect() if args.ws else None  # one WebSocket: _streams/ws_session
+    if session is not None:
+        stream = await session.create(**params)
+    else:
+        stream = await client.responses.create(stream=True, **params)
     async with stream:
         try:
             async for event in stream:
@@ -355,6 +361,8 @@ async def _respond(client: AsyncClient, args: argparse.Namespace, out: TextIO, e
             out.write("\n")
             out.flush()
         final = await stream.get_final_response()
+    if session is not None:
+        await session.aclose()
     usage = final.usage
     counts = (
         f"{usage.input_tokens} input + {usage.output_tokens} output tokens"
