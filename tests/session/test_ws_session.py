@@ -3,6 +3,7 @@ the built-in server's WebSocket mode."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -103,3 +104,17 @@ def test_the_sync_session_streams_turns_on_one_socket() -> None:
             assert final.previous_response_id == warmed.id
             assert session.previous_response_id == final.id
         assert srv.connections_seen == 1
+
+
+async def test_a_second_create_waits_for_the_turn_in_flight(server: MockServer) -> None:
+    async with (
+        xstream.AsyncClient(KEY, base_url=server.base_url, max_retries=0) as client,
+        client.responses.connect() as session,
+    ):
+        first = await session.create(model="grok-4", input="One")
+        second = asyncio.ensure_future(session.create(model="grok-4", input="Two"))
+        # it waits for the first turn's last event to arrive (not to be read): it can
+        # then chain to it
+        one = await first.get_final_response()
+        two = await (await asyncio.wait_for(second, 2)).get_final_response()
+        assert two.previous_response_id == one.id
