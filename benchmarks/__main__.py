@@ -48,6 +48,7 @@ SUITE: dict[str, tuple[float, float]] = {
     "bench_accumulate": (240, 60),
     "bench_events": (300, 60),
     "bench_relay": (240, 60),
+    "bench_ws": (240, 60),
 }
 
 

@@ -45,6 +45,10 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
         "from .streams import SyncResponseStream\n",
     ),
     (r"from \.\._streams\.events import EventStream\n", "from .streams import SyncEventStream\n"),
+    (
+        r"from \.\._streams\.ws_session import ResponsesSession\n",
+        "from .ws_session import SyncResponsesSession\n",
+    ),
     (r"from \.calls import ", "from .._resources.calls import "),
     (
         r"from \.chat import AsyncStream, StreamStats\n",
@@ -91,6 +95,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAsyncResponseStreamManager\b", "SyncResponseStreamManager"),
     (r"\bAsyncResponseStream\b", "SyncParsedResponseStream"),
     (r"\bResponseStream\b", "SyncResponseStream"),
+    (r"\bResponsesSession\b", "SyncResponsesSession"),
     (r"\bAsyncStream\b", "Stream"),
     (r"\bEventStream\b", "SyncEventStream"),
 ]

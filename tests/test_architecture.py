@@ -55,9 +55,7 @@ def _name(path: Path) -> str:
 
 
 def _modules() -> dict[str, tuple[Path, ast.Module]]:
-    return {
-        _name(p): (p, ast.parse(p.read_text(), str(p))) for p in sorted(PACKAGE.rglob("*.py"))
-    }
+    return {_name(p): (p, ast.parse(p.read_text(), str(p))) for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 MODULES = _modules()

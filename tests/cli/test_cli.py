@@ -321,7 +321,25 @@ async def test_the_responses_api_streams_offline_too() -> None:
     assert "offline demo" in err and "events" in err and "output tokens" in err
 
 
+async def test_the_responses_api_streams_over_a_websocket_offline() -> None:
+    code, out, err = await run_cli("chat", "--api", "responses", "--ws", "Hi", env=cli_env(None))
+    assert code == 0, err
+    assert out == DEFAULT_TEXT + "\n"
+    assert "events" in err and "output tokens" in err
+
+
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+async def test_the_readme_agents_example_runs_offline_as_pasted() -> None:
+    section = README[README.index("## Agents: Responses over one WebSocket") :]
+    code_block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code_block, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    assert out.decode().splitlines() == ["Done: 42. <- resp_0001", "Done: 42. <- resp_0002"]
 
 
 async def test_the_readme_responses_example_runs_offline_as_pasted() -> None:

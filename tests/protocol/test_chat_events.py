@@ -28,9 +28,9 @@ import xstream
 from tests.protocol.test_accumulate import _CHUNK_JSON, _FIRST, _PLAIN
 from xstream.testing import MockServer, Reply, ToolCallScript
 
-RECORDED = json.loads((Path(__file__).parent.parent / "data" / "openai_stream_events.json").read_text())[
-    "scenarios"
-]
+RECORDED = json.loads(
+    (Path(__file__).parent.parent / "data" / "openai_stream_events.json").read_text()
+)["scenarios"]
 
 WEATHER_TOOL = {
     "type": "function",

@@ -36,6 +36,7 @@ from xstream._streams.events import EventStream
 from xstream._streams.managers import AsyncStreamManager
 from xstream._streams.response_events import AsyncResponseStream
 from xstream._streams.responses import ResponseStream
+from xstream._streams.ws_session import ResponsesSession
 from xstream._sync.chat import Chat, Completions, CompletionsWithRawResponse, SyncDeferredCompletion
 from xstream._sync.chat_events import ChatCompletionStream
 from xstream._sync.managers import StreamManager
@@ -44,6 +45,7 @@ from xstream._sync.responses import Responses, ResponsesWithRawResponse
 from xstream._sync.sse import SSE
 from xstream._sync.streams import Stream, SyncEventStream, SyncResponseStream
 from xstream._sync.tool_runner import ToolRunner
+from xstream._sync.ws_session import SyncResponsesSession
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-twin"
@@ -72,6 +74,7 @@ PAIRS = [
     (AsyncResponseStream, SyncParsedResponseStream),
     (AsyncStreamManager, StreamManager),
     (AsyncToolRunner, ToolRunner),
+    (ResponsesSession, SyncResponsesSession),
 ]
 # Methods with no blocking twin, on purpose: an aiohttp.web handler is async.
 ASYNC_ONLY = {"to_aiohttp_response"}

@@ -197,7 +197,10 @@ async def client_options() -> None:
 
 
 async def retrieve_with_a_flag(client: xstream.AsyncClient, flag: bool) -> None:
-    assert_type(await client.responses.retrieve("resp_1", stream=flag), xstream.Response | xstream.ResponseStream)
+    assert_type(
+        await client.responses.retrieve("resp_1", stream=flag),
+        xstream.Response | xstream.ResponseStream,
+    )
 
 
 class MyClient(xstream.AsyncClient):

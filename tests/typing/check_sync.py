@@ -191,7 +191,10 @@ def client_options() -> None:
 
 
 def retrieve_with_a_flag(client: xstream.Client, flag: bool) -> None:
-    assert_type(client.responses.retrieve("resp_1", stream=flag), xstream.Response | xstream.SyncResponseStream)
+    assert_type(
+        client.responses.retrieve("resp_1", stream=flag),
+        xstream.Response | xstream.SyncResponseStream,
+    )
 
 
 class MyClient(xstream.Client):

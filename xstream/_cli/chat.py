@@ -358,9 +358,13 @@ async def _respond(client: AsyncClient, args: argparse.Namespace, printer: _Prin
     (``--reasoning``), the summary from the final response."""
     from .._models import responses as r
 
-    stream = await client.responses.create(
-        model=args.model, input=args.prompt, stream=True, **_responses_params(args)
-    )
+    params = {"model": args.model, "input": args.prompt, **_responses_params(args)}
+    # --ws: one WebSocket session (_streams/ws_session.py), else an HTTP request
+    session = client.responses.connect() if getattr(args, "ws", False) else None
+    if session is not None:
+        stream = await session.create(**params)
+    else:
+        stream = await client.responses.create(stream=True, **params)
     summarised: set[str | None] = set()  # reasoning items whose summary came as deltas
     async with stream:
         try:
@@ -382,6 +386,8 @@ async def _respond(client: AsyncClient, args: argparse.Namespace, printer: _Prin
         finally:
             printer.end()
         final = await stream.get_final_response()
+    if session is not None:
+        await session.aclose()
     usage = final.usage
     if usage is not None and usage.output_tokens_details is not None:
         printer.status.reasoning_tokens = usage.output_tokens_details.reasoning_tokens

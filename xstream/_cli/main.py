@@ -109,6 +109,9 @@ def _add_chat(commands: Any) -> None:
         default="chat",
         help="chat completions (default), or the Responses API that xAI recommends",
     )
+    chat.add_argument(
+        "--ws", action="store_true", help="with --api responses: over a WebSocket session"
+    )
 
 
 def _number(

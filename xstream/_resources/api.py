@@ -16,10 +16,11 @@ from typing import Any
 import msgspec
 
 from .._exceptions import NotStreamedError, TotalTimeoutError
+from .._streams.ws_session import ResponsesSession
 from .._transport.raw import RawResponse, read_raw
 from .._transport.request import Opened, Request
 from .._transport.transport import Transport
-from .calls import Call
+from .calls import Call, response_call
 
 __all__ = ["AsyncAPI"]
 
@@ -50,6 +51,20 @@ class AsyncAPI:
         if call.trace is not None and transport.telemetry is not None:
             transport.trace(request, **call.trace)
         return request
+
+    def responses_session(self, *, max_event_bytes: int | None = None) -> ResponsesSession:
+        """A Responses WebSocket session over this pipeline's transport (not yet open)."""
+        transport = self.transport
+
+        def build(params: Any) -> Request:
+            return self.build(response_call(params, stream=False, method="connect"))
+
+        return ResponsesSession(
+            transport,
+            build,
+            max_event_bytes=max_event_bytes or transport.max_event_bytes,
+            max_retries=transport.max_retries,
+        )
 
     async def call(self, call: Call) -> Any:
         """Send ``call``; its answer decoded, or its stream (``call.stream_cls``)."""

@@ -15,6 +15,7 @@ from .._models.responses import ParsedResponse, Response
 from .._protocol.responses import parse_response
 from .._streams.response_events import AsyncResponseStream, AsyncResponseStreamManager
 from .._streams.responses import ResponseStream
+from .._streams.ws_session import ResponsesSession
 from .._transport.raw import RawResponse
 from .api import AsyncAPI
 from .calls import response_call, response_id_call
@@ -74,6 +75,20 @@ class AsyncResponses:
             response_call(params, stream=stream)
         )
         return result
+
+    def connect(self, *, max_event_bytes: int | None = None) -> ResponsesSession:
+        """A WebSocket session to ``/responses`` (``ws``/``wss`` from the base URL),
+        for many turns on one socket; use it as a context manager::
+
+            async with client.responses.connect() as session:
+                stream = await session.create(model="grok-4", input="Hi")
+                print((await stream.get_final_response()).output_text)
+
+        ``session.create(...)`` takes :meth:`create`'s keywords and returns the same
+        :class:`ResponseStream`; ``session.warm(...)`` sends ``generate: false``.
+        ``max_event_bytes`` bounds one message (default: the client's).
+        """
+        return self._api.responses_session(max_event_bytes=max_event_bytes)
 
     @overload
     async def retrieve(

@@ -19,6 +19,7 @@ from .._streams.responses import ResponseStream
 from .._transport.raw import RawResponse
 from .portal import LoopThread
 from .streams import BlockingStream, Stream, SyncEventStream, SyncResponseStream
+from .ws_session import SyncResponsesSession
 
 __all__ = ["SyncAPI"]
 
@@ -51,6 +52,11 @@ class SyncAPI:
                 if isinstance(result, made):
                     return twin(self.loop, result)
         return result
+
+    def responses_session(self, *, max_event_bytes: int | None = None) -> SyncResponsesSession:
+        """:meth:`AsyncAPI.responses_session`, blocking."""
+        session = self.async_api.responses_session(max_event_bytes=max_event_bytes)
+        return SyncResponsesSession(self.loop, session)
 
     def call_raw(self, call: Call) -> RawResponse[Any]:
         """:meth:`AsyncAPI.call_raw` on the loop thread."""

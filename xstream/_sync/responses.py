@@ -17,6 +17,7 @@ from .._transport.raw import RawResponse
 from .api import SyncAPI
 from .response_events import SyncParsedResponseStream, SyncResponseStreamManager
 from .streams import SyncResponseStream
+from .ws_session import SyncResponsesSession
 
 __all__ = ["Responses", "ResponsesWithRawResponse"]
 
@@ -71,6 +72,20 @@ class Responses:
         """
         result: Response | SyncResponseStream = self._api.call(response_call(params, stream=stream))
         return result
+
+    def connect(self, *, max_event_bytes: int | None = None) -> SyncResponsesSession:
+        """A WebSocket session to ``/responses`` (``ws``/``wss`` from the base URL),
+        for many turns on one socket; use it as a context manager::
+
+            with client.responses.connect() as session:
+                stream = session.create(model="grok-4", input="Hi")
+                print((stream.get_final_response()).output_text)
+
+        ``session.create(...)`` takes :meth:`create`'s keywords and returns the same
+        :class:`SyncResponseStream`; ``session.warm(...)`` sends ``generate: false``.
+        ``max_event_bytes`` bounds one message (default: the client's).
+        """
+        return self._api.responses_session(max_event_bytes=max_event_bytes)
 
     @overload
     def retrieve(

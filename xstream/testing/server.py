@@ -24,6 +24,7 @@ from .responses import MockResponses
 from .script import RecordedRequest, Reply, _build_completion, _build_payloads, _resolve, _Script
 from .strict import XAI_MODELS, refusal
 from .wire import _ENCODER, _build_plan, _dumps_for, _encode_events, _Writer
+from .ws import is_websocket, serve_websocket
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _DEFERRED_PATHS = ("/v1/chat/deferred-completion/", "/chat/deferred-completion/")
@@ -94,6 +95,7 @@ class MockServer:
         # xAI's deferred chat completions: how many polls answer 202 before the result.
         self.deferred_polls = 1
         self._deferred: dict[str, list[Any]] = {}
+        self.ws_setup_delay = 0.0  # seconds before each WebSocket upgrade (see testing/ws.py)
 
     @property
     def base_url(self) -> str:
@@ -176,6 +178,8 @@ class MockServer:
     # -- request handling
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if is_websocket(request):  # the Responses API's WebSocket mode: see testing/ws.py
+            return await serve_websocket(self, request)
         record = await self._record(request)
         if self.strict:
             refused = refusal(
