@@ -4,7 +4,7 @@ origin only), proxy route, deadlines and mapped, redacted errors as an HTTP requ
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from yarl import URL
@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from .transport import Transport
 
 __all__ = ["open_websocket"]
+
+# Two seconds for the closing handshake: aiohttp >= 3.11 says so with ClientWSTimeout,
+# 3.10 (the lower bound) with a number.
+_WS_TIMEOUT = getattr(aiohttp, "ClientWSTimeout", None)
+_CLOSE_TIMEOUT: dict[str, Any] = {
+    "timeout": _WS_TIMEOUT(ws_close=2.0) if _WS_TIMEOUT is not None else 2.0
+}
 
 
 async def open_websocket(
@@ -45,7 +52,7 @@ async def open_websocket(
                 proxy=None if proxy is None else proxy.target,
                 max_msg_size=max_message_bytes,
                 autoping=True,
-                timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+                **_CLOSE_TIMEOUT,
             )
     except aiohttp.WSServerHandshakeError as exc:
         status = exc.status if exc.status >= 400 else 502  # not a 101 answer
