@@ -46,7 +46,7 @@ async def open_websocket(
     proxy = transport._pool.proxies.route(request.url)
     try:
         async with asyncio.timeout(limit):
-            return await transport.session.ws_connect(
+            socket: aiohttp.ClientWebSocketResponse = await transport.session.ws_connect(
                 url,
                 headers=headers,
                 proxy=None if proxy is None else proxy.target,
@@ -54,6 +54,7 @@ async def open_websocket(
                 autoping=True,
                 **_CLOSE_TIMEOUT,
             )
+            return socket
     except aiohttp.WSServerHandshakeError as exc:
         status = exc.status if exc.status >= 400 else 502  # not a 101 answer
         message = request.redact(
