@@ -134,6 +134,12 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
+def test_an_empty_key_is_kept_too() -> None:
+    chunk = decode_chunk(b'{"id":"c","choices":[],"":1}')
+    assert chunk.extra_fields == {"": 1}
+    assert chunk.to_dict() == {"id": "c", "choices": [], "": 1}
+
+
 def test_a_key_named_like_a_method_is_kept_without_hiding_it() -> None:
     chunk = decode_chunk(b'{"id":"c","choices":[],"to_dict":1,"extra_fields":2}')
     assert chunk.extra_fields == {"to_dict": 1, "extra_fields": 2}

@@ -60,7 +60,7 @@ class Open(_Payload, forbid_unknown_fields=True, kw_only=True):
         if not self._kept:
             return {}
         kept = self.__dict__
-        out = {k: v for k, v in kept.items() if k[0] != "\x00"}
+        out = {k: v for k, v in kept.items() if k[:1] != "\x00"}
         shadowed = kept.get(_EXTRA)
         if shadowed:
             out.update(shadowed)
