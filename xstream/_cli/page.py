@@ -167,7 +167,8 @@ class ChatPageServer(MockServer):
             if request.method != "POST":
                 return web.Response(status=405, headers={"Allow": "POST"})
             return await self._relay(request)
-        if request.path.startswith("/relay/answers") and self._answers is not None:
+        answers = request.path == "/relay/answers" or request.path.startswith("/relay/answers/")
+        if answers and self._answers is not None:
             return await self._answer(request, self._answers)
         return await super()._handle(request)
 
