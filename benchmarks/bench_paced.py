@@ -189,6 +189,19 @@ async def _monitor(stop: asyncio.Event, late: array[float], lags: _Lags) -> None
             late.append((loop.time() - before - 0.005) * 1e3)
 
 
+async def _read_sdk_stream(client: Any, lags: _Lags) -> None:
+    """One stream through an SDK with the OpenAI shape (xstream or openai)."""
+    stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    first = True
+    async for chunk in stream:
+        _ = chunk.choices[0].delta.content
+        lags.see(chunk.system_fingerprint)
+        if first:
+            first = False
+            lags.first()
+    lags.ended()
+
+
 async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
     lags = _Lags(streams)
     if kind == "xstream":
@@ -204,18 +217,8 @@ async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
             timeout=xstream.Timeout(connect=300),
         )
 
-        async def one() -> None:
-            stream = await client.chat.completions.create(
-                model=MODEL, messages=MESSAGES, stream=True
-            )
-            first = True
-            async for chunk in stream:
-                _ = chunk.choices[0].delta.content
-                lags.see(chunk.system_fingerprint)
-                if first:
-                    first = False
-                    lags.first()
-            lags.ended()
+        def one() -> Any:
+            return _read_sdk_stream(client, lags)
 
         close = client.aclose
     elif kind == "openai":
@@ -236,18 +239,8 @@ async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
             ),
         )
 
-        async def one() -> None:
-            stream = await client.chat.completions.create(
-                model=MODEL, messages=MESSAGES, stream=True
-            )
-            first = True
-            async for chunk in stream:
-                _ = chunk.choices[0].delta.content
-                lags.see(chunk.system_fingerprint)
-                if first:
-                    first = False
-                    lags.first()
-            lags.ended()
+        def one() -> Any:
+            return _read_sdk_stream(client, lags)
 
         close = client.close
     else:

@@ -47,6 +47,7 @@ __all__ = ["AsyncStream", "StreamStats", "completion_or_none"]
 _T = TypeVar("_T")
 _DONE = b"[DONE]"
 _ERROR = attrgetter("error")
+_NO_RAWS: list[bytes] = []  # while not relayed: no list per read (never appended to)
 
 
 class StreamStats(BaseStats, kw_only=True):
@@ -287,7 +288,7 @@ class AsyncStream(StreamEngine[_T]):
             _merge(self._accumulator, self._unmerged)
         out: list[ChatCompletionChunk] = []
         wire = self._wire_bytes
-        raws: list[bytes] = []  # the data of each chunk in out, while relayed
+        raws = _NO_RAWS  # the data of each chunk in out, while relayed (then a list of its own)
         if events and type(events[0]) is bytes:
             try:  # noqa: SIM105 - once per read; suppress() would cost a context manager
                 out.extend(map(decode, events))
@@ -333,6 +334,8 @@ class AsyncStream(StreamEngine[_T]):
                 break
             append(chunk)
             if wire is not None:
+                if raws is _NO_RAWS:
+                    raws = []
                 raws.append(event.raw)
         stats.chunks += len(out)
         if wire is not None:
