@@ -32,6 +32,7 @@ FILES = {
     "_streams/response_events.py": "_sync/response_events.py",
     "_streams/managers.py": "_sync/managers.py",
     "_resources/tool_runner.py": "_sync/tool_runner.py",
+    "_resources/response_runner.py": "_sync/response_runner.py",
 }
 
 # Ordered (pattern, replacement): regular expressions, applied in turn to the whole text.
@@ -89,6 +90,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAsyncSSE\b", "SSE"),
     (r"\bDeferredCompletion\b", "SyncDeferredCompletion"),
     (r"\bAsyncToolRunner\b", "ToolRunner"),
+    (r"\bAsyncResponsesToolRunner\b", "ResponsesToolRunner"),
     (r"\bAsyncStreamManager\b", "StreamManager"),
     (r"\bAsyncChatCompletionStreamManager\b", "ChatCompletionStreamManager"),
     (r"\bAsyncChatCompletionStream\b", "ChatCompletionStream"),

@@ -170,6 +170,7 @@ if TYPE_CHECKING:
     from ._protocol.tools import ToolResultEvent, tool_from_function
     from ._resources.chat import DeferredCompletion
     from ._resources.open_sse import open_sse
+    from ._resources.response_runner import AsyncResponsesToolRunner
     from ._resources.tool_runner import AsyncToolRunner
     from ._sse.decoder import ServerSentEvent, SSEDecoder
     from ._streams.chat import AsyncStream, StreamStats
@@ -179,12 +180,15 @@ if TYPE_CHECKING:
     from ._streams.response_events import AsyncResponseStream, AsyncResponseStreamManager
     from ._streams.responses import ResponseStream
     from ._streams.resumable import MemoryStore, ResumableRelay, StoreError
+    from ._streams.ws_session import ResponsesSession
     from ._sync.chat import SyncDeferredCompletion
     from ._sync.chat_events import ChatCompletionStream, ChatCompletionStreamManager
     from ._sync.client import Client
     from ._sync.response_events import SyncParsedResponseStream, SyncResponseStreamManager
+    from ._sync.response_runner import ResponsesToolRunner
     from ._sync.streams import Stream, SyncEventStream, SyncResponseStream
     from ._sync.tool_runner import ToolRunner
+    from ._sync.ws_session import SyncResponsesSession
     from ._telemetry.telemetry import Telemetry
     from ._transport.raw import RawResponse
 
@@ -218,6 +222,10 @@ _LAZY = {
     "ChatCompletionStream": "._sync.chat_events",
     "ChatCompletionStreamManager": "._sync.chat_events",
     "ToolRunner": "._sync.tool_runner",
+    "AsyncResponsesToolRunner": "._resources.response_runner",
+    "ResponsesToolRunner": "._sync.response_runner",
+    "ResponsesSession": "._streams.ws_session",
+    "SyncResponsesSession": "._sync.ws_session",
     "AsyncClient": "._client",
     "AsyncStream": "._streams.chat",
     "Client": "._sync.client",
@@ -377,6 +385,7 @@ __all__ = [
     "AsyncClient",
     "AsyncResponseStream",
     "AsyncResponseStreamManager",
+    "AsyncResponsesToolRunner",
     "AsyncStream",
     "AsyncToolRunner",
     "AuthenticationError",
@@ -486,6 +495,8 @@ __all__ = [
     "ResponseTimeoutError",
     "ResponseToolCallEvent",
     "ResponseUsage",
+    "ResponsesSession",
+    "ResponsesToolRunner",
     "ResumableRelay",
     "SSEDecoder",
     "ServerSentEvent",
@@ -502,6 +513,7 @@ __all__ = [
     "SyncParsedResponseStream",
     "SyncResponseStream",
     "SyncResponseStreamManager",
+    "SyncResponsesSession",
     "Telemetry",
     "Timeout",
     "TokenLogprob",

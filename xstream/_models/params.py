@@ -27,6 +27,7 @@ __all__ = [
     "RequestOptions",
     "ResponseCreateParams",
     "ResponseParams",
+    "ResponseWarmParams",
     "SSEOptions",
     "StreamOptions",
     "check_keywords",
@@ -122,12 +123,11 @@ NOT_SENT = frozenset(
 # -- the Responses API ----------------------------------------------------------------------
 
 
-class ResponseParams(RequestOptions, total=False):
-    """``POST /responses``: every parameter but ``stream`` and ``text_format``."""
+class ResponseWarmParams(RequestOptions, total=False):
+    """What warms a WebSocket session up (``session.warm``): every parameter of
+    ``POST /responses`` but ``input``, ``stream`` and ``text_format``."""
 
     model: Required[str]
-    input: Required[Any]
-    """A string, or a list of input items (dicts or Structs)."""
     background: bool | None
     conversation: str | Mapping[str, Any] | None
     include: list[str] | None
@@ -153,6 +153,13 @@ class ResponseParams(RequestOptions, total=False):
     top_p: float | None
     truncation: str | None
     user: str | None
+
+
+class ResponseParams(ResponseWarmParams, total=False):
+    """``POST /responses``: every parameter but ``stream`` and ``text_format``."""
+
+    input: Required[Any]
+    """A string, or a list of input items (dicts or Structs)."""
 
 
 ResponseCreateParams = ResponseParams

@@ -1,18 +1,31 @@
 """Tools for ``run_tools``, sans-IO: a function declared as a tool (its strict schema
-from its signature and docstring), and what a tool's outcome tells the model."""
+from its signature and docstring), a call to run (:class:`ToolInvocation`), and what
+a tool's outcome tells the model (a chat ``tool`` message, a Responses
+``function_call_output`` item)."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
 
 import msgspec
 
+from .._models.chat import Function, ToolCall
+from .accumulate import parse_tool_arguments
 from .chat_events import FunctionToolCallArgumentsDoneEvent
 from .schema import FunctionTool, function_tool
 
-__all__ = ["ToolResultEvent", "tool_arguments", "tool_from_function", "tool_message"]
+__all__ = [
+    "ResponseTools",
+    "ToolInvocation",
+    "ToolResultEvent",
+    "function_call_output",
+    "tool_from_function",
+    "tool_message",
+]
+
+_UNPARSED: Final[Any] = object()
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -61,10 +74,74 @@ def tool_from_function(fn: Callable[..., Any]) -> FunctionTool:
     return function_tool(arguments, name=fn.__name__, description=description.split("\n\n")[0])
 
 
-def tool_arguments(event: FunctionToolCallArgumentsDoneEvent) -> dict[str, Any]:
-    """The keyword arguments of a call, from its parsed arguments."""
-    arguments = event.parsed_arguments
-    return msgspec.structs.asdict(arguments) if arguments is not None else {}
+class ToolInvocation:
+    """One call to run: the tool's ``name``, the call's ``id``, its ``arguments`` (the
+    JSON text). :meth:`kwargs` parses them inside the tool's task, so arguments
+    that do not fit go back to the model as the tool's error."""
+
+    __slots__ = ("_parsed", "arguments", "arguments_type", "id", "name")
+
+    def __init__(
+        self,
+        name: str,
+        id: str,
+        arguments: str,
+        arguments_type: Any = None,
+        parsed: Any = _UNPARSED,
+    ) -> None:
+        self.name = name
+        self.id = id
+        self.arguments = arguments
+        self.arguments_type = arguments_type
+        self._parsed = parsed
+
+    @classmethod
+    def of(cls, event: FunctionToolCallArgumentsDoneEvent) -> ToolInvocation:
+        """A chat call whose arguments the stream parsed already."""
+        return cls(event.name, event.id, event.arguments, parsed=event.parsed_arguments)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments; raises :class:`~xstream.ToolArgumentsError` when the
+        arguments are not JSON, or do not fit the tool's parameters."""
+        parsed = self._parsed
+        if parsed is _UNPARSED:
+            call = ToolCall(id=self.id, function=Function(name=self.name, arguments=self.arguments))
+            parsed = parse_tool_arguments(call, self.arguments_type or dict[str, Any])
+        if parsed is None:
+            return {}
+        if isinstance(parsed, dict):
+            return parsed
+        return msgspec.structs.asdict(parsed)
+
+
+class ResponseTools:
+    """The ``tools`` of a Responses runner: functions declared as flat Responses
+    function tools (``{"type": "function", "name": ..., "parameters": ...}``), the
+    other entries (server-side tools: ``web_search``, ``x_search``, ...) sent as given."""
+
+    __slots__ = ("declared", "functions", "types")
+
+    def __init__(self, tools: Iterable[Callable[..., Any] | Mapping[str, Any]]) -> None:
+        self.functions: dict[str, Callable[..., Any]] = {}
+        self.types: dict[str, Any] = {}
+        self.declared: list[Any] = []
+        for tool in tools:
+            if isinstance(tool, Mapping):
+                self.declared.append(tool)
+                continue
+            spec = tool_from_function(tool)
+            self.functions[tool.__name__] = tool
+            self.types[tool.__name__] = spec.arguments_type
+            self.declared.append({"type": "function", **spec["function"]})
+
+    def invocation(self, name: str, id: str, arguments: str) -> ToolInvocation:
+        """The call of ``name`` (by call id) with these arguments."""
+        return ToolInvocation(name, id, arguments, self.types.get(name))
+
+
+def function_call_output(call_id: str, result: Any, error: BaseException | None) -> dict[str, Any]:
+    """The ``function_call_output`` item that tells the model a call's outcome."""
+    return {"type": "function_call_output", "call_id": call_id, "output": _text(result, error)}
 
 
 def tool_message(

@@ -19,6 +19,7 @@ from .._streams.ws_session import ResponsesSession
 from .._transport.raw import RawResponse
 from .api import AsyncAPI
 from .calls import response_call, response_id_call
+from .response_runner import AsyncResponsesToolRunner
 
 __all__ = ["AsyncResponses", "AsyncResponsesWithRawResponse"]
 
@@ -89,6 +90,36 @@ class AsyncResponses:
         ``max_event_bytes`` bounds one message (default: the client's).
         """
         return self._api.responses_session(max_event_bytes=max_event_bytes)
+
+    def run_tools(
+        self,
+        *,
+        max_rounds: int = 10,
+        session: ResponsesSession | None = None,
+        **params: Unpack[ResponseParams],
+    ) -> AsyncResponsesToolRunner:
+        """Stream a turn, run the function calls the model makes, send their outputs
+        back, and go on until the model answers (at most ``max_rounds`` turns).
+
+        ``tools`` holds plain or ``async`` functions, each declared from its signature
+        and docstring, and any other tool as a dict (``{"type": "web_search"}``, ...,
+        sent as given). A function runs as soon as its call is complete (a plain one
+        in a worker thread), while the model goes on; what it returns, or the error it
+        raised (arguments that do not fit its parameters included), goes back to the
+        model as a ``function_call_output``::
+
+            runner = client.responses.run_tools(model=..., input=..., tools=[get_weather])
+            async for event in runner:
+                ...
+            response = await runner.get_final_response()
+
+        Over HTTP each turn sends the whole conversation (every output item as it
+        arrived); with ``session=`` (:meth:`connect`) only the new items, on the
+        session's socket.
+        """
+        return AsyncResponsesToolRunner(
+            self._api, max_rounds=max_rounds, params=params, session=session
+        )
 
     @overload
     async def retrieve(

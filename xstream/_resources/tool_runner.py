@@ -19,7 +19,7 @@ from typing import Any, Self
 from .._exceptions import ToolRoundsExceededError
 from .._models.chat import ParsedChatCompletion, message_list
 from .._protocol.chat_events import ChatCompletionStreamEvent, FunctionToolCallArgumentsDoneEvent
-from .._protocol.tools import ToolResultEvent, tool_from_function, tool_message
+from .._protocol.tools import ToolInvocation, ToolResultEvent, tool_from_function, tool_message
 from .._streams.chat_events import AsyncChatCompletionStream
 from .api import AsyncAPI
 from .calls import chat_stream_call
@@ -53,6 +53,7 @@ class AsyncToolRunner:
         self._format = response_format
         self._final: ParsedChatCompletion[Any] | None = None
         self._events = self._run()
+        self._closed = False
         self.rounds = 0
         """Requests sent so far."""
 
@@ -67,12 +68,14 @@ class AsyncToolRunner:
 
     async def aclose(self) -> None:
         """Stop: the current stream is closed, running tools are cancelled."""
+        self._closed = True
         await self._events.aclose()
 
     async def get_final_completion(self) -> ParsedChatCompletion[Any]:
         """Run to the end; the completion of the last round (the answer)."""
-        async for _ in self._events:
-            pass
+        if not self._closed:  # (a closed generator may still say it runs: CPython 3.11)
+            async for _ in self._events:
+                pass
         if self._final is None:
             raise RuntimeError("the runner was closed before the model answered")
         return self._final
@@ -118,4 +121,4 @@ class AsyncToolRunner:
         return AsyncChatCompletionStream(await api.call(call), state())
 
     def _start(self, event: FunctionToolCallArgumentsDoneEvent) -> ToolTask:
-        return start_tool(self._api, self._functions.get(event.name), event)
+        return start_tool(self._api, self._functions.get(event.name), ToolInvocation.of(event))

@@ -14,8 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .._protocol.chat_events import FunctionToolCallArgumentsDoneEvent
-from .._protocol.tools import tool_arguments
+from .._protocol.tools import ToolInvocation
 from .api import AsyncAPI
 
 __all__ = ["ToolTask", "outcome", "run_tool", "settle", "start_tool"]
@@ -23,22 +22,21 @@ __all__ = ["ToolTask", "outcome", "run_tool", "settle", "start_tool"]
 ToolTask = asyncio.Task[Any]
 
 
-async def run_tool(fn: Callable[..., Any] | None, event: FunctionToolCallArgumentsDoneEvent) -> Any:
-    """Call ``fn`` with the call's arguments (a plain function in a worker thread)."""
+async def run_tool(fn: Callable[..., Any] | None, call: ToolInvocation) -> Any:
+    """Call ``fn`` with the call's arguments (a plain function in a worker thread).
+    An unknown tool, or arguments that do not fit, raise here: the model is told."""
     if fn is None:
-        raise LookupError(f"no tool named {event.name!r}")
-    kwargs = tool_arguments(event)
+        raise LookupError(f"no tool named {call.name!r}")
+    kwargs = call.kwargs()
     if inspect.iscoroutinefunction(fn):
         return await fn(**kwargs)
     return await asyncio.to_thread(fn, **kwargs)
 
 
-def start_tool(
-    api: AsyncAPI, fn: Callable[..., Any] | None, event: FunctionToolCallArgumentsDoneEvent
-) -> ToolTask:
+def start_tool(api: AsyncAPI, fn: Callable[..., Any] | None, call: ToolInvocation) -> ToolTask:
     """Start a tool now; the model goes on meanwhile."""
     return asyncio.get_running_loop().create_task(
-        run_tool(fn, event), name=f"xstream-tool-{event.name}"
+        run_tool(fn, call), name=f"xstream-tool-{call.name}"
     )
 
 

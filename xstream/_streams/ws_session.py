@@ -19,13 +19,14 @@ import collections
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 import aiohttp
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._exceptions import APIConnectionError, ProtocolError, StreamDisconnectedError
+from .._models.params import ResponseParams, ResponseWarmParams
 from .._models.responses import Response
 from .._transport.request import Opened, Request
 from .._transport.transport import Transport
@@ -228,15 +229,16 @@ class ResponsesSession:
 
     # ------------------------------------------------------------ turns
 
-    async def create(self, **params: Any) -> ResponseStream:
-        """Send ``response.create``; the turn's events as :class:`ResponseStream`."""
-        return await self._send(params, generate=True)
+    async def create(self, **params: Unpack[ResponseParams]) -> ResponseStream:
+        """Send ``response.create``; the turn's events as :class:`ResponseStream`
+        (``responses.create``'s keywords)."""
+        return await self._send(dict(params), generate=True)
 
-    async def warm(self, **params: Any) -> Response:
+    async def warm(self, **params: Unpack[ResponseWarmParams]) -> Response:
         """Send ``response.create`` with ``generate: false``: the server loads the
         model, tools and instructions and answers an empty response, which the
         next turn chains to."""
-        stream = await self._send(params, generate=False)
+        stream = await self._send(dict(params), generate=False)
         return await stream.get_final_response()
 
     async def _send(self, params: dict[str, Any], *, generate: bool) -> ResponseStream:

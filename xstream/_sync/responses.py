@@ -16,6 +16,7 @@ from .._resources.calls import response_call, response_id_call
 from .._transport.raw import RawResponse
 from .api import SyncAPI
 from .response_events import SyncParsedResponseStream, SyncResponseStreamManager
+from .response_runner import ResponsesToolRunner
 from .streams import SyncResponseStream
 from .ws_session import SyncResponsesSession
 
@@ -86,6 +87,34 @@ class Responses:
         ``max_event_bytes`` bounds one message (default: the client's).
         """
         return self._api.responses_session(max_event_bytes=max_event_bytes)
+
+    def run_tools(
+        self,
+        *,
+        max_rounds: int = 10,
+        session: SyncResponsesSession | None = None,
+        **params: Unpack[ResponseParams],
+    ) -> ResponsesToolRunner:
+        """Stream a turn, run the function calls the model makes, send their outputs
+        back, and go on until the model answers (at most ``max_rounds`` turns).
+
+        ``tools`` holds plain or ``async`` functions, each declared from its signature
+        and docstring, and any other tool as a dict (``{"type": "web_search"}``, ...,
+        sent as given). A function runs as soon as its call is complete (a plain one
+        in a worker thread), while the model goes on; what it returns, or the error it
+        raised (arguments that do not fit its parameters included), goes back to the
+        model as a ``function_call_output``::
+
+            runner = client.responses.run_tools(model=..., input=..., tools=[get_weather])
+            for event in runner:
+                ...
+            response = runner.get_final_response()
+
+        Over HTTP each turn sends the whole conversation (every output item as it
+        arrived); with ``session=`` (:meth:`connect`) only the new items, on the
+        session's socket.
+        """
+        return ResponsesToolRunner(self._api, max_rounds=max_rounds, params=params, session=session)
 
     @overload
     def retrieve(

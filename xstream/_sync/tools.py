@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from .._protocol.chat_events import FunctionToolCallArgumentsDoneEvent
+from .._protocol.tools import ToolInvocation
 from .._resources.tools import run_tool
 from .api import SyncAPI
 
@@ -19,11 +19,9 @@ __all__ = ["ToolTask", "outcome", "settle", "start_tool"]
 ToolTask = concurrent.futures.Future[Any]
 
 
-def start_tool(
-    api: SyncAPI, fn: Callable[..., Any] | None, event: FunctionToolCallArgumentsDoneEvent
-) -> ToolTask:
+def start_tool(api: SyncAPI, fn: Callable[..., Any] | None, call: ToolInvocation) -> ToolTask:
     """Start a tool on the loop thread now; the model goes on meanwhile."""
-    return api.loop.get().start_task_soon(run_tool, fn, event, name=f"xstream-tool-{event.name}")
+    return api.loop.get().start_task_soon(run_tool, fn, call, name=f"xstream-tool-{call.name}")
 
 
 def outcome(task: ToolTask) -> tuple[Any, BaseException | None]:

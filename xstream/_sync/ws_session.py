@@ -4,8 +4,9 @@ run on the client's loop thread, its turns handed back as blocking streams."""
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Unpack
 
+from .._models.params import ResponseParams, ResponseWarmParams
 from .._models.responses import Response
 from .._streams.ws_session import ResponsesSession
 from .portal import LoopThread
@@ -48,12 +49,12 @@ class SyncResponsesSession:
         """Close the socket (a turn in flight ends with an error)."""
         self._loop.run(self._session.aclose)
 
-    def create(self, **params: Any) -> SyncResponseStream:
+    def create(self, **params: Unpack[ResponseParams]) -> SyncResponseStream:
         """Send ``response.create``; the turn's events (see :meth:`ResponsesSession.create`)."""
         stream = self._loop.run(functools.partial(self._session.create, **params))
         return SyncResponseStream(self._loop, stream)
 
-    def warm(self, **params: Any) -> Response:
+    def warm(self, **params: Unpack[ResponseWarmParams]) -> Response:
         """Send ``generate: false`` (see :meth:`ResponsesSession.warm`)."""
         response: Response = self._loop.run(functools.partial(self._session.warm, **params))
         return response

@@ -2,8 +2,11 @@
 
 It answers as xAI does: a reasoning item with encrypted content (and a field
 no SDK knows yet), a ``web_search_call`` with its action and progress events
-when the request asks for the ``web_search`` tool, and a message whose text
-carries a ``url_citation``. Responses are stored (``GET`` / ``DELETE
+when the request asks for the ``web_search`` tool, a message whose text
+carries a ``url_citation`` (none when the reply's text is empty), and a
+``function_call`` item for each of the reply's ``tool_calls``, its arguments
+streamed in ``chunk_size`` pieces. The reply's ``first_delay`` and ``delay``
+pace the events. Responses are stored (``GET`` / ``DELETE
 /v1/responses/{id}``); a ``background`` stream can be cut on purpose (``cuts``)
 and resumed with ``?stream=true&starting_after=N``.
 
@@ -14,14 +17,18 @@ with HTTP 400 and recorded in ``mismatches``.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
 
-__all__ = ["MockResponses"]
+if TYPE_CHECKING:
+    from .script import Reply
+
+__all__ = ["MockResponses", "pace"]
 
 _ENCODE = msgspec.json.Encoder().encode
 _SOURCE = "https://example.org/hitchhikers-guide"
@@ -41,14 +48,12 @@ class MockResponses:
 
     # ------------------------------------------------------------ handling
 
-    async def handle(
-        self, request: web.Request, body: Any, text: str, chunk: int
-    ) -> web.StreamResponse:
+    async def handle(self, request: web.Request, body: Any, reply: Reply) -> web.StreamResponse:
         parts = request.path.rstrip("/").split("/")
         if parts[-1] == "responses":
             if request.method != "POST" or not isinstance(body, dict):
                 return _error(405 if request.method != "POST" else 400, "POST a JSON object")
-            return await self._create(request, body, text, chunk)
+            return await self._create(request, body, reply)
         response_id = parts[-1]
         if response_id not in self.stored:
             return _error(404, f"No response with id {response_id!r}")
@@ -60,31 +65,36 @@ class MockResponses:
         if not self.resumable:
             return _error(400, "This response cannot be streamed again")
         after = int(request.query.get("starting_after", "-1"))
-        return await self._stream(request, self.events[response_id], after + 1)
+        return await self._stream(request, self.events[response_id], after + 1, None)
 
     async def _create(
-        self, request: web.Request, body: dict[str, Any], text: str, chunk: int
+        self, request: web.Request, body: dict[str, Any], reply: Reply
     ) -> web.StreamResponse:
         changed = self._check_input(body.get("input"))
         if changed:
             return _error(400, changed)
         number = next(self._ids)
-        response, events = self._build(number, body, text, chunk)
+        response, events = self._build(number, body, reply)
         self.stored[response["id"]] = response
         self.events[response["id"]] = events
         for item in response["output"]:
             self.sent_items[item["id"]] = item
         if not body.get("stream"):
             return web.json_response(response)
-        return await self._stream(request, events, 0)
+        return await self._stream(request, events, 0, reply)
 
     async def _stream(
-        self, request: web.Request, events: list[dict[str, Any]], start: int
+        self,
+        request: web.Request,
+        events: list[dict[str, Any]],
+        start: int,
+        reply: Reply | None,
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         stop = self.cuts.pop(0) if self.cuts else len(events)
-        for event in events[start:stop]:
+        for n, event in enumerate(events[start:stop]):
+            await pace(reply, n)
             await response.write(
                 b"event: " + event["type"].encode() + b"\ndata: " + _ENCODE(event) + b"\n\n"
             )
@@ -117,8 +127,12 @@ class MockResponses:
     # ------------------------------------------------------------ the answer
 
     def _build(
-        self, number: int, body: dict[str, Any], text: str, chunk: int
+        self, number: int, body: dict[str, Any], reply: Reply, text: str | None = None
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The response to ``body`` and its events: ``reply``'s text (or ``text``)
+        and function calls."""
+        text = reply.text if text is None else text
+        chunk = reply.chunk_size
         rid = f"resp_{number:04d}"
         searching = any(
             isinstance(t, dict) and t.get("type") in ("web_search", "web_search_preview")
@@ -160,7 +174,19 @@ class MockResponses:
             "status": "completed",
             "content": [{"type": "output_text", "text": text, "annotations": [annotation]}],
         }
-        items.append(message)
+        if text:
+            items.append(message)
+        for index, call in enumerate(reply.tool_calls):
+            items.append(
+                {
+                    "type": "function_call",
+                    "id": f"fc_{number}_{index}",
+                    "call_id": call.id or f"call_{number}_{index}",
+                    "name": call.name,
+                    "arguments": call.arguments,
+                    "status": "completed",
+                }
+            )
         words = len(str(body.get("input")).split())
         out_tokens = max(1, len(text.split()))
         response = {
@@ -200,6 +226,8 @@ def _events(
     yield event("response.in_progress", response=started)
     for index, item in enumerate(response["output"]):
         opening = {k: v for k, v in item.items() if k not in ("content", "status")}
+        if item["type"] == "function_call":
+            opening["arguments"] = ""
         yield event(
             "response.output_item.added",
             output_index=index,
@@ -210,6 +238,22 @@ def _events(
                 yield event(
                     f"response.web_search_call.{phase}", output_index=index, item_id=item["id"]
                 )
+        if item["type"] == "function_call":
+            arguments = item["arguments"]
+            for start in range(0, len(arguments), chunk):
+                yield event(
+                    "response.function_call_arguments.delta",
+                    output_index=index,
+                    item_id=item["id"],
+                    delta=arguments[start : start + chunk],
+                )
+            yield event(
+                "response.function_call_arguments.done",
+                output_index=index,
+                item_id=item["id"],
+                name=item["name"],
+                arguments=arguments,
+            )
         if item["type"] == "message":
             part = {"type": "output_text", "text": "", "annotations": []}
             yield event(
@@ -251,6 +295,15 @@ def _events(
             )
         yield event("response.output_item.done", output_index=index, item=item)
     yield event("response.completed", response=response)
+
+
+async def pace(reply: Reply | None, n: int) -> None:
+    """Wait before event ``n`` as ``reply`` says (``first_delay``, then ``delay``)."""
+    if reply is None:
+        return
+    wait = reply.first_delay if n == 0 else reply.delay
+    if wait:
+        await asyncio.sleep(wait)
 
 
 def _error(status: int, message: str) -> web.Response:

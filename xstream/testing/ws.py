@@ -18,7 +18,8 @@ import msgspec
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .script import RecordedRequest
+from .responses import pace
+from .script import RecordedRequest, Reply
 
 MockServer = Any  # xstream.testing.MockServer (which imports this module)
 
@@ -81,14 +82,15 @@ async def _turn(
         return True
     reply = server._queue.popleft() if server._queue else server.default
     number = next(responses._ids)
-    text = reply.text if body.get("generate", True) is not False else ""
-    response, events = responses._build(number, body, text, reply.chunk_size)
     if body.get("generate", True) is False:
+        response, events = responses._build(number, body, Reply(text=""), "")
         response["output"] = []
         events = [e for e in events if e["type"] in ("response.created", "response.completed")]
         for n, event in enumerate(events):
             event["sequence_number"] = n
         events[-1]["response"] = response
+    else:
+        response, events = responses._build(number, body, reply)
     if body.get("store") is False:
         held[response["id"]] = response
     else:
@@ -97,7 +99,8 @@ async def _turn(
     for item in response["output"]:
         responses.sent_items[item["id"]] = item
     stop = responses.cuts.pop(0) if responses.cuts else len(events)
-    for event in events[:stop]:
+    for n, event in enumerate(events[:stop]):
+        await pace(reply, n)
         await ws.send_str(_ENCODE(event).decode())
     if stop < len(events):
         await ws.close(code=1011, message=b"cut on purpose")
