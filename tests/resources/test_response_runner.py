@@ -4,8 +4,11 @@ order with every output item as it arrived, over HTTP and over a WebSocket sessi
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -320,3 +323,21 @@ async def test_a_call_completed_only_by_its_item_done_still_runs() -> None:
     finally:
         await runner_.cleanup()
     assert seen == ["hi"]
+
+
+def test_the_readmes_agents_examples_run_as_pasted() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Agents: sessions, warm-up, tool runner") :]
+    section = section[: section.index("\n## ", 1)]
+    blocks = [b.split("```", 1)[0] for b in section.split("```python\n")[1:]]
+    assert len(blocks) == 2
+    outputs = []
+    for code in blocks:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout.splitlines())
+    assert outputs[0] == ["Done: 42. <- resp_0001", "Done: 42. <- resp_0002"]
+    said = section.split("It prints `", 1)[1].split("`")
+    assert outputs[1] == [said[0], said[2]]

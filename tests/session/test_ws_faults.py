@@ -133,8 +133,8 @@ async def test_an_oversize_message(fault: tuple[FaultServer, str]) -> None:
     srv, url = fault
     srv.mode = "oversize"
     seen, error, took = await run_turn(url, max_retries=0, max_event_bytes=4096)
-    assert isinstance(error, xstream.ProtocolError)
-    assert "max_event_bytes" in str(error)
+    assert isinstance(error, xstream.EventTooLargeError)  # as an oversize SSE event is
+    assert error.limit == 4096 and "max_event_bytes" in str(error)
     assert len(seen) == 3 and took < 2
     no_key(error)
 

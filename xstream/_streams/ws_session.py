@@ -5,7 +5,7 @@ events, one JSON object each. A task reads the socket and hands each turn's
 messages to that turn's :class:`ResponseStream` as event-stream bytes, so a turn
 is read by the one engine (deadlines, stats, errors, ``get_final_response``) as
 ``responses.create(stream=True)`` is. Bounded: a message over ``max_event_bytes``
-is refused, and the reading task waits while a turn holds more than a few
+is refused (:class:`EventTooLargeError`), and the reading task waits while a turn holds more than a few
 messages' worth the consumer has not read (the socket then stops being read).
 
 One response in flight per socket: a second :meth:`create` waits until the
@@ -25,7 +25,12 @@ import aiohttp
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .._exceptions import APIConnectionError, ProtocolError, StreamDisconnectedError
+from .._exceptions import (
+    APIConnectionError,
+    EventTooLargeError,
+    ProtocolError,
+    StreamDisconnectedError,
+)
 from .._models.params import ResponseParams, ResponseWarmParams
 from .._models.responses import Response
 from .._transport.request import Opened, Request
@@ -394,10 +399,10 @@ class ResponsesSession:
         if msg.type is aiohttp.WSMsgType.ERROR:
             exc = msg.data
             if isinstance(exc, aiohttp.WebSocketError) and exc.code == 1009:
-                error: BaseException = ProtocolError(
+                error: BaseException = EventTooLargeError(
                     f"a WebSocket message from {self._where()} was larger than "
                     f"max_event_bytes ({self._max_event_bytes} bytes)",
-                    events_received=turn.messages if turn else 0,
+                    limit=self._max_event_bytes,
                 )
             else:
                 error = ProtocolError(

@@ -80,16 +80,17 @@ async def _turn(
     if changed:
         await ws.send_str(_error("invalid_request", changed))
         return True
-    reply = server._queue.popleft() if server._queue else server.default
     number = next(responses._ids)
-    if body.get("generate", True) is False:
-        response, events = responses._build(number, body, Reply(text=""), "")
+    if body.get("generate", True) is False:  # a warm-up takes no scripted reply
+        reply = Reply(text="")
+        response, events = responses._build(number, body, reply)
         response["output"] = []
         events = [e for e in events if e["type"] in ("response.created", "response.completed")]
         for n, event in enumerate(events):
             event["sequence_number"] = n
         events[-1]["response"] = response
     else:
+        reply = server._queue.popleft() if server._queue else server.default
         response, events = responses._build(number, body, reply)
     if body.get("store") is False:
         held[response["id"]] = response
