@@ -331,17 +331,6 @@ async def test_the_responses_api_streams_over_a_websocket_offline() -> None:
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
-async def test_the_readme_agents_example_runs_offline_as_pasted() -> None:
-    section = README[README.index("## Agents: Responses over one WebSocket") :]
-    code_block = section.split("```python\n", 1)[1].split("```", 1)[0]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code_block, stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0
-    assert out.decode().splitlines() == ["Done: 42. <- resp_0001", "Done: 42. <- resp_0002"]
-
-
 async def test_the_readme_responses_example_runs_offline_as_pasted() -> None:
     readme = README
     section = readme[readme.index("## The Responses API") :]
