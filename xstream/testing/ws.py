@@ -82,7 +82,8 @@ async def _turn(
     reply = server._queue.popleft() if server._queue else server.default
     number = next(responses._ids)
     text = reply.text if body.get("generate", True) is not False else ""
-    response, events = responses._build(number, body, text, reply.chunk_size)
+    calls = reply.tool_calls if body.get("generate", True) is not False else ()
+    response, events = responses._build(number, body, text, reply.chunk_size, calls)
     if body.get("generate", True) is False:
         response["output"] = []
         events = [e for e in events if e["type"] in ("response.created", "response.completed")]
