@@ -98,6 +98,7 @@ if TYPE_CHECKING:
         InputTokensDetails,
         OutputTokensDetails,
         ParsedResponse,
+        ParsedResponseFunctionToolCall,
         Response,
         ResponseAnnotation,
         ResponseCompletedEvent,
@@ -158,6 +159,14 @@ if TYPE_CHECKING:
     )
     from ._protocol.chat_state import ChatCompletionStreamState
     from ._protocol.partial import PartialJSON
+    from ._protocol.response_events import (
+        ParsedResponseFunctionCallArgumentsDeltaEvent,
+        ParsedResponseFunctionCallArgumentsDoneEvent,
+        ParsedResponseOutputTextDeltaEvent,
+        ParsedResponseOutputTextDoneEvent,
+        ParsedResponseStreamEvent,
+    )
+    from ._protocol.response_state import ResponseStreamState
     from ._protocol.schema import (
         ContentFilterFinishReasonError,
         FunctionTool,
@@ -195,6 +204,13 @@ if TYPE_CHECKING:
 # name -> the private module that defines it, imported on first access (PEP 562)
 _LAZY = {
     "ParsedResponse": "._models.responses",
+    "ParsedResponseFunctionToolCall": "._models.responses",
+    "ParsedResponseFunctionCallArgumentsDeltaEvent": "._protocol.response_events",
+    "ParsedResponseFunctionCallArgumentsDoneEvent": "._protocol.response_events",
+    "ParsedResponseOutputTextDeltaEvent": "._protocol.response_events",
+    "ParsedResponseOutputTextDoneEvent": "._protocol.response_events",
+    "ParsedResponseStreamEvent": "._protocol.response_events",
+    "ResponseStreamState": "._protocol.response_state",
     "AsyncResponseStream": "._streams.response_events",
     "AsyncResponseStreamManager": "._streams.response_events",
     "SyncParsedResponseStream": "._sync.response_events",
@@ -445,6 +461,12 @@ __all__ = [
     "ParsedChoice",
     "ParsedFunction",
     "ParsedResponse",
+    "ParsedResponseFunctionCallArgumentsDeltaEvent",
+    "ParsedResponseFunctionCallArgumentsDoneEvent",
+    "ParsedResponseFunctionToolCall",
+    "ParsedResponseOutputTextDeltaEvent",
+    "ParsedResponseOutputTextDoneEvent",
+    "ParsedResponseStreamEvent",
     "ParsedToolCall",
     "PartialJSON",
     "PermissionDeniedError",
@@ -491,6 +513,7 @@ __all__ = [
     "ResponseRefusalDoneEvent",
     "ResponseStream",
     "ResponseStreamEvent",
+    "ResponseStreamState",
     "ResponseSummaryPart",
     "ResponseTimeoutError",
     "ResponseToolCallEvent",

@@ -125,7 +125,7 @@ def _is_prefix_of(shown: Any, final: Any) -> bool:
         ('["ab", "c', ["ab", "c"]),
         ('{"a": 12', {"a": 12}),
         ('{"a": tr', {}),
-        ('{"a": 1.', {}),  # not yet a number
+        ('{"a": 1.', {"a": 1}),  # as far as it is a number: a shown key never vanishes
         ('{"a": -', {}),
         ('{"a"', {}),  # an open key is not shown
         ('{"a":', {}),

@@ -136,7 +136,14 @@ async def responses_parse_and_stream(client: xstream.AsyncClient) -> None:
     async with manager as stream:
         assert_type(stream, xstream.AsyncResponseStream[Weather])
         async for event in stream:
-            assert_type(event, xstream.ResponseStreamEvent)
+            assert_type(event, xstream.ParsedResponseStreamEvent[Weather])
+            if isinstance(event, xstream.ResponseOutputTextDeltaEvent):
+                assert_type(event, xstream.ParsedResponseOutputTextDeltaEvent)
+                assert_type(event.snapshot, str)
+            elif isinstance(event, xstream.ResponseOutputTextDoneEvent):
+                assert_type(event.parsed, Weather | None)
+            elif isinstance(event, xstream.ResponseFunctionCallArgumentsDoneEvent):
+                assert_type(event.arguments_error, xstream.ToolArgumentsError | None)
         assert_type(stream.text_stream, AsyncIterator[str])
         final = await stream.get_final_response()
         assert_type(final, xstream.ParsedResponse[Weather])

@@ -22,6 +22,7 @@ __all__ = [
     "KnownEvent",
     "OutputTokensDetails",
     "ParsedResponse",
+    "ParsedResponseFunctionToolCall",
     "Response",
     "ResponseAnnotation",
     "ResponseCompletedEvent",
@@ -279,6 +280,22 @@ class ParsedResponse(Response, Generic[_T]):
     it keeps the server's JSON as a Response does."""
 
     output_parsed: _T | None = None
+
+
+class ParsedResponseFunctionToolCall(ResponseOutputItem):
+    """A ``function_call`` output item of a :class:`ParsedResponse`, with
+    ``parsed_arguments``: the arguments as the tool's type (a tool declared from a
+    type), as JSON (a strict dict tool), else ``None``. Sent back as ``input``, it
+    is the server's item, unchanged: ``parsed_arguments`` never goes on the wire."""
+
+    parsed_arguments: Any = None
+
+    def to_input(self) -> Any:
+        raw = self.raw
+        if raw is not None:
+            return raw
+        fields = ResponseOutputItem.__struct_fields__
+        return _set_fields({name: msgspec.to_builtins(getattr(self, name)) for name in fields})
 
 
 # ---------------------------------------------------------------- events

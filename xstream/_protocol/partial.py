@@ -13,9 +13,10 @@ length; this parser reads each character once and keeps what it has built:
   the value being written) and adds the open string as far as it has arrived.
   Closed values are shared, never copied again.
 
-An unfinished number is shown when what arrived is already a valid number (as
-jiter's partial mode does); an unfinished ``true``/``false``/``null``, an
-unfinished key, or a key whose value has not started, are not shown.
+An unfinished number is shown as far as what arrived is a valid number (``-1.5e``
+shows ``-1.5``, ``1.`` shows ``1``), so a key never vanishes once shown; an
+unfinished ``true``/``false``/``null``, an unfinished key, or a key whose value
+has not started, are not shown.
 
 Sans-IO and pure Python: strings are consumed a run at a time with ``re``, not
 character by character.
@@ -368,8 +369,12 @@ class PartialJSON:
                 pieces[:] = ["".join(pieces)]
             return pieces[0] if pieces else ""  # a pending high surrogate waits for its pair
         scalar = self._scalar
-        if scalar is not None and scalar[0] not in "tfn" and _NUMBER.fullmatch(scalar):
-            return _number(scalar, 0)
+        if scalar is not None and scalar[0] not in "tfn":
+            # as far as it is a valid number: "-1.5e" shows -1.5, so that a shown
+            # number never vanishes while its exponent arrives
+            valid = _NUMBER.match(scalar)
+            if valid is not None:
+                return _number(valid.group(), 0)
         return _MISSING
 
 

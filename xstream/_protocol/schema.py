@@ -46,6 +46,7 @@ __all__ = [
     "json_schema",
     "parse_output",
     "response_format",
+    "response_tools_param",
     "schema_name",
     "tools_param",
 ]
@@ -246,10 +247,38 @@ def tools_param(tools: Iterable[Any]) -> list[Any]:
     return [t if isinstance(t, Mapping) else function_tool(t) for t in tools]
 
 
+def response_tools_param(tools: Iterable[Any]) -> list[Any]:
+    """``tools`` as the Responses API takes them: flat function tools
+    (``{"type": "function", "name": ..., "parameters": ..., "strict": true}``, no
+    ``function`` object). Types become flat :class:`FunctionTool`\\ s, and so do
+    the chat-shaped ones :func:`function_tool` made; other dicts pass as given.
+
+    >>> class GetWeather(msgspec.Struct):
+    ...     city: str
+    >>> sorted(response_tools_param([GetWeather])[0])
+    ['name', 'parameters', 'strict', 'type']
+    """
+    return [
+        _flat(t) if isinstance(t, FunctionTool) or not isinstance(t, Mapping) else t for t in tools
+    ]
+
+
+def _flat(tool: Any) -> FunctionTool:
+    chat = tool if isinstance(tool, FunctionTool) else function_tool(tool)
+    function = chat.get("function")
+    if not isinstance(function, Mapping):
+        return chat  # flat already
+    flat = FunctionTool(type="function", **function)
+    flat.arguments_type = chat.arguments_type
+    return flat
+
+
 class ToolArgumentsTypes:
     """What the arguments of each declared tool parse into, as the OpenAI SDK
     decides it: the type of a tool declared from a type; JSON for a dict tool
-    marked ``"strict": true``; nothing (``None``) for other tools."""
+    marked ``"strict": true``; nothing (``None``) for other tools. Tools in the
+    chat shape (``{"type": "function", "function": {...}}``) and in the Responses
+    API's flat one (``{"type": "function", "name": ..., ...}``) are both read."""
 
     __slots__ = ("_types",)
 
@@ -258,7 +287,7 @@ class ToolArgumentsTypes:
         for tool in tools or ():
             if not isinstance(tool, Mapping):
                 tool = function_tool(tool)
-            function = tool.get("function")
+            function = tool.get("function", tool)  # flat: the tool is the function
             if tool.get("type") != "function" or not isinstance(function, Mapping):
                 continue
             name = function.get("name")

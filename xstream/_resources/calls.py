@@ -38,7 +38,8 @@ from .._models.params import (
 )
 from .._models.responses import Response, as_input
 from .._protocol.chat_state import ChatCompletionStreamState
-from .._protocol.schema import is_type, tools_param
+from .._protocol.response_state import ResponseStreamState
+from .._protocol.schema import is_type, response_tools_param, tools_param
 from .._protocol.schema import response_format as schema_response_format
 from .._streams.chat import AsyncStream
 from .._streams.events import DEFAULT_MAX_RECONNECTS, EventStream, event_decoder
@@ -53,6 +54,7 @@ __all__ = [
     "read_whole",
     "response_call",
     "response_id_call",
+    "response_parsed_call",
     "sse_call",
 ]
 
@@ -269,7 +271,8 @@ def response_call(
     method: str = "create",
 ) -> Call:
     """``POST responses``: ``params`` are ``create()``'s keywords (checked);
-    ``text_format`` a type whose strict schema becomes ``text.format``."""
+    ``text_format`` a type whose strict schema becomes ``text.format``; ``tools``
+    types become the API's flat function tools."""
     check_keywords(params, ResponseParams, method)
     given = params["input"]
     if isinstance(given, Iterator):
@@ -277,6 +280,9 @@ def response_call(
     body: dict[str, Any] = {"model": params["model"], "input": as_input(given)}
     if stream:
         body["stream"] = True
+    tools = params.get("tools")
+    if tools is not None:
+        body["tools"] = response_tools_param(tools)
     body.update(
         (name, value)
         for name, value in params.items()
@@ -301,6 +307,20 @@ def response_call(
         stream_options={"background": bool(params.get("background"))},
         trace={"model": body["model"], "params": body, "stream": stream},
     )
+
+
+def response_parsed_call(
+    params: Mapping[str, Any], text_format: Any, *, method: str
+) -> tuple[Call, Callable[[], ResponseStreamState[Any]]]:
+    """``stream()`` / ``parse()``: the call (``tools`` as the API takes them, once)
+    and what makes the state that parses the answer with them."""
+    sent = dict(params)
+    tools = params.get("tools")
+    declared = response_tools_param(tools) if tools is not None else None
+    if declared is not None:
+        sent["tools"] = declared
+    call = response_call(sent, stream=method != "parse", text_format=text_format, method=method)
+    return call, lambda: ResponseStreamState(text_format=text_format, tools=declared)
 
 
 def response_id_call(

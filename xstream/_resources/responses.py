@@ -12,13 +12,12 @@ from typing import Any, Literal, TypeVar, Unpack, overload
 
 from .._models.params import CallOptions, ResponseParams
 from .._models.responses import ParsedResponse, Response
-from .._protocol.responses import parse_response
 from .._streams.response_events import AsyncResponseStream, AsyncResponseStreamManager
 from .._streams.responses import ResponseStream
 from .._streams.ws_session import ResponsesSession
 from .._transport.raw import RawResponse
 from .api import AsyncAPI
-from .calls import response_call, response_id_call
+from .calls import response_call, response_id_call, response_parsed_call
 from .response_runner import AsyncResponsesToolRunner
 
 __all__ = ["AsyncResponses", "AsyncResponsesWithRawResponse"]
@@ -195,15 +194,20 @@ class AsyncResponses:
             trip = (await stream.get_final_response()).output_parsed
 
         ``text_format`` (a msgspec Struct, dataclass, TypedDict or pydantic model)
-        sends a strict JSON schema as ``text.format``; the final response's
-        ``output_parsed`` is a ``T``.
+        sends a strict JSON schema as ``text.format``; each
+        ``response.output_text.delta`` carries ``parsed``, the object so far, and
+        ``snapshot``; ``response.output_text.done`` and the final response's
+        ``output_parsed`` the ``T``. ``tools`` may be types (sent as strict
+        function tools): their calls' ``response.function_call_arguments.done``
+        carries ``parsed_arguments``, and so does each function call of the final
+        response (a :class:`ParsedResponseFunctionToolCall`).
         """
         api = self._api
-        call = response_call(params, stream=True, text_format=text_format, method="stream")
+        call, new_state = response_parsed_call(params, text_format, method="stream")
 
         async def open() -> AsyncResponseStream[T]:
             events: ResponseStream = await api.call(call)
-            return AsyncResponseStream(events, text_format)
+            return AsyncResponseStream(events, new_state())
 
         return AsyncResponseStreamManager(open)
 
@@ -221,12 +225,14 @@ class AsyncResponses:
         self, *, text_format: type[T] | None = None, **params: Unpack[ResponseParams]
     ) -> ParsedResponse[T] | ParsedResponse[None]:
         """:meth:`create` without streaming, the output text parsed into
-        ``text_format`` (``output_parsed``). Raises :class:`RefusalError`,
+        ``text_format`` (``output_parsed``), each function call's arguments into its
+        tool's type (``parsed_arguments``). Raises :class:`ToolArgumentsError` for
+        arguments that do not fit, :class:`RefusalError`,
         :class:`LengthFinishReasonError` or :class:`OutputValidationError`, which
         keep the response."""
-        call = response_call(params, stream=False, text_format=text_format, method="parse")
+        call, new_state = response_parsed_call(params, text_format, method="parse")
         response: Response = await self._api.call(call)
-        return parse_response(response, text_format)
+        return new_state().parse_final(response)
 
 
 class AsyncResponsesWithRawResponse:

@@ -7,13 +7,14 @@ which ``scripts/unasync.py`` generates from it (a test fails when it is stale).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Generic, Self, TypeVar
 
 import aiohttp
 
-from .._models.responses import ParsedResponse, ResponseStreamEvent
-from .._protocol.responses import parse_response
+from .._models.responses import ParsedResponse
+from .._protocol.response_events import ParsedResponseStreamEvent
+from .._protocol.response_state import ResponseStreamState
 from .events import EventStreamStats
 from .managers import AsyncStreamManager
 from .responses import ResponseStream
@@ -29,16 +30,28 @@ class AsyncResponseStreamManager(AsyncStreamManager["AsyncResponseStream[T]"], G
 
 
 class AsyncResponseStream(Generic[T]):
-    """A response's events (the :class:`ResponseStream`'s, unchanged), and its final
+    """A response's events, with what they mean so far: the :class:`ResponseStream`'s,
+    the text and function-call ones extended (``snapshot``, ``parsed``,
+    ``parsed_arguments``: see :class:`~xstream.ResponseStreamState`); and its final
     response parsed: ``await stream.get_final_response()`` is a :class:`ParsedResponse`."""
 
-    def __init__(self, events: ResponseStream, text_format: type[T] | None) -> None:
+    def __init__(self, events: ResponseStream, state: ResponseStreamState[T]) -> None:
         self.events = events
         """The :class:`ResponseStream` underneath (``stats``, ``response``, ...)."""
-        self._format = text_format
+        self._state = state
+        self._iterator = self._events()
 
-    def __aiter__(self) -> AsyncIterator[ResponseStreamEvent]:
-        return self.events.__aiter__()
+    def __aiter__(self) -> AsyncGenerator[ParsedResponseStreamEvent[T], None]:
+        return self._iterator
+
+    async def __anext__(self) -> ParsedResponseStreamEvent[T]:
+        return await anext(self._iterator)
+
+    async def _events(self) -> AsyncGenerator[ParsedResponseStreamEvent[T], None]:
+        """The events, each through the state as it is handed out."""
+        handle = self._state.handle_event
+        async for event in self.events:
+            yield handle(event)
 
     async def __aenter__(self) -> Self:
         return self
@@ -71,11 +84,14 @@ class AsyncResponseStream(Generic[T]):
         return self.events.stats
 
     async def until_done(self) -> Self:
-        """Read the rest of the stream."""
-        async for _ in self.events:
+        """Read the rest of the stream (its events are dropped)."""
+        async for _ in self._iterator:
             pass
         return self
 
     async def get_final_response(self) -> ParsedResponse[T]:
-        """Read the rest; the final response with ``output_parsed`` (see :meth:`AsyncResponses.parse`)."""
-        return parse_response(await self.events.get_final_response(), self._format)
+        """Read the rest; the final response with ``output_parsed`` and each function
+        call's ``parsed_arguments`` (see :meth:`AsyncResponses.parse` for what it
+        raises; ``stream.events.get_final_response()`` is the response unparsed)."""
+        await self.until_done()
+        return self._state.parse_final(await self.events.get_final_response())

@@ -7,13 +7,14 @@ thread in :class:`~xstream._sync.api.SyncAPI` and the streams of ``_sync/streams
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Generic, Self, TypeVar
 
 import aiohttp
 
-from .._models.responses import ParsedResponse, ResponseStreamEvent
-from .._protocol.responses import parse_response
+from .._models.responses import ParsedResponse
+from .._protocol.response_events import ParsedResponseStreamEvent
+from .._protocol.response_state import ResponseStreamState
 from .._streams.events import EventStreamStats
 from .managers import StreamManager
 from .streams import SyncResponseStream
@@ -29,16 +30,28 @@ class SyncResponseStreamManager(StreamManager["SyncParsedResponseStream[T]"], Ge
 
 
 class SyncParsedResponseStream(Generic[T]):
-    """A response's events (the :class:`SyncResponseStream`'s, unchanged), and its final
+    """A response's events, with what they mean so far: the :class:`SyncResponseStream`'s,
+    the text and function-call ones extended (``snapshot``, ``parsed``,
+    ``parsed_arguments``: see :class:`~xstream.ResponseStreamState`); and its final
     response parsed: ``stream.get_final_response()`` is a :class:`ParsedResponse`."""
 
-    def __init__(self, events: SyncResponseStream, text_format: type[T] | None) -> None:
+    def __init__(self, events: SyncResponseStream, state: ResponseStreamState[T]) -> None:
         self.events = events
         """The :class:`SyncResponseStream` underneath (``stats``, ``response``, ...)."""
-        self._format = text_format
+        self._state = state
+        self._iterator = self._events()
 
-    def __iter__(self) -> Iterator[ResponseStreamEvent]:
-        return self.events.__iter__()
+    def __iter__(self) -> Generator[ParsedResponseStreamEvent[T], None, None]:
+        return self._iterator
+
+    def __next__(self) -> ParsedResponseStreamEvent[T]:
+        return next(self._iterator)
+
+    def _events(self) -> Generator[ParsedResponseStreamEvent[T], None, None]:
+        """The events, each through the state as it is handed out."""
+        handle = self._state.handle_event
+        for event in self.events:
+            yield handle(event)
 
     def __enter__(self) -> Self:
         return self
@@ -69,11 +82,14 @@ class SyncParsedResponseStream(Generic[T]):
         return self.events.stats
 
     def until_done(self) -> Self:
-        """Read the rest of the stream."""
-        for _ in self.events:
+        """Read the rest of the stream (its events are dropped)."""
+        for _ in self._iterator:
             pass
         return self
 
     def get_final_response(self) -> ParsedResponse[T]:
-        """Read the rest; the final response with ``output_parsed`` (see :meth:`Responses.parse`)."""
-        return parse_response(self.events.get_final_response(), self._format)
+        """Read the rest; the final response with ``output_parsed`` and each function
+        call's ``parsed_arguments`` (see :meth:`Responses.parse` for what it
+        raises; ``stream.events.get_final_response()`` is the response unparsed)."""
+        self.until_done()
+        return self._state.parse_final(self.events.get_final_response())
