@@ -3,7 +3,9 @@
 It answers as xAI does: a reasoning item with encrypted content (and a field
 no SDK knows yet), a ``web_search_call`` with its action and progress events
 when the request asks for the ``web_search`` tool, and a message whose text
-carries a ``url_citation``. Responses are stored (``GET`` / ``DELETE
+carries a ``url_citation``; a :class:`Reply`'s ``tool_calls`` become
+``function_call`` items after it (with no ``text``, instead of it), their
+arguments streamed in ``chunk_size`` pieces. Responses are stored (``GET`` / ``DELETE
 /v1/responses/{id}``); a ``background`` stream can be cut on purpose (``cuts``)
 and resumed with ``?stream=true&starting_after=N``.
 
@@ -15,11 +17,13 @@ with HTTP 400 and recorded in ``mismatches``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
 from aiohttp import web
+
+from .script import ToolCallScript
 
 __all__ = ["MockResponses"]
 
@@ -42,13 +46,18 @@ class MockResponses:
     # ------------------------------------------------------------ handling
 
     async def handle(
-        self, request: web.Request, body: Any, text: str, chunk: int
+        self,
+        request: web.Request,
+        body: Any,
+        text: str,
+        chunk: int,
+        calls: Sequence[ToolCallScript] = (),
     ) -> web.StreamResponse:
         parts = request.path.rstrip("/").split("/")
         if parts[-1] == "responses":
             if request.method != "POST" or not isinstance(body, dict):
                 return _error(405 if request.method != "POST" else 400, "POST a JSON object")
-            return await self._create(request, body, text, chunk)
+            return await self._create(request, body, text, chunk, calls)
         response_id = parts[-1]
         if response_id not in self.stored:
             return _error(404, f"No response with id {response_id!r}")
@@ -63,13 +72,18 @@ class MockResponses:
         return await self._stream(request, self.events[response_id], after + 1)
 
     async def _create(
-        self, request: web.Request, body: dict[str, Any], text: str, chunk: int
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        text: str,
+        chunk: int,
+        calls: Sequence[ToolCallScript],
     ) -> web.StreamResponse:
         changed = self._check_input(body.get("input"))
         if changed:
             return _error(400, changed)
         number = next(self._ids)
-        response, events = self._build(number, body, text, chunk)
+        response, events = self._build(number, body, text, chunk, calls)
         self.stored[response["id"]] = response
         self.events[response["id"]] = events
         for item in response["output"]:
@@ -117,7 +131,12 @@ class MockResponses:
     # ------------------------------------------------------------ the answer
 
     def _build(
-        self, number: int, body: dict[str, Any], text: str, chunk: int
+        self,
+        number: int,
+        body: dict[str, Any],
+        text: str,
+        chunk: int,
+        calls: Sequence[ToolCallScript] = (),
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         rid = f"resp_{number:04d}"
         searching = any(
@@ -160,7 +179,19 @@ class MockResponses:
             "status": "completed",
             "content": [{"type": "output_text", "text": text, "annotations": [annotation]}],
         }
-        items.append(message)
+        if text or not calls:
+            items.append(message)
+        items += [
+            {
+                "type": "function_call",
+                "id": f"fc_{number}_{index}",
+                "call_id": call.id or f"call_{number}_{index}",
+                "name": call.name,
+                "arguments": call.arguments,
+                "status": "completed",
+            }
+            for index, call in enumerate(calls)
+        ]
         words = len(str(body.get("input")).split())
         out_tokens = max(1, len(text.split()))
         response = {
@@ -200,11 +231,29 @@ def _events(
     yield event("response.in_progress", response=started)
     for index, item in enumerate(response["output"]):
         opening = {k: v for k, v in item.items() if k not in ("content", "status")}
+        if item["type"] == "function_call":
+            opening["arguments"] = ""
         yield event(
             "response.output_item.added",
             output_index=index,
             item={**opening, "status": "in_progress"},
         )
+        if item["type"] == "function_call":
+            arguments = item["arguments"]
+            for start in range(0, len(arguments), chunk):
+                yield event(
+                    "response.function_call_arguments.delta",
+                    output_index=index,
+                    item_id=item["id"],
+                    delta=arguments[start : start + chunk],
+                )
+            yield event(
+                "response.function_call_arguments.done",
+                output_index=index,
+                item_id=item["id"],
+                name=item["name"],
+                arguments=arguments,
+            )
         if item["type"] == "web_search_call":
             for phase in ("in_progress", "searching", "completed"):
                 yield event(

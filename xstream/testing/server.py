@@ -198,7 +198,9 @@ class MockServer:
             reply = self._queue.popleft() if self._queue else self.default
             if reply.status != 200 or reply.body is not None:
                 return _plain_response(reply)
-            return await self.responses.handle(request, record.json, reply.text, reply.chunk_size)
+            return await self.responses.handle(
+                request, record.json, reply.text, reply.chunk_size, reply.tool_calls
+            )
         if request.path.startswith(_DEFERRED_PATHS):
             return self._deferred_result(request.path.rsplit("/", 1)[-1])
         if request.path not in _CHAT_PATHS:

@@ -81,9 +81,11 @@ async def _turn(
         return True
     reply = server._queue.popleft() if server._queue else server.default
     number = next(responses._ids)
-    text = reply.text if body.get("generate", True) is not False else ""
-    response, events = responses._build(number, body, text, reply.chunk_size)
-    if body.get("generate", True) is False:
+    generate = body.get("generate", True) is not False
+    text = reply.text if generate else ""
+    calls = reply.tool_calls if generate else ()
+    response, events = responses._build(number, body, text, reply.chunk_size, calls)
+    if not generate:
         response["output"] = []
         events = [e for e in events if e["type"] in ("response.created", "response.completed")]
         for n, event in enumerate(events):
