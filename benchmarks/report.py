@@ -247,6 +247,7 @@ ORDER = (
     "bench_accumulate",
     "bench_events",
     "bench_relay",
+    "bench_ws",
 )
 
 

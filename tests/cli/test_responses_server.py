@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import xstream
-from xstream.testing import MockServer, Reply
+from xstream.testing import MockServer, Reply, ToolCallScript
 
 TOOLS = [{"type": "web_search"}]
 
@@ -42,6 +42,51 @@ async def test_a_two_turn_conversation_comes_back_unchanged(
         model="grok-4", input=[*again.output, {"role": "user", "content": "Thanks"}], stream=True
     )
     assert (await stream.get_final_response()).output_text == xstream.testing.DEFAULT_TEXT
+
+
+async def test_scripted_function_calls_over_http_and_the_websocket_alike(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    """``Reply(tool_calls=...)`` answers ``function_call`` items (no message when
+    there is no text), arguments streamed in ``chunk_size`` pieces; the caller's
+    ``function_call_output`` chains to it, over HTTP and over the WebSocket."""
+    call = ToolCallScript("get_weather", '{"city":"Paris"}', id="call_paris")
+    server.enqueue(
+        Reply(text="", tool_calls=[call], chunk_size=5), Reply(text="Sunny.", chunk_size=3)
+    )
+    stream = await client.responses.create(model="grok-4", input="Weather?", stream=True)
+    events = [event async for event in stream]
+    first = await stream.get_final_response()
+    assert [item.type for item in first.output] == ["reasoning", "function_call"]
+    item = first.output[1]
+    assert (item.call_id, item.name) == ("call_paris", "get_weather")
+    assert item.arguments == call.arguments
+    delta, done_type = (
+        xstream.ResponseFunctionCallArgumentsDeltaEvent,
+        xstream.ResponseFunctionCallArgumentsDoneEvent,
+    )
+    deltas = [e.delta for e in events if isinstance(e, delta)]
+    assert deltas == ['{"cit', 'y":"P', 'aris"', "}"]
+    done = [e for e in events if isinstance(e, done_type)]
+    assert [(e.name, e.arguments) for e in done] == [("get_weather", call.arguments)]
+    output = {"type": "function_call_output", "call_id": "call_paris", "output": "18 C"}
+    answer = await client.responses.create(
+        model="grok-4", input=[output], previous_response_id=first.id
+    )
+    assert answer.output_text == "Sunny." and answer.previous_response_id == first.id
+
+    server.enqueue(Reply(text="Let me look.", tool_calls=[call, ToolCallScript("now")]))
+    async with client.responses.connect() as session:
+        turn = await session.create(model="grok-4", input="Weather?")
+        over_ws = await turn.get_final_response()
+        kinds = [item.type for item in over_ws.output]
+        assert kinds == ["reasoning", "message", "function_call", "function_call"]
+        assert over_ws.output_text == "Let me look."
+        ids = [item.call_id for item in over_ws.output[2:]]
+        assert ids[0] == "call_paris" and ids[1] and ids[1].startswith("call_")  # a fresh one
+        turn = await session.create(model="grok-4", input=[output])
+        assert (await turn.get_final_response()).previous_response_id == over_ws.id
+    assert server.responses.mismatches == []
 
 
 async def test_the_server_refuses_an_item_that_came_back_changed(
