@@ -16,17 +16,21 @@ _DRAIN_BYTES = 64 * 1024  # what we read past the end to give the connection bac
 _DRAIN_SECONDS = 1.0
 
 
-def give_back(response: aiohttp.ClientResponse, loop: asyncio.AbstractEventLoop) -> bool:
+def give_back(
+    response: aiohttp.ClientResponse, loop: asyncio.AbstractEventLoop
+) -> asyncio.Task[None] | None:
     """Read the rest of ``response``'s body so that its connection can be reused:
-    at once when it is already here (False), else by a task of its own (True), so
-    the caller gets the last items now rather than after a slow server ends the body."""
+    at once when it is already here (None), else by a task of its own (returned),
+    so the caller gets the last items now rather than after a slow server ends the
+    body. The transport's next request waits a moment for such a task (see
+    ``Transport.draining``), so that it reuses the connection instead of opening one."""
     if _drained(response.content, _DRAIN_BYTES) is not None:
         _release(response)
-        return False
+        return None
     task = loop.create_task(_drain(response))
     _DRAINING.add(task)  # a strong reference until it ends
     task.add_done_callback(_DRAINING.discard)
-    return True
+    return task
 
 
 _DRAINING: set[asyncio.Task[None]] = set()

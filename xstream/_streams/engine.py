@@ -551,6 +551,8 @@ class StreamEngine(Generic[_T]):
         if self.state is not ENDED:  # closed meanwhile (the sync facade gives back later)
             return
         draining = give_back(self.response, self._loop)
+        if draining is not None:
+            self._transport.draining(draining)
         self.state = next_state(self.state, "draining" if draining else "released")
 
     def _close(self) -> None:

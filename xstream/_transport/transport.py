@@ -64,6 +64,7 @@ from .pool import connector_class, reuse_trace, stale, watch
 from .proxy import Proxies
 from .raw import note_opened
 from .request import Opened, Request, head_window, header_secrets, window
+from .returns import Returns
 
 __all__ = ["USER_AGENT", "Transport"]
 
@@ -104,7 +105,7 @@ class _Pool:
     (:meth:`Transport.derive`): one session, opened on first use when it is ours,
     and the proxies its requests go through."""
 
-    __slots__ = ("closed", "guard", "max_connections", "owned", "proxies", "session")
+    __slots__ = ("closed", "guard", "max_connections", "owned", "proxies", "returns", "session")
 
     def __init__(
         self, session: aiohttp.ClientSession | None, max_connections: int, proxies: Proxies
@@ -115,6 +116,7 @@ class _Pool:
         self.guard: AsyncGenerator[None] | None = None  # closes our session if we are not
         self.max_connections = max_connections
         self.proxies = proxies
+        self.returns = Returns()  # connections on their way back
 
 
 class Transport:
@@ -179,6 +181,11 @@ class Transport:
             )
             pool.guard = close_at_loop_end(pool.session)
         return pool.session
+
+    def draining(self, task: asyncio.Task[None]) -> None:
+        """A stream's connection comes back to the pool when ``task`` ends; the next
+        request waits a moment for it (see :mod:`~xstream._transport.returns`)."""
+        self._pool.returns.track(task)
 
     def derive(
         self,
@@ -424,6 +431,7 @@ class Transport:
         client_timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
         session = self.session
         request.attempts += 1  # counted once it can go out (a closed client raised above)
+        await self._pool.returns.wait()  # a connection on its way back: reuse it
         proxy = self._pool.proxies.route(request.url)
         try:
             async with asyncio.timeout(limit):
