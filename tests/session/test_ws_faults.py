@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,6 +42,16 @@ class FaultServer:
                 await ws.close(code=WSCloseCode.INTERNAL_ERROR)
             elif self.mode == "going_away" and self.upgrades == 1:
                 await ws.close(code=WSCloseCode.GOING_AWAY)
+            elif self.mode == "going_away_late":
+                for event in events[:2]:
+                    await ws.send_str(msgspec.json.encode(event).decode())
+                await ws.close(code=WSCloseCode.GOING_AWAY)
+            elif self.mode == "flood":
+                for n in range(5000):  # 10 MB of deltas, as fast as the socket takes them
+                    delta = {**events[4], "delta": "x" * 2000, "sequence_number": n}
+                    await ws.send_str(msgspec.json.encode(delta).decode())
+                done = {**events[-1], "sequence_number": 5000}
+                await ws.send_str(msgspec.json.encode(done).decode())
             elif self.mode == "oversize":
                 for event in events[:3]:
                     await ws.send_str(msgspec.json.encode(event).decode())
@@ -156,3 +167,38 @@ async def test_a_server_that_never_answers_the_upgrade(fault: tuple[FaultServer,
     assert isinstance(error, xstream.FirstEventTimeoutError)
     assert seen == [] and 0.25 < took < 1.5
     no_key(error)
+
+
+async def test_going_away_after_the_first_event_is_never_sent_again(
+    fault: tuple[FaultServer, str],
+) -> None:
+    srv, url = fault
+    srv.mode = "going_away_late"
+    seen, error, took = await run_turn(url, max_retries=2)
+    assert isinstance(error, xstream.StreamDisconnectedError)
+    assert len(seen) == 2 and error.events_received == 2 and took < 2
+    assert srv.upgrades == 1  # events arrived: a retry could repeat them
+    no_key(error)
+
+
+async def test_a_peer_flooding_messages_grows_no_memory_past_what_the_consumer_holds(
+    fault: tuple[FaultServer, str],
+) -> None:
+    srv, url = fault
+    srv.mode = "flood"
+    async with (
+        xstream.AsyncClient(KEY, base_url=url, max_event_bytes=16 * 1024) as c,
+        c.responses.connect() as session,
+    ):
+        stream = await session.create(model="grok-4", input="Hi")
+        events = aiter(stream)
+        await anext(events)  # one event read, then the consumer is busy elsewhere
+        tracemalloc.start()
+        try:
+            await asyncio.sleep(0.5)  # the server sends as fast as the socket takes
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert held < 1_000_000  # 10 MB were sent; the session holds a few messages
+        count = 1 + len([e async for e in events])
+    assert count == 5001  # and nothing was lost
