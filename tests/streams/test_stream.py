@@ -846,3 +846,16 @@ async def test_a_turn_right_after_a_stream_whose_body_ends_late_reuses_its_conne
     finally:
         await runner.cleanup()
     assert len(peers) == 1
+
+
+async def test_a_plain_http_socket_is_read_under_the_mmap_threshold(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    """CPython asks recv for 256 KiB per read, past glibc's mmap threshold: each read
+    of a paced stream mapped and unmapped memory (a third of its CPU per chunk)."""
+    server.enqueue(Reply(delay=0.01))  # the body still arriving while we look
+    stream = await open_stream(client)
+    connection = stream.response.connection
+    assert connection is not None and connection.transport is not None
+    assert connection.transport.max_size == 126 * 1024  # type: ignore[attr-defined]
+    assert text_of([c async for c in stream]) == DEFAULT_TEXT

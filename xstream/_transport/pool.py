@@ -9,6 +9,11 @@
   had already closed.
 * A body read fails at once when its connection is lost mid-body (aiohttp's C
   parser would leave it waiting).
+* A plain-HTTP socket is read at most :data:`READ_SIZE` bytes at a time
+  (:func:`_watch`). CPython's selector transport asks ``recv`` for 256 KiB on every
+  read and shrinks the result: past glibc's mmap threshold (128 KiB) each read maps
+  and unmaps memory, which cost a paced stream a third of its CPU per chunk
+  (``benchmarks/bench_paced.py``). TLS transports read into a buffer of their own.
 * A response's head is parsed on its own, before any body byte that came with it
   (:func:`head_first`): aiohttp parses a network read whole and, when the body's
   framing breaks in the same read, raises before handing out the response, so the
@@ -27,9 +32,11 @@ from typing import Any
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
-__all__ = ["connector_class", "head_first", "reuse_trace", "stale", "watch"]
+__all__ = ["READ_SIZE", "connector_class", "head_first", "reuse_trace", "stale", "watch"]
 
 log = logging.getLogger("xstream")
+
+READ_SIZE = 126 * 1024  # the most one read asks for: under glibc's mmap threshold (128 KiB)
 
 
 def watch(response: aiohttp.ClientResponse) -> None:
@@ -49,10 +56,14 @@ def watch(response: aiohttp.ClientResponse) -> None:
 
 
 def _watch(protocol: Any) -> None:
-    """Hook ``protocol``'s ``connection_lost`` (once): see :func:`watch`."""
+    """Hook ``protocol``'s ``connection_lost`` (see :func:`watch`) and cap its socket's
+    reads at :data:`READ_SIZE`, once per connection."""
     if getattr(protocol, "_xstream_watched", False):
         return
     protocol._xstream_watched = True
+    transport = protocol.transport
+    if getattr(transport, "max_size", 0) > READ_SIZE:  # CPython's selector and proactor
+        transport.max_size = READ_SIZE
     lost = protocol.connection_lost
 
     def connection_lost(exc: BaseException | None) -> None:
