@@ -45,6 +45,8 @@ class Request:
     query, deadlines, and the secrets no message may show."""
 
     __slots__ = (
+        "_redactor",
+        "_secrets",
         "attempts",
         "body",
         "headers",
@@ -53,7 +55,6 @@ class Request:
         "method",
         "operation",
         "params",
-        "redactor",
         "started",
         "stream",
         "timeout",
@@ -85,8 +86,19 @@ class Request:
         self.timeout = timeout
         self.max_retries = max_retries
         self.hints = hints or {}
-        self.redactor = Redactor([*secrets, *header_secrets(headers)])
+        self._secrets = secrets
+        self._redactor: Redactor | None = None  # built when a message needs it (rarely)
         self.operation: Operation | None = None  # recorded by OpenTelemetry, when on
+
+    @property
+    def redactor(self) -> Redactor:
+        """What blanks this request's secrets (the ones given, and the credentials in
+        its headers) out of a text; built on first use: most requests show nothing."""
+        redactor = self._redactor
+        if redactor is None:
+            secrets = [*self._secrets, *header_secrets(self.headers)]
+            redactor = self._redactor = Redactor(secrets)
+        return redactor
 
     def redact(self, text: str) -> str:
         """``text`` with every secret of this request replaced by ``***``."""

@@ -24,7 +24,7 @@ import contextlib
 import copy
 import logging
 import platform
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -98,6 +98,12 @@ def close_at_loop_end(session: aiohttp.ClientSession) -> AsyncGenerator[None]:
     with contextlib.suppress(StopIteration):
         guard.asend(None).send(None)  # runs to the yield: asyncio now tracks it
     return guard
+
+
+def _secrets(auth_headers: Mapping[str, str], proxies: Proxies) -> Iterator[str]:
+    """The secrets of a request: its credentials and its proxies' (read lazily)."""
+    yield from header_secrets(auth_headers)
+    yield from proxies.secrets
 
 
 class _Pool:
@@ -284,7 +290,7 @@ class Transport:
             params=params,
             timeout=resolve_timeout(timeout, self.timeout),
             max_retries=self.max_retries if max_retries is None else max_retries,
-            secrets=[*header_secrets(self.auth_headers), *self._pool.proxies.secrets],
+            secrets=_secrets(self.auth_headers, self._pool.proxies),  # read on first use
             hints=self.hints,
         )
 
@@ -295,7 +301,12 @@ class Transport:
         return f"{self.base_url}/{url.lstrip('/')}"
 
     def _same_origin(self, url: str) -> bool:
-        return self.base_url is not None and URL(url).origin() == URL(self.base_url).origin()
+        base = self.base_url
+        if base is None:
+            return False
+        if url.startswith(base) and url[len(base) : len(base) + 1] in ("", "/", "?"):
+            return True  # a path under base_url (every API call): no URL to parse
+        return URL(url).origin() == URL(base).origin()
 
     def trace(
         self,
