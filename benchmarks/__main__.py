@@ -44,6 +44,7 @@ SUITE: dict[str, tuple[float, float]] = {
     "bench_decode": (150, 60),
     "bench_e2e": (240, 60),
     "bench_concurrent": (1200, 90),
+    "bench_paced": (900, 90),
     "bench_startup": (240, 60),
     "bench_accumulate": (240, 60),
     "bench_events": (300, 60),

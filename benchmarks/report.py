@@ -243,6 +243,7 @@ ORDER = (
     "bench_sse",
     "bench_e2e",
     "bench_concurrent",
+    "bench_paced",
     "bench_startup",
     "bench_accumulate",
     "bench_events",
