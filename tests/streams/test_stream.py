@@ -859,3 +859,20 @@ async def test_a_plain_http_socket_is_read_under_the_mmap_threshold(
     assert connection is not None and connection.transport is not None
     assert connection.transport.max_size == 126 * 1024  # type: ignore[attr-defined]
     assert text_of([c async for c in stream]) == DEFAULT_TEXT
+
+
+def test_the_sync_client_reads_its_sockets_as_large_as_they_come() -> None:
+    """Each read crosses threads there: fewer, larger reads are cheaper than the mmap
+    the async cap avoids."""
+    with (
+        MockServer.running_in_thread() as srv,
+        xstream.Client(api_key=KEY, base_url=srv.base_url) as client,
+    ):
+        srv.enqueue(Reply(delay=0.01))
+        stream = client.chat.completions.create(
+            model="grok-4", messages=[{"role": "user", "content": "Hi"}], stream=True
+        )
+        connection = stream.response.connection
+        assert connection is not None and connection.transport is not None
+        assert connection.transport.max_size == 256 * 1024  # type: ignore[attr-defined]
+        assert text_of(list(stream)) == DEFAULT_TEXT

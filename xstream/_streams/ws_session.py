@@ -133,6 +133,7 @@ class _TurnBody:
 
     status = 200
     reason = "OK"
+    connection = None  # the socket is the session's, not this turn's
 
     def __init__(self, url: str, limit: int, on_close: Callable[[], None]) -> None:
         self.url = url

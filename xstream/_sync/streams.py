@@ -27,6 +27,7 @@ from .._streams.events import EventStream, EventStreamStats
 from .._streams.iterators import NEXT_STEP, Place, PlacedIterator
 from .._streams.relay import relay_sync
 from .._streams.responses import ResponseStream
+from .._transport.pool import full_reads
 from .portal import LoopThread
 
 __all__ = [
@@ -54,6 +55,7 @@ class BlockingStream(Generic[_T]):
         # What is already received crosses in one hop, up to this much (a read
         # waits only when nothing has arrived, so this adds no latency).
         stream.read_bytes = _SYNC_READ_BYTES
+        full_reads(stream.response)  # and the socket's reads as large as they come
         self._batches: Generator[list[_T], None, None] | None = None  # for next_batch()
 
     @property

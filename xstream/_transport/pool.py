@@ -32,7 +32,15 @@ from typing import Any
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
-__all__ = ["READ_SIZE", "connector_class", "head_first", "reuse_trace", "stale", "watch"]
+__all__ = [
+    "READ_SIZE",
+    "connector_class",
+    "full_reads",
+    "head_first",
+    "reuse_trace",
+    "stale",
+    "watch",
+]
 
 log = logging.getLogger("xstream")
 
@@ -55,15 +63,31 @@ def watch(response: aiohttp.ClientResponse) -> None:
     _watch(protocol)
 
 
+def _cap_reads(transport: Any, size: int | None) -> None:
+    """At most ``size`` bytes per socket read (``None``: the transport's default), on
+    CPython's selector and proactor transports (others read as they do)."""
+    default = getattr(type(transport), "max_size", None)
+    if isinstance(default, int):
+        transport.max_size = default if size is None else min(size, default)
+
+
+def full_reads(response: aiohttp.ClientResponse) -> None:
+    """Let ``response``'s connection read as much as its transport does by default:
+    the sync facade hands each read's bytes across threads, and fewer, larger reads
+    are cheaper there than the mmap that :data:`READ_SIZE` avoids (measured: sync
+    e2e 2.4 µs per chunk capped, 2.1 uncapped)."""
+    connection = response.connection
+    if connection is not None:
+        _cap_reads(connection.transport, None)
+
+
 def _watch(protocol: Any) -> None:
     """Hook ``protocol``'s ``connection_lost`` (see :func:`watch`) and cap its socket's
     reads at :data:`READ_SIZE`, once per connection."""
     if getattr(protocol, "_xstream_watched", False):
         return
     protocol._xstream_watched = True
-    transport = protocol.transport
-    if getattr(transport, "max_size", 0) > READ_SIZE:  # CPython's selector and proactor
-        transport.max_size = READ_SIZE
+    _cap_reads(protocol.transport, READ_SIZE)
     lost = protocol.connection_lost
 
     def connection_lost(exc: BaseException | None) -> None:
