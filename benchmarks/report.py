@@ -31,7 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-PACKAGES = ("xstream", "openai", "httpx", "httpx2", "httpx-sse", "aiohttp", "msgspec", "anyio")
+PACKAGES = ("xstream-llm", "openai", "httpx", "httpx2", "httpx-sse", "aiohttp", "msgspec", "anyio")
 
 
 # ---------------------------------------------------------------- numbers
