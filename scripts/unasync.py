@@ -31,6 +31,7 @@ FILES = {
     "_streams/chat_events.py": "_sync/chat_events.py",
     "_streams/response_events.py": "_sync/response_events.py",
     "_streams/managers.py": "_sync/managers.py",
+    "_resources/runner.py": "_sync/runner.py",
     "_resources/tool_runner.py": "_sync/tool_runner.py",
     "_resources/response_runner.py": "_sync/response_runner.py",
 }
@@ -90,6 +91,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAsyncSSE\b", "SSE"),
     (r"\bDeferredCompletion\b", "SyncDeferredCompletion"),
     (r"\bAsyncToolRunner\b", "ToolRunner"),
+    (r"\bAsyncRunnerBase\b", "RunnerBase"),
     (r"\bAsyncResponsesToolRunner\b", "ResponsesToolRunner"),
     (r"\bAsyncStreamManager\b", "StreamManager"),
     (r"\bAsyncChatCompletionStreamManager\b", "ChatCompletionStreamManager"),

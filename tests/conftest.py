@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Protocol
 
 import pytest
 from aiohttp import web
@@ -35,7 +37,14 @@ async def client(server: MockServer) -> AsyncIterator[xstream.AsyncClient]:
         yield c
 
 
-RawServe = Callable[[list[bytes]], Awaitable[str]]
+class RawServe(Protocol):
+    def __call__(
+        self,
+        pieces: Sequence[bytes | float],
+        *,
+        path: str = "/v1/chat/completions",
+        peers: set[int] | None = None,
+    ) -> Awaitable[str]: ...
 
 
 @pytest.fixture
@@ -43,22 +52,34 @@ async def raw_server() -> AsyncIterator[RawServe]:
     """Serve exact bytes as an event stream: ``base_url = await raw_server([b"...", ...])``.
 
     Each element is written (and drained) separately, so tests control where
-    the network cuts the stream. For servers whose quirks MockServer has no knob for.
+    the network cuts the stream; a number is a pause, in seconds. ``path`` is what
+    is answered (POST); ``peers`` collects one id per connection a request came on.
+    For servers whose quirks MockServer has no knob for.
     """
     runners: list[web.AppRunner] = []
 
-    async def serve(pieces: list[bytes]) -> str:
+    async def serve(
+        pieces: Sequence[bytes | float],
+        *,
+        path: str = "/v1/chat/completions",
+        peers: set[int] | None = None,
+    ) -> str:
         async def handler(request: web.Request) -> web.StreamResponse:
             await request.read()
+            if peers is not None:
+                peers.add(id(request.transport))
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await response.prepare(request)
             for piece in pieces:
-                await response.write(piece)
+                if isinstance(piece, int | float):
+                    await asyncio.sleep(piece)
+                else:
+                    await response.write(piece)
             await response.write_eof()
             return response
 
         app = web.Application()
-        app.router.add_post("/v1/chat/completions", handler)
+        app.router.add_post(path, handler)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

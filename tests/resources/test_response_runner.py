@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiohttp import web
 
 import xstream
+from tests.conftest import RawServe
 from xstream.testing import MockServer, Reply, ToolCallScript
 
 MODEL = "grok-4"
@@ -275,7 +275,7 @@ def test_the_sync_runner_over_http_and_over_a_session() -> None:
             ]
 
 
-async def test_a_call_completed_only_by_its_item_done_still_runs() -> None:
+async def test_a_call_completed_only_by_its_item_done_still_runs(raw_server: RawServe) -> None:
     """A server that sends no ``function_call_arguments.done``: the call starts at
     its ``output_item.done``."""
     item = {
@@ -293,35 +293,18 @@ async def test_a_call_completed_only_by_its_item_done_still_runs() -> None:
     ]
     body = b"".join(b"data: " + msgspec.json.encode(e) + b"\n\n" for e in events)
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        answer = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await answer.prepare(request)
-        await answer.write(body)
-        await answer.write_eof()
-        return answer
-
-    app = web.Application()
-    app.router.add_post("/v1/responses", handler)
-    runner_ = web.AppRunner(app)
-    await runner_.setup()
-    site = web.TCPSite(runner_, "127.0.0.1", 0)
-    await site.start()
-    port = runner_.addresses[0][1]
+    url = await raw_server([body], path="/v1/responses")
     seen: list[str] = []
 
     def echo(s: str) -> str:
         seen.append(s)
         return s
 
-    try:
-        async with xstream.AsyncClient("sk-test", base_url=f"http://127.0.0.1:{port}/v1") as c:
-            runner = c.responses.run_tools(model=MODEL, input="go", tools=[echo], max_rounds=1)
-            with pytest.raises(xstream.ToolRoundsExceededError):
-                async for _ in runner:
-                    pass
-    finally:
-        await runner_.cleanup()
+    async with xstream.AsyncClient("sk-test", base_url=url) as c:
+        runner = c.responses.run_tools(model=MODEL, input="go", tools=[echo], max_rounds=1)
+        with pytest.raises(xstream.ToolRoundsExceededError):
+            async for _ in runner:
+                pass
     assert seen == ["hi"]
 
 

@@ -814,37 +814,21 @@ async def test_text_stream_break_and_aclose_with_a_held_iterator(
     assert stream.left_early
 
 
-async def test_a_turn_right_after_a_stream_whose_body_ends_late_reuses_its_connection() -> None:
+async def test_a_turn_right_after_a_stream_whose_body_ends_late_reuses_its_connection(
+    raw_server: RawServe,
+) -> None:
     """The last event comes before the end of the body (the chunked terminator 3 ms
     later): the stream ends at once, its connection goes back when the body ends, and
     the next request waits for that instead of opening a second connection."""
     peers: set[int] = set()
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        peers.add(id(request.transport))
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        await response.write(b'data: {"id": "c", "choices": []}\n\ndata: [DONE]\n\n')
-        await asyncio.sleep(0.003)
-        await response.write_eof()
-        return response
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    try:
-        async with xstream.AsyncClient(api_key=KEY, base_url=url) as client:
-            for _ in range(5):
-                stream = await client.chat.completions.create(
-                    model="grok-4", messages=[{"role": "user", "content": "Hi"}], stream=True
-                )
-                assert [c.id async for c in stream] == ["c"]
-    finally:
-        await runner.cleanup()
+    body = b'data: {"id": "c", "choices": []}\n\ndata: [DONE]\n\n'
+    url = await raw_server([body, 0.003], peers=peers)
+    async with xstream.AsyncClient(api_key=KEY, base_url=url) as client:
+        for _ in range(5):
+            stream = await client.chat.completions.create(
+                model="grok-4", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+            assert [c.id async for c in stream] == ["c"]
     assert len(peers) == 1
 
 

@@ -14,7 +14,7 @@ import msgspec
 from .._models.chat import Function, ToolCall
 from .accumulate import parse_tool_arguments
 from .chat_events import FunctionToolCallArgumentsDoneEvent
-from .schema import FunctionTool, function_tool
+from .schema import FunctionTool, function_tool, response_tools_param
 
 __all__ = [
     "ResponseTools",
@@ -124,15 +124,16 @@ class ResponseTools:
     def __init__(self, tools: Iterable[Callable[..., Any] | Mapping[str, Any]]) -> None:
         self.functions: dict[str, Callable[..., Any]] = {}
         self.types: dict[str, Any] = {}
-        self.declared: list[Any] = []
+        entries: list[Any] = []
         for tool in tools:
             if isinstance(tool, Mapping):
-                self.declared.append(tool)
+                entries.append(tool)
                 continue
             spec = tool_from_function(tool)
             self.functions[tool.__name__] = tool
             self.types[tool.__name__] = spec.arguments_type
-            self.declared.append({"type": "function", **spec["function"]})
+            entries.append(spec)
+        self.declared = response_tools_param(entries)  # flat, as the Responses API takes them
 
     def invocation(self, name: str, id: str, arguments: str) -> ToolInvocation:
         """The call of ``name`` (by call id) with these arguments."""

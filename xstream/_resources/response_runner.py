@@ -22,7 +22,7 @@ which ``scripts/unasync.py`` generates from it (a test fails when it is stale).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator, Mapping
-from typing import Any, Self
+from typing import Any
 
 from .._exceptions import ToolRoundsExceededError
 from .._models.responses import (
@@ -37,12 +37,13 @@ from .._streams.responses import ResponseStream
 from .._streams.ws_session import ResponsesSession
 from .api import AsyncAPI
 from .calls import response_call
+from .runner import AsyncRunnerBase
 from .tools import ToolTask, outcome, settle, start_tool
 
 __all__ = ["AsyncResponsesToolRunner"]
 
 
-class AsyncResponsesToolRunner:
+class AsyncResponsesToolRunner(AsyncRunnerBase[ResponseStreamEvent | ToolResultEvent, Response]):
     """The events of every turn (and a :class:`ToolResultEvent` per tool run):
     ``async for event in runner``; ``await runner.get_final_response()`` for the
     answer; ``runner.input`` for the whole conversation."""
@@ -55,8 +56,7 @@ class AsyncResponsesToolRunner:
         params: Mapping[str, Any],
         session: ResponsesSession | None = None,
     ) -> None:
-        if max_rounds < 1:
-            raise ValueError("max_rounds must be at least 1")
+        super().__init__(max_rounds)
         self._api = api
         self._session = session
         self._tools = ResponseTools(params.get("tools") or ())
@@ -65,35 +65,10 @@ class AsyncResponsesToolRunner:
         and the ``function_call_output`` items sent back."""
         self._params = {k: v for k, v in params.items() if k != "input"}
         self._params["tools"] = self._tools.declared
-        self._max_rounds = max_rounds
-        self._final: Response | None = None
-        self._events = self._run()
-        self._closed = False
-        self.rounds = 0
-        """Requests sent so far."""
-
-    def __aiter__(self) -> AsyncGenerator[ResponseStreamEvent | ToolResultEvent, None]:
-        return self._events
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop: the current stream is closed, running tools are cancelled."""
-        self._closed = True
-        await self._events.aclose()
 
     async def get_final_response(self) -> Response:
         """Run to the end; the response of the last turn (the answer)."""
-        if not self._closed:  # (a closed generator may still say it runs: CPython 3.11)
-            async for _ in self._events:
-                pass
-        if self._final is None:
-            raise RuntimeError("the runner was closed before the model answered")
-        return self._final
+        return await self._answer()
 
     async def _run(self) -> AsyncGenerator[ResponseStreamEvent | ToolResultEvent, None]:
         new = list(self.input)  # what this turn sends (over a session: what is new)

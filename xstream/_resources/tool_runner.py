@@ -14,7 +14,7 @@ which ``scripts/unasync.py`` generates from it (a test fails when it is stale).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from typing import Any, Self
+from typing import Any
 
 from .._exceptions import ToolRoundsExceededError
 from .._models.chat import ParsedChatCompletion, message_list
@@ -23,12 +23,15 @@ from .._protocol.tools import ToolInvocation, ToolResultEvent, tool_from_functio
 from .._streams.chat_events import AsyncChatCompletionStream
 from .api import AsyncAPI
 from .calls import chat_stream_call
+from .runner import AsyncRunnerBase
 from .tools import ToolTask, outcome, settle, start_tool
 
 __all__ = ["AsyncToolRunner"]
 
 
-class AsyncToolRunner:
+class AsyncToolRunner(
+    AsyncRunnerBase[ChatCompletionStreamEvent[Any] | ToolResultEvent, ParsedChatCompletion[Any]]
+):
     """The events of every round (and a :class:`ToolResultEvent` per tool run):
     ``async for event in runner``; ``await runner.get_final_completion()`` for the
     answer; ``runner.messages`` for the whole conversation."""
@@ -42,43 +45,17 @@ class AsyncToolRunner:
         params: Mapping[str, Any],
         response_format: Any = None,
     ) -> None:
-        if max_rounds < 1:
-            raise ValueError("max_rounds must be at least 1")
+        super().__init__(max_rounds)
         self._api = api
         self.messages: list[Any] = message_list(params["messages"])
         self._functions = {fn.__name__: fn for fn in tools}
         self._declared = [tool_from_function(fn) for fn in self._functions.values()]
-        self._max_rounds = max_rounds
         self._params = params
         self._format = response_format
-        self._final: ParsedChatCompletion[Any] | None = None
-        self._events = self._run()
-        self._closed = False
-        self.rounds = 0
-        """Requests sent so far."""
-
-    def __aiter__(self) -> AsyncGenerator[ChatCompletionStreamEvent[Any] | ToolResultEvent, None]:
-        return self._events
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop: the current stream is closed, running tools are cancelled."""
-        self._closed = True
-        await self._events.aclose()
 
     async def get_final_completion(self) -> ParsedChatCompletion[Any]:
         """Run to the end; the completion of the last round (the answer)."""
-        if not self._closed:  # (a closed generator may still say it runs: CPython 3.11)
-            async for _ in self._events:
-                pass
-        if self._final is None:
-            raise RuntimeError("the runner was closed before the model answered")
-        return self._final
+        return await self._answer()
 
     async def _run(self) -> AsyncGenerator[ChatCompletionStreamEvent[Any] | ToolResultEvent, None]:
         while True:

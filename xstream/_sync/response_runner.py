@@ -8,7 +8,7 @@ thread in :class:`~xstream._sync.api.SyncAPI` and the streams of ``_sync/streams
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Mapping
-from typing import Any, Self
+from typing import Any
 
 from .._exceptions import ToolRoundsExceededError
 from .._models.responses import (
@@ -21,6 +21,7 @@ from .._models.responses import (
 from .._protocol.tools import ResponseTools, ToolResultEvent, function_call_output
 from .._resources.calls import response_call
 from .api import SyncAPI
+from .runner import RunnerBase
 from .streams import SyncResponseStream
 from .tools import ToolTask, outcome, settle, start_tool
 from .ws_session import SyncResponsesSession
@@ -28,7 +29,7 @@ from .ws_session import SyncResponsesSession
 __all__ = ["ResponsesToolRunner"]
 
 
-class ResponsesToolRunner:
+class ResponsesToolRunner(RunnerBase[ResponseStreamEvent | ToolResultEvent, Response]):
     """The events of every turn (and a :class:`ToolResultEvent` per tool run):
     ``for event in runner``; ``runner.get_final_response()`` for the
     answer; ``runner.input`` for the whole conversation."""
@@ -41,8 +42,7 @@ class ResponsesToolRunner:
         params: Mapping[str, Any],
         session: SyncResponsesSession | None = None,
     ) -> None:
-        if max_rounds < 1:
-            raise ValueError("max_rounds must be at least 1")
+        super().__init__(max_rounds)
         self._api = api
         self._session = session
         self._tools = ResponseTools(params.get("tools") or ())
@@ -51,35 +51,10 @@ class ResponsesToolRunner:
         and the ``function_call_output`` items sent back."""
         self._params = {k: v for k, v in params.items() if k != "input"}
         self._params["tools"] = self._tools.declared
-        self._max_rounds = max_rounds
-        self._final: Response | None = None
-        self._events = self._run()
-        self._closed = False
-        self.rounds = 0
-        """Requests sent so far."""
-
-    def __iter__(self) -> Generator[ResponseStreamEvent | ToolResultEvent, None, None]:
-        return self._events
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop: the current stream is closed, running tools are cancelled."""
-        self._closed = True
-        self._events.close()
 
     def get_final_response(self) -> Response:
         """Run to the end; the response of the last turn (the answer)."""
-        if not self._closed:  # (a closed generator may still say it runs: CPython 3.11)
-            for _ in self._events:
-                pass
-        if self._final is None:
-            raise RuntimeError("the runner was closed before the model answered")
-        return self._final
+        return self._answer()
 
     def _run(self) -> Generator[ResponseStreamEvent | ToolResultEvent, None, None]:
         new = list(self.input)  # what this turn sends (over a session: what is new)

@@ -8,7 +8,7 @@ thread in :class:`~xstream._sync.api.SyncAPI` and the streams of ``_sync/streams
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any, Self
+from typing import Any
 
 from .._exceptions import ToolRoundsExceededError
 from .._models.chat import ParsedChatCompletion, message_list
@@ -17,12 +17,15 @@ from .._protocol.tools import ToolInvocation, ToolResultEvent, tool_from_functio
 from .._resources.calls import chat_stream_call
 from .api import SyncAPI
 from .chat_events import ChatCompletionStream
+from .runner import RunnerBase
 from .tools import ToolTask, outcome, settle, start_tool
 
 __all__ = ["ToolRunner"]
 
 
-class ToolRunner:
+class ToolRunner(
+    RunnerBase[ChatCompletionStreamEvent[Any] | ToolResultEvent, ParsedChatCompletion[Any]]
+):
     """The events of every round (and a :class:`ToolResultEvent` per tool run):
     ``for event in runner``; ``runner.get_final_completion()`` for the
     answer; ``runner.messages`` for the whole conversation."""
@@ -36,43 +39,17 @@ class ToolRunner:
         params: Mapping[str, Any],
         response_format: Any = None,
     ) -> None:
-        if max_rounds < 1:
-            raise ValueError("max_rounds must be at least 1")
+        super().__init__(max_rounds)
         self._api = api
         self.messages: list[Any] = message_list(params["messages"])
         self._functions = {fn.__name__: fn for fn in tools}
         self._declared = [tool_from_function(fn) for fn in self._functions.values()]
-        self._max_rounds = max_rounds
         self._params = params
         self._format = response_format
-        self._final: ParsedChatCompletion[Any] | None = None
-        self._events = self._run()
-        self._closed = False
-        self.rounds = 0
-        """Requests sent so far."""
-
-    def __iter__(self) -> Generator[ChatCompletionStreamEvent[Any] | ToolResultEvent, None, None]:
-        return self._events
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop: the current stream is closed, running tools are cancelled."""
-        self._closed = True
-        self._events.close()
 
     def get_final_completion(self) -> ParsedChatCompletion[Any]:
         """Run to the end; the completion of the last round (the answer)."""
-        if not self._closed:  # (a closed generator may still say it runs: CPython 3.11)
-            for _ in self._events:
-                pass
-        if self._final is None:
-            raise RuntimeError("the runner was closed before the model answered")
-        return self._final
+        return self._answer()
 
     def _run(self) -> Generator[ChatCompletionStreamEvent[Any] | ToolResultEvent, None, None]:
         while True:
