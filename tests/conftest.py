@@ -80,7 +80,9 @@ async def raw_server() -> AsyncIterator[RawServe]:
 
         app = web.Application()
         app.router.add_post(path, handler)
-        runner = web.AppRunner(app)
+        # A client may close while a handler still writes (a pause before the end):
+        # aiohttp 3.10 then waits its whole shutdown timeout (60 s) at cleanup.
+        runner = web.AppRunner(app, shutdown_timeout=0.1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
