@@ -34,6 +34,10 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     * ``total``: the whole request, stream included. Off by default: a long
       answer is not an error.
 
+    A call that waits its turn for a free connection (all ``max_connections``
+    busy) has not been sent yet: only ``total`` counts that wait, the others
+    start when the request goes out.
+
     >>> Timeout(idle=30.0).idle
     30.0
     """

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from .._config.timeouts import resolve_timeout
 from .._exceptions import NotStreamedError, TotalTimeoutError
 from .._streams.ws_session import ResponsesSession
 from .._transport.raw import RawResponse, read_raw
@@ -69,13 +70,17 @@ class AsyncAPI:
     async def call(self, call: Call) -> Any:
         """Send ``call``; its answer decoded, or its stream (``call.stream_cls``)."""
         transport = self.transport
-        request = self.build(call)
-        try:
-            opened = await transport.open(request, last_event_id=call.last_event_id)
-        except NotStreamedError as exc:
-            if call.stream_cls is not None:  # as the stream kind does with such a body
-                exc.completion = call.stream_cls.salvage(exc.raw)
-            raise
+        # Its turn in the pool first: a request waiting for a connection is not built yet.
+        async with transport.room(resolve_timeout(call.timeout, transport.timeout)) as started:
+            request = self.build(call)
+            try:
+                opened = await transport.open(
+                    request, last_event_id=call.last_event_id, started=started
+                )
+            except NotStreamedError as exc:
+                if call.stream_cls is not None:  # as the stream kind does with such a body
+                    exc.completion = call.stream_cls.salvage(exc.raw)
+                raise
         if call.stream:
             return call.stream_cls(transport, opened, **call.stream_options)
         return await transport.read_json(opened, call.answer)

@@ -282,7 +282,7 @@ class AsyncStream(StreamEngine[_T]):
         """
         stats = self.stats
         if stats.time_to_first_chunk is None:
-            stats.time_to_first_chunk = now - self._started
+            stats.time_to_first_chunk = now - self._sent
         decode = self._decode
         if self._unmerged:  # the loop asks for more: it saw all of the last batch
             _merge(self._accumulator, self._unmerged)
@@ -352,7 +352,7 @@ class AsyncStream(StreamEngine[_T]):
             if usage is not None:
                 stats.usage = usage
             if stats.time_to_first_content is None and _has_text(out):
-                stats.time_to_first_content = now - self._started
+                stats.time_to_first_content = now - self._sent
         return cast("list[_T]", out)
 
     def _body_ended(self, decoder: SSEDecoder) -> BaseException | None:

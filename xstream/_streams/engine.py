@@ -106,15 +106,15 @@ class StreamEngine(Generic[_T]):
         request = opened.request
         self.response = opened.response
         self.stats = stats
-        # At most this much per read. The sync facade reads more at once: each read's
-        # bytes cross threads, a hop that costs ~0.2 ms here however small the read.
-        self.read_bytes = _READ_BYTES
+        # At most this much per read. The sync facade reads more at once (each read's bytes
+        self.read_bytes = _READ_BYTES  # cross threads: ~0.2 ms a hop, however small the read)
         self._transport = transport
         self._request = request
         self._timeout = request.timeout
         self._loop = asyncio.get_running_loop()
-        self._started = opened.started  # when the first request went out: ``total`` counts from it
-        self._connected = opened.started  # when the current connection's request went out
+        # Loop times: the call began (``total``: its wait for a free connection included),
+        # it went out (the stats), this connection's request went out (``first_event``).
+        self._started, self._sent, self._connected = opened.started, request.sent, request.sent
         self._last_event: float | None = None  # on this connection
         # The deadline timer (see _read): when it fires, and the read it may end.
         self._timer: asyncio.TimerHandle | None = None
@@ -337,7 +337,7 @@ class StreamEngine(Generic[_T]):
         if last is not None and now - last > stats.max_gap:
             stats.max_gap = now - last
         self._last_event = now
-        stats.elapsed = now - self._started
+        stats.elapsed = now - self._sent
         batch = self._decode_events(events, now)
         self._events_seen += len(events)
         if batch and self.state is READING:
@@ -390,7 +390,7 @@ class StreamEngine(Generic[_T]):
             self._broken = exc
         stats = self.stats
         if stats.time_to_first_byte is None and data:
-            stats.time_to_first_byte = self._loop.time() - self._started
+            stats.time_to_first_byte = self._loop.time() - self._sent
         stats.bytes += len(data)
         return data
 

@@ -243,7 +243,7 @@ class EventStream(StreamEngine[_T]):
         """Turn events into items (decoded, observed), stopping at a failure or the end."""
         stats = self.stats
         if stats.time_to_first_event is None:
-            stats.time_to_first_event = now - self._started
+            stats.time_to_first_event = now - self._sent
         self._failures = 0
         decode, observe = self._decode, self._observes
         wire = self._wire_events

@@ -258,7 +258,7 @@ class ResponsesSession:
                 await self._connect(request)
             message, items, store = self._message(request, params, generate)
             loop = asyncio.get_running_loop()
-            request.started = loop.time()
+            request.started = request.sent = loop.time()
             body = _TurnBody(request.url, 4 * self._max_event_bytes, self._abandon)
             turn = _Turn(body, message, items, store)
             self._turn = turn

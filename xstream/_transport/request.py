@@ -55,6 +55,7 @@ class Request:
         "method",
         "operation",
         "params",
+        "sent",
         "started",
         "stream",
         "timeout",
@@ -80,7 +81,10 @@ class Request:
         self.headers = headers
         self.body = body
         self.stream = stream  # the answer is an event stream (checked as one; Accept says so)
-        self.started: float | None = None  # loop time its first attempt went out (open())
+        # loop times: its call began (its turn in the pool included: ``total`` counts
+        # from it), and its first attempt went out (``first_event`` counts from it)
+        self.started: float | None = None
+        self.sent = 0.0
         self.attempts = 0  # how many times it was sent since open()
         self.params = params
         self.timeout = timeout

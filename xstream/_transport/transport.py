@@ -60,7 +60,7 @@ from .errors import (
     read_prefix,
     send_error,
 )
-from .pool import connector_class, reuse_trace, stale, watch
+from .pool import connector_class, reuse_trace, slot, stale, watch
 from .proxy import Proxies
 from .raw import note_opened
 from .request import Opened, Request, head_window, header_secrets, window
@@ -334,25 +334,33 @@ class Transport:
 
     # ------------------------------------------------------------ sending
 
-    async def open(self, request: Request, *, last_event_id: str = "") -> Opened:
-        """:meth:`send` with the request's retries, noting when it started (``request.started``)."""
-        request.started = asyncio.get_running_loop().time()
+    def room(self, timeout: Timeout) -> slot:
+        """``async with transport.room(timeout) as started:``: a call's turn for a free
+        connection (at most ``timeout.total``), taken before its request is built."""
+        return slot(self.session, timeout.total)
+
+    async def open(
+        self, request: Request, *, last_event_id: str = "", started: float | None = None
+    ) -> Opened:
+        """:meth:`send` with the request's retries. ``request.started``: ``started`` (when
+        the call began, its turn in the pool included), or now; ``request.sent``: now."""
+        now = asyncio.get_running_loop().time()
+        request.started, request.sent = (now if started is None else started), now
         request.attempts = 0
-        retries = request.max_retries
-        op = request.operation
-        if op is None:
-            response, left = await self.send(request, retries=retries, last_event_id=last_event_id)
-            note_opened(response, retries - left)  # for with_raw_response (see _raw)
-            return Opened(request, response, left)
-        token = op.attach()
+        retries, op = request.max_retries, request.operation
+        token = None if op is None else op.attach()
         try:
-            response, left = await self.send(request, retries=retries, last_event_id=last_event_id)
+            response, left = await self.send(
+                request, retries=retries, last_event_id=last_event_id, started=request.started
+            )
         except BaseException as exc:
-            op.end(error=exc)
+            if op is not None:
+                op.end(error=exc)
             raise
         finally:
-            op.detach(token)
-        note_opened(response, retries - left)
+            if op is not None:
+                op.detach(token)
+        note_opened(response, retries - left)  # for with_raw_response (see _raw)
         return Opened(request, response, left)
 
     async def send(
