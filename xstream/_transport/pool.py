@@ -4,9 +4,10 @@
   response read to the end, nothing unread buffered, no error, not closing):
   a response that arrives on an idle connection, which nobody asked for, must
   never be read as the next request's answer.
-* A request tells whether it went out on a reused connection (a trace), so the
-  transport can resend one that failed on a kept-alive connection the server
-  had already closed.
+* A request tells whether it went out on a reused connection (:func:`reuse_flag`),
+  so the transport can resend one that failed on a kept-alive connection the
+  server had already closed. (Not an aiohttp trace: a trace config makes aiohttp
+  build trace objects and await their signals on every request.)
 * A body read fails at once when its connection is lost mid-body (aiohttp's C
   parser would leave it waiting).
 * A plain-HTTP socket is read at most :data:`READ_SIZE` bytes at a time
@@ -42,9 +43,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 __all__ = [
     "READ_SIZE",
     "connector_class",
+    "forget_reuse",
     "full_reads",
     "head_first",
-    "reuse_trace",
+    "reuse_flag",
     "slot",
     "stale",
     "watch",
@@ -294,7 +296,10 @@ class _CleanConnector(_HeadFirst):
         get: Any = super()._get  # Any: its type differs across the supported aiohttp range
         while True:
             connection = await get(key, *args, **kwargs)
-            if connection is None or _reusable(connection.protocol):
+            if connection is None:
+                return None
+            if _reusable(connection.protocol):
+                _note_reuse()
                 return connection
             log.debug("closing a pooled connection that is not clean")
             connection.close()
@@ -308,7 +313,10 @@ class _CleanConnectorBefore311(_HeadFirst):
         get: Any = super()._get
         while True:
             protocol = get(key, *args, **kwargs)
-            if protocol is None or _reusable(protocol):
+            if protocol is None:
+                return None
+            if _reusable(protocol):
+                _note_reuse()
                 return protocol
             log.debug("closing a pooled connection that is not clean")
             protocol.close()
@@ -320,16 +328,25 @@ def connector_class() -> type[aiohttp.TCPConnector]:
     return _CleanConnectorBefore311  # pragma: no cover - aiohttp < 3.11
 
 
-async def _on_reuse(session: Any, context: Any, params: Any) -> None:
-    if isinstance(context.trace_request_ctx, dict):
-        context.trace_request_ctx["reused"] = True
+_REUSED: ContextVar[list[bool] | None] = ContextVar("xstream_reused", default=None)
 
 
-def reuse_trace() -> aiohttp.TraceConfig:
-    """Tells a request whether it went out on a pooled (reused) connection."""
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_reuseconn.append(_on_reuse)  # type: ignore[arg-type, unused-ignore]
-    return trace
+def reuse_flag() -> tuple[list[bool], Token[list[bool] | None]]:
+    """A flag, ``[False]``, that becomes ``[True]`` when the next request of this task
+    goes out on a pooled connection of xstream's, and the token that
+    :func:`forget_reuse` takes once that request is answered (or failed)."""
+    flag = [False]
+    return flag, _REUSED.set(flag)
+
+
+def forget_reuse(token: Token[list[bool] | None]) -> None:
+    _REUSED.reset(token)
+
+
+def _note_reuse() -> None:
+    flag = _REUSED.get()
+    if flag is not None:
+        flag[0] = True
 
 
 def stale(exc: BaseException) -> bool:

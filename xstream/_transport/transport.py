@@ -60,7 +60,7 @@ from .errors import (
     read_prefix,
     send_error,
 )
-from .pool import connector_class, reuse_trace, slot, stale, watch
+from .pool import connector_class, forget_reuse, reuse_flag, slot, stale, watch
 from .proxy import Proxies
 from .raw import note_opened
 from .request import Opened, Request, head_window, header_secrets, window
@@ -183,7 +183,6 @@ class Transport:
             pool.session = aiohttp.ClientSession(
                 connector=connector_class()(limit=pool.max_connections),
                 timeout=aiohttp.ClientTimeout(total=None),  # deadlines are ours: see _timeouts
-                trace_configs=[reuse_trace()],
             )
             pool.guard = close_at_loop_end(pool.session)
         return pool.session
@@ -455,7 +454,7 @@ class Transport:
         try:
             async with asyncio.timeout(limit):
                 while True:
-                    trace: dict[str, bool] = {"reused": False}
+                    reused, token = reuse_flag()
                     try:
                         response = await session.request(
                             request.method,
@@ -464,12 +463,11 @@ class Transport:
                             data=request.body,
                             headers=headers,
                             timeout=client_timeout,
-                            trace_request_ctx=trace,
                             proxy=None if proxy is None else proxy.target,
                         )
                         break
                     except (aiohttp.ClientError, OSError) as exc:
-                        if not (trace["reused"] and stale(exc)):
+                        if not (reused[0] and stale(exc)):
                             raise
                         # The server had closed this kept-alive connection: that is no
                         # server failure. Send again, on another connection, whatever
@@ -479,6 +477,8 @@ class Transport:
                             request.where,
                             type(exc).__name__,
                         )
+                    finally:
+                        forget_reuse(token)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise send_error(exc, request, self._pool.proxies, name, seconds) from exc
         watch(response)
