@@ -15,6 +15,10 @@ count, as they do in a service that relays model answers. Measured per client:
 * **loop stalls**: a task that sleeps 5 ms and measures how late it wakes, in the steady
   state: the worst, and how many wake-ups were more than 10 ms late (what the client's work does to every other
   coroutine of the service).
+* **garbage-collection pauses** in the steady state: the longest, and how many took over
+  10 ms (``gc.callbacks``, free when no collection runs). A collection runs inside
+  whatever callback allocated last, so it is the one stall a single client callback
+  makes on its own; the loop-lag stalls above also count the loop's backlog.
 * **peak RSS** of the worker.
 
 The floor is plain aiohttp reads split on blank lines with one msgspec decode per chunk.
@@ -178,6 +182,21 @@ class _Lags:
             self.lags.append((now - int(fingerprint[3:])) / 1e6)
 
 
+class _Pauses:
+    """The garbage collector's pauses (ms) in the steady state (``gc.callbacks``)."""
+
+    def __init__(self, lags: _Lags) -> None:
+        self.lags = lags
+        self.pauses = array("d")
+        self.began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self.began = time.perf_counter()
+        elif len(self.lags.window) == 1:
+            self.pauses.append((time.perf_counter() - self.began) * 1e3)
+
+
 async def _monitor(stop: asyncio.Event, late: array[float], lags: _Lags) -> None:
     """How late a 5 ms sleep wakes up, in the steady state (the connections' set-up
     is a burst every client has, and not the reading's)."""
@@ -282,6 +301,8 @@ async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
 
     late: array[float] = array("d")
     stop = asyncio.Event()
+    pauses = _Pauses(lags)
+    gc.callbacks.append(pauses)
     try:
         gc.collect()
         monitor = asyncio.ensure_future(_monitor(stop, late, lags))
@@ -291,6 +312,7 @@ async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
         stop.set()
         await monitor
     finally:
+        gc.callbacks.remove(pauses)
         await close()
     ordered = sorted(lags.lags)
     stalls = sorted(late)
@@ -305,6 +327,8 @@ async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
         "lag_p99": percentile(ordered, 99),
         "stall_max": stalls[-1] if stalls else 0.0,
         "stalls_10ms": sum(1 for s in stalls if s > 10),
+        "gc_max": max(pauses.pauses, default=0.0),
+        "gc_10ms": sum(1 for p in pauses.pauses if p > 10),
         "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -355,7 +379,8 @@ def _brief(run: dict[str, Any]) -> str:
         f"{run['steady_cpu_per_chunk']:.1f} µs/chunk ({run['cpu'] / run['chunks'] * 1e6:.1f} "
         f"with the set-up), lag p50 {run['lag_p50']:.1f} ms "
         f"p99 {run['lag_p99']:.1f} ms, stalls>10ms {run['stalls_10ms']}, "
-        f"worst {run['stall_max']:.1f} ms, RSS {run['rss_peak_mib']:.0f} MiB"
+        f"worst {run['stall_max']:.1f} ms, GC pauses>10ms {run['gc_10ms']} "
+        f"(longest {run['gc_max']:.1f} ms), RSS {run['rss_peak_mib']:.0f} MiB"
     )
 
 
@@ -369,6 +394,8 @@ HEADER = [
     "lag p99, ms",
     "worst loop stall, ms",
     "stalls > 10 ms",
+    "longest GC pause, ms",
+    "GC pauses > 10 ms",
     "peak RSS, MiB",
 ]
 
@@ -423,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{_median(r, 'cpu') / _median(r, 'wall') * 100:.0f} %",
                 f"{_median(r, 'lag_p50'):.1f}", f"{_median(r, 'lag_p99'):.1f}",
                 f"{_median(r, 'stall_max'):.1f}", f"{_median(r, 'stalls_10ms'):.0f}",
+                f"{_median(r, 'gc_max'):.1f}", f"{_median(r, 'gc_10ms'):.0f}",
                 f"{_median(r, 'rss_peak_mib'):.0f}",
             ])  # fmt: skip
         if "floor" in runs and "xstream" in runs:
@@ -432,7 +460,19 @@ def main(argv: list[str] | None = None) -> int:
             ratios.append(Ratio(f"paced {streams:,}: floor / xstream CPU per chunk", cpu, 1.0))
             ratios.append(Ratio(f"paced {streams:,}: floor / xstream lag p99", p99, 1 / 1.5))
             p50 = _median(ours, "lag_p50") - _median(floor, "lag_p50")
-            shown += [f"{cpu:.2f}x", f"{p99:.2f}x (p50: xstream {p50:+.1f} ms vs the floor)"]
+            pause = _median(ours, "gc_max")
+            ratios.append(
+                Ratio(
+                    f"paced {streams:,}: 10 ms / xstream's longest GC pause",
+                    10 / max(pause, 0.1),
+                    1.0,
+                )
+            )
+            shown += [
+                f"{cpu:.2f}x",
+                f"{p99:.2f}x (p50: xstream {p50:+.1f} ms vs the floor)",
+                f"{10 / max(pause, 0.1):.2f}x ({pause:.1f} ms; the floor's {_median(floor, 'gc_max'):.1f} ms)",
+            ]
     command = " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# A gateway's workload: paced streams",
