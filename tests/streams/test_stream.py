@@ -416,14 +416,14 @@ async def test_the_deadline_is_one_timer_a_stream_not_one_a_read(
 ) -> None:
     """Paced streams read one chunk at a time: a timer handle per read would churn the
     loop's timer heap. The deadline timer is armed once and moved only when it fires."""
-    from xstream._streams import engine
+    from xstream._streams import deadline
 
     loop = asyncio.get_running_loop()
     armed: list[float] = []
     call_at = loop.call_at
 
     def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
-        if callback is engine._deadline_check:
+        if callback is deadline.deadline_check:
             armed.append(when)
         return call_at(when, callback, *args, **kwargs)
 

@@ -97,6 +97,11 @@ class Pieces(list[str]):
             self.blocks = self.runs
 
 
+_NO_TEXT = Pieces()  # never added to (see _ChoiceParts.own_texts)
+_NO_CALLS: list[Any] = []  # never added to (see _ChoiceParts._add_call)
+_NO_CALLS_BY_INDEX: dict[int, Any] = {}
+
+
 def _join(pieces: list[str]) -> str | None:
     """The pieces joined, or ``None`` when there were none.
 
@@ -182,14 +187,16 @@ class _ChoiceParts:
         self.role: str | None = None
         self.finish_reason: str | None = None
         self.content = Pieces()
-        self.reasoning = Pieces()  # whichever field it came in
-        self.reasoning_named = Pieces()  # the servers that call it "reasoning"
+        # The texts and calls few answers have start as shared empties, made their own
+        # when the first piece comes (fewer objects for the collector per stream).
+        self.reasoning = _NO_TEXT  # whichever field it came in
+        self.reasoning_named = _NO_TEXT  # the servers that call it "reasoning"
         self.reasoning_details: list[Any] | None = None
-        self.refusal = Pieces()
+        self.refusal = _NO_TEXT
         self.logprobs_content: list[tuple[TokenLogprob, ...]] | None = None
         self.logprobs_refusal: list[tuple[TokenLogprob, ...]] | None = None
-        self.calls: list[_ToolCallParts] = []
-        self.calls_by_index: dict[int, _ToolCallParts] = {}
+        self.calls: list[_ToolCallParts] = _NO_CALLS
+        self.calls_by_index: dict[int, _ToolCallParts] = _NO_CALLS_BY_INDEX
         self.added = 0  # deltas added one by one since the last compact()
         self.annotations: list[Annotation] | None = None
         self.content_parts: list[Any] | None = None  # once a delta sent content as parts
@@ -211,17 +218,17 @@ class _ChoiceParts:
         if delta.content:
             self.content.append(delta.content)
         if delta.reasoning_content:
-            self.reasoning.append(delta.reasoning_content)
+            self.own_texts().reasoning.append(delta.reasoning_content)
         elif delta.reasoning:
-            self.reasoning.append(delta.reasoning)
+            self.own_texts().reasoning.append(delta.reasoning)
         if delta.reasoning is not None:
-            self.reasoning_named.append(delta.reasoning)
+            self.own_texts().reasoning_named.append(delta.reasoning)
         if delta.reasoning_details:
             if self.reasoning_details is None:
                 self.reasoning_details = []
             self.reasoning_details.extend(delta.reasoning_details)
         if delta.refusal:
-            self.refusal.append(delta.refusal)
+            self.own_texts().refusal.append(delta.refusal)
         if delta.tool_calls:
             for call in delta.tool_calls:
                 self._add_call(call)
@@ -260,6 +267,17 @@ class _ChoiceParts:
                     self.logprobs_refusal = []
                 self.logprobs_refusal.append(logprobs.refusal)
 
+    def own_texts(self) -> _ChoiceParts:
+        """Give the choice texts of its own (not the shared empties): before a piece
+        is added, or a reader holds on to them."""
+        if self.reasoning is _NO_TEXT:
+            self.reasoning = Pieces()
+        if self.reasoning_named is _NO_TEXT:
+            self.reasoning_named = Pieces()
+        if self.refusal is _NO_TEXT:
+            self.refusal = Pieces()
+        return self
+
     def compact(self) -> None:
         """Keep the texts at about their own size (see :class:`Pieces`); once per read."""
         self.added = 0
@@ -275,6 +293,8 @@ class _ChoiceParts:
         # A new id at a known index starts a new call: some servers send every
         # call complete, each with its own id, but all with the same (or no) index.
         if parts is None or (delta.id and parts.id and delta.id != parts.id):
+            if self.calls is _NO_CALLS:
+                self.calls, self.calls_by_index = [], {}
             parts = _ToolCallParts(delta.index, len(self.calls))
             self.calls.append(parts)
             self.calls_by_index[delta.index] = parts

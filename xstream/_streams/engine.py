@@ -61,10 +61,11 @@ from .._exceptions import (
     stream_error,
 )
 from .._sse.decoder import ServerSentEvent, SSEDecoder
-from .._transport.errors import READ_ERRORS, body_error, decode_body, headers_of, not_streamed
+from .._transport.errors import body_error, decode_body, headers_of, not_streamed
 from .._transport.request import Opened, window
 from .._transport.transport import Transport
 from .connection import give_back, received_before_error
+from .deadline import NEVER, READ_FAILURES, DeadlinePassed, deadline_check
 from .iterators import BatchIterator
 from .state import DONE, DRAINING, ENDED, FINISHED, OPEN, READING, STREAMING, next_state
 from .stats import BaseStats
@@ -118,7 +119,7 @@ class StreamEngine(Generic[_T]):
         self._last_event: float | None = None  # on this connection
         # The deadline timer (see _read): when it fires, and the read it may end.
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = _NEVER
+        self._timer_at = NEVER
         self._settled = False  # the timer is armed for the idle phase
         self._waiting: aiohttp.StreamReader | None = None
         self._max_event_bytes = transport.max_event_bytes
@@ -303,8 +304,14 @@ class StreamEngine(Generic[_T]):
                 self._end_op(self._request.scrub(error))
                 self._close()
                 raise error
-            try:
-                data = await self._read()
+            try:  # _read(), inline: a coroutine less per read (and per waiting stream)
+                content = self._before_read()
+                try:
+                    data = self._after_read(await content.read(self.read_bytes))
+                except READ_FAILURES as exc:
+                    data = self._read_failed(exc, content)
+                finally:
+                    self._waiting = None
             except (APITimeoutError, StreamDisconnectedError, ProtocolError) as exc:
                 self._pending = exc
                 continue
@@ -348,30 +355,41 @@ class StreamEngine(Generic[_T]):
         """One network read, bounded by the deadline in force; errors mapped.
 
         The deadline costs nothing per read: one timer per stream, armed at the
-        deadline and moved only when it fires (it then looks at the last event's time
-        and re-arms, or ends the read that is waiting) or when the deadline moves
-        earlier (``idle`` shorter than ``first_event``). Thousands of paced streams
-        then do not churn the loop's timer heap with a handle per read."""
+        deadline, moved only when it fires (it then re-arms at the deadline in force,
+        or ends the waiting read) or when the deadline moves earlier. Thousands of
+        paced streams do not churn the loop's timer heap with a handle per read."""
+        content = self._before_read()
+        try:
+            return self._after_read(await content.read(self.read_bytes))
+        except READ_FAILURES as exc:
+            return self._read_failed(exc, content)
+        finally:
+            self._waiting = None
+
+    def _before_read(self) -> aiohttp.StreamReader:
         if self._broken is not None:
             self._disconnected(self._broken)
         content = self.response.content
-        try:
-            if not self._settled:  # else the deadline can only have moved later
-                deadline = self._deadline()[0]
-                if deadline is not None and deadline < self._timer_at:
-                    self._arm(deadline, content)
-                # Once idle is the phase (an event came), the deadline only moves later
-                # until the timer fires (or the connection changes): no need to look.
-                self._settled = self._timer is not None and self._last_event is not None
-            if self._timer is None:
-                data = await content.read(self.read_bytes)
-            else:
-                self._waiting = content
-                try:
-                    data = await content.read(self.read_bytes)
-                finally:
-                    self._waiting = None
-        except _DeadlinePassed as exc:
+        if not self._settled:  # else the deadline can only have moved later
+            deadline = self._deadline()[0]
+            if deadline is not None and deadline < self._timer_at:
+                self._arm(deadline, content)
+            # Once idle is the phase (an event came), the deadline only moves later
+            # until the timer fires (or the connection changes): no need to look.
+            self._settled = self._timer is not None and self._last_event is not None
+        self._waiting = content  # the read the timer may end
+        return content
+
+    def _after_read(self, data: bytes) -> bytes:
+        stats = self.stats
+        if stats.time_to_first_byte is None and data:
+            stats.time_to_first_byte = self._loop.time() - self._sent
+        stats.bytes += len(data)
+        return data
+
+    def _read_failed(self, exc: BaseException, content: aiohttp.StreamReader) -> bytes:
+        """A read's failure mapped (raised), or the bytes received before it."""
+        if isinstance(exc, DeadlinePassed):
             _, name, seconds = self._deadline()
             error = deadline_error(
                 name,
@@ -381,18 +399,13 @@ class StreamEngine(Generic[_T]):
                 events_received=self._delivered,
             )
             raise self._request.tried(error, self._loop.time()) from exc
-        except READ_ERRORS as exc:
-            # aiohttp raises a stored connection error before handing out bytes it
-            # had already received: take those first, raise on the next read.
-            data = received_before_error(content)
-            if not data:
-                self._disconnected(exc)
-            self._broken = exc
-        stats = self.stats
-        if stats.time_to_first_byte is None and data:
-            stats.time_to_first_byte = self._loop.time() - self._sent
-        stats.bytes += len(data)
-        return data
+        # aiohttp raises a stored connection error before handing out bytes it
+        # had already received: take those first, raise on the next read.
+        data = received_before_error(content)
+        if not data:
+            self._disconnected(exc)
+        self._broken = exc
+        return self._after_read(data)
 
     def _arm(self, deadline: float, content: aiohttp.StreamReader) -> None:
         """The deadline timer, at ``deadline`` (earlier than where it was)."""
@@ -400,11 +413,11 @@ class StreamEngine(Generic[_T]):
         if timer is not None:
             timer.cancel()
         self._timer_at = deadline
-        self._timer = self._loop.call_at(deadline, _deadline_check, weakref.ref(self), content)
+        self._timer = self._loop.call_at(deadline, deadline_check, weakref.ref(self), content)
 
     def _disarm(self) -> None:
         timer, self._timer = self._timer, None
-        self._timer_at = _NEVER
+        self._timer_at = NEVER
         self._settled = False
         if timer is not None:
             timer.cancel()
@@ -570,31 +583,3 @@ class StreamEngine(Generic[_T]):
         if op is not None:
             result, first = self._telemetry()
             op.end(result, error=error, time_to_first_chunk=first)
-
-
-_NEVER = float("inf")
-
-
-class _DeadlinePassed(Exception):
-    """Set on a response's reader by the deadline timer: ends the read waiting on it."""
-
-
-def _deadline_check(ref: weakref.ref[StreamEngine[Any]], content: aiohttp.StreamReader) -> None:
-    """The deadline timer fired: end the read waiting on ``content`` if the deadline in
-    force has passed, else move the timer to it. (A weak reference: a pending timer
-    never keeps a dropped stream, and its connection, alive.)"""
-    stream = ref()
-    if stream is None:
-        return
-    stream._timer = None
-    stream._timer_at = _NEVER
-    stream._settled = False
-    if stream._waiting is not content:  # no read waiting: the next one arms it again
-        return
-    deadline = stream._deadline()[0]
-    if deadline is None:
-        return
-    if stream._loop.time() < deadline:
-        stream._arm(deadline, content)
-        return
-    content.set_exception(_DeadlinePassed())

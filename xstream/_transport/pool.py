@@ -31,13 +31,14 @@ both ends are tested.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from collections import deque
-from contextvars import ContextVar, Token
 from typing import Any
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
 
 __all__ = [
@@ -93,28 +94,46 @@ def full_reads(response: aiohttp.ClientResponse) -> None:
 
 def _watch(protocol: Any) -> None:
     """Hook ``protocol``'s ``connection_lost`` (see :func:`watch`) and cap its socket's
-    reads at :data:`READ_SIZE`, once per connection."""
+    reads at :data:`READ_SIZE`, once per connection. (The connections of xstream's
+    own pool are :class:`_Protocol`, whose method does it: no closure per connection.)"""
     if getattr(protocol, "_xstream_watched", False):
         return
     protocol._xstream_watched = True
     _cap_reads(protocol.transport, READ_SIZE)
+    if isinstance(protocol, _Protocol):
+        return
     lost = protocol.connection_lost
 
     def connection_lost(exc: BaseException | None) -> None:
         cause = protocol.exception()  # what the parser stored when it gave up
         lost(exc)
-        body: aiohttp.StreamReader | None = getattr(protocol, "_xstream_body", None)
-        if body is None or body.is_eof():
-            return
-        if isinstance(cause, HttpProcessingError):
-            # the parser gave up on the framing: say so, over aiohttp's "not completed"
-            # (which its pure-Python parser sets when the connection goes)
-            error = aiohttp.ClientPayloadError(f"the body is not valid HTTP: {cause}")
-            body.set_exception(error, cause)
-        elif body.exception() is None:
-            body.set_exception(aiohttp.ClientPayloadError("Response payload is not completed"))
+        _body_lost(protocol, cause)
 
     protocol.connection_lost = connection_lost
+
+
+def _body_lost(protocol: Any, cause: BaseException | None) -> None:
+    """The connection went: fail the body being read, unless it had ended."""
+    body: aiohttp.StreamReader | None = getattr(protocol, "_xstream_body", None)
+    if body is None or body.is_eof():
+        return
+    if isinstance(cause, HttpProcessingError):
+        # the parser gave up on the framing: say so, over aiohttp's "not completed"
+        # (which its pure-Python parser sets when the connection goes)
+        error = aiohttp.ClientPayloadError(f"the body is not valid HTTP: {cause}")
+        body.set_exception(error, cause)
+    elif body.exception() is None:
+        body.set_exception(aiohttp.ClientPayloadError("Response payload is not completed"))
+
+
+class _Protocol(ResponseHandler):
+    """The connections of xstream's own pool: aiohttp's, failing a body being read
+    at once when the connection goes (see :func:`watch`)."""
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        cause = self.exception()  # what the parser stored when it gave up
+        super().connection_lost(exc)
+        _body_lost(self, cause)
 
 
 _HEAD_END = b"\r\n\r\n"
@@ -182,17 +201,19 @@ def _reusable(protocol: Any) -> bool:
     return bool(protocol is not None and protocol.is_connected() and not protocol.should_close)
 
 
-_PASS: ContextVar[slot | None] = ContextVar("xstream_pool_pass", default=None)
-
-
 class _HeadFirst(aiohttp.TCPConnector):
     """Each request's connection parses its response's head apart (:func:`head_first`),
     and requests queue for room in the pool before they are built (:func:`slot`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._factory = functools.partial(_Protocol, loop=self._loop)  # type: ignore[assignment, unused-ignore]
         self._passing = 0  # let through the gate, their connection not taken yet
         self._queue: deque[asyncio.Future[None]] = deque()
+        # By task (a request's connection is taken in the task that sends it; not a
+        # context variable: every callback scheduled meanwhile would keep a copy):
+        self._passes: dict[asyncio.Task[Any] | None, slot] = {}  # let through, not connected
+        self._reuse: dict[asyncio.Task[Any] | None, list[bool]] = {}  # see reuse_flag()
 
     def _room(self) -> bool:
         return not self._limit or len(self._acquired) + self._passing < self._limit
@@ -212,9 +233,10 @@ class _HeadFirst(aiohttp.TCPConnector):
         return closed
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
-        passed = _PASS.get()
-        if passed is not None:
-            passed.take()  # from here on, aiohttp's own count holds its connection
+        if self._passes:
+            passed = self._passes.pop(asyncio.current_task(), None)
+            if passed is not None:
+                passed.take()  # from here on, aiohttp's own count holds its connection
         connection = await super().connect(req, traces, timeout)
         head_first(connection.protocol)
         return connection
@@ -228,14 +250,14 @@ class slot:  # used as a function: ``async with slot(...) as queued:``
     (Only xstream's pool queues here: another session's requests queue in aiohttp,
     once built.)"""
 
-    __slots__ = ("_connector", "_counted", "_token", "_within")
+    __slots__ = ("_connector", "_counted", "_task", "_within")
 
     def __init__(self, session: aiohttp.ClientSession, within: float | None) -> None:
         connector = session.connector
         self._connector = connector if isinstance(connector, _HeadFirst) else None
         self._within = within
         self._counted = False
-        self._token: Token[slot | None] | None = None
+        self._task: asyncio.Task[Any] | None = None
 
     async def __aenter__(self) -> float:
         connector = self._connector
@@ -263,7 +285,8 @@ class slot:  # used as a function: ``async with slot(...) as queued:``
         else:
             connector._passing += 1
         self._counted = True
-        self._token = _PASS.set(self)
+        self._task = asyncio.current_task()
+        connector._passes[self._task] = self
         return queued
 
     def take(self) -> None:
@@ -274,10 +297,8 @@ class slot:  # used as a function: ``async with slot(...) as queued:``
 
     async def __aexit__(self, *exc_info: object) -> None:
         connector = self._connector
-        if connector is None or self._token is None:
-            return
-        _PASS.reset(self._token)
-        if self._counted:  # it never reached the pool (an error before it)
+        if connector is not None and self._counted:  # it never reached the pool (an error)
+            connector._passes.pop(self._task, None)
             self.take()
             connector._release_waiter()
 
@@ -299,7 +320,7 @@ class _CleanConnector(_HeadFirst):
             if connection is None:
                 return None
             if _reusable(connection.protocol):
-                _note_reuse()
+                _note_reuse(self)
                 return connection
             log.debug("closing a pooled connection that is not clean")
             connection.close()
@@ -316,7 +337,7 @@ class _CleanConnectorBefore311(_HeadFirst):
             if protocol is None:
                 return None
             if _reusable(protocol):
-                _note_reuse()
+                _note_reuse(self)
                 return protocol
             log.debug("closing a pooled connection that is not clean")
             protocol.close()
@@ -328,23 +349,25 @@ def connector_class() -> type[aiohttp.TCPConnector]:
     return _CleanConnectorBefore311  # pragma: no cover - aiohttp < 3.11
 
 
-_REUSED: ContextVar[list[bool] | None] = ContextVar("xstream_reused", default=None)
-
-
-def reuse_flag() -> tuple[list[bool], Token[list[bool] | None]]:
+def reuse_flag(session: aiohttp.ClientSession) -> list[bool]:
     """A flag, ``[False]``, that becomes ``[True]`` when the next request of this task
-    goes out on a pooled connection of xstream's, and the token that
-    :func:`forget_reuse` takes once that request is answered (or failed)."""
+    on ``session`` goes out on a pooled connection (of xstream's pool: another's
+    stays false); :func:`forget_reuse` once that request is answered or failed."""
     flag = [False]
-    return flag, _REUSED.set(flag)
+    connector = session.connector
+    if isinstance(connector, _HeadFirst):
+        connector._reuse[asyncio.current_task()] = flag
+    return flag
 
 
-def forget_reuse(token: Token[list[bool] | None]) -> None:
-    _REUSED.reset(token)
+def forget_reuse(session: aiohttp.ClientSession) -> None:
+    connector = session.connector
+    if isinstance(connector, _HeadFirst):
+        connector._reuse.pop(asyncio.current_task(), None)
 
 
-def _note_reuse() -> None:
-    flag = _REUSED.get()
+def _note_reuse(connector: _HeadFirst) -> None:
+    flag = connector._reuse.get(asyncio.current_task())
     if flag is not None:
         flag[0] = True
 

@@ -454,7 +454,7 @@ class Transport:
         try:
             async with asyncio.timeout(limit):
                 while True:
-                    reused, token = reuse_flag()
+                    reused = reuse_flag(session)
                     try:
                         response = await session.request(
                             request.method,
@@ -478,7 +478,7 @@ class Transport:
                             type(exc).__name__,
                         )
                     finally:
-                        forget_reuse(token)
+                        forget_reuse(session)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise send_error(exc, request, self._pool.proxies, name, seconds) from exc
         watch(response)
