@@ -48,6 +48,8 @@ _T = TypeVar("_T")
 _DONE = b"[DONE]"
 _ERROR = attrgetter("error")
 _NO_RAWS: list[bytes] = []  # while not relayed: no list per read (never appended to)
+_NO_CHUNKS: list[Any] = []  # nothing unmerged: no list per stream or read (never added to)
+_DECODE = CHUNK_DECODER.decode
 
 
 class StreamStats(BaseStats, kw_only=True):
@@ -97,7 +99,6 @@ class AsyncStream(StreamEngine[_T]):
 
     def __init__(self, transport: Transport, opened: Opened, *, accumulate: bool = True) -> None:
         super().__init__(transport, opened, stats=StreamStats())
-        self._decode = CHUNK_DECODER.decode
         # Off when the typed events merge the chunks themselves, as the user reaches them.
         self._accumulate = accumulate
         self._accumulator = ChatCompletionAccumulator()
@@ -106,7 +107,7 @@ class AsyncStream(StreamEngine[_T]):
         self._wire = ChatCompletionAccumulator() if self._op is not None else None
         # The last batch handed out is merged once the loop asks for the next one,
         # so a loop left inside it merges only what it saw (``_seen`` of it).
-        self._unmerged: list[ChatCompletionChunk] = []
+        self._unmerged: list[ChatCompletionChunk] = _NO_CHUNKS  # (never added to)
         self._seen: int | None = None
         self._left_early = False
         self._reader: weakref.ref[_Reader] | None = None
@@ -180,7 +181,7 @@ class AsyncStream(StreamEngine[_T]):
             )
         while await self.next_batch():
             pass
-        unmerged, self._unmerged = self._unmerged, []
+        unmerged, self._unmerged = self._unmerged, _NO_CHUNKS
         if unmerged:
             seen = self._seen
             _merge(self._accumulator, unmerged if seen is None else unmerged[:seen])
@@ -227,7 +228,7 @@ class AsyncStream(StreamEngine[_T]):
         """Keep no more chunks for :meth:`get_final_completion` (which then raises
         :class:`~xstream.NotAccumulatedError`): what a relay does."""
         self._accumulate = False
-        self._unmerged = []
+        self._unmerged = _NO_CHUNKS
 
     # ------------------------------------------------------------ the kind
 
@@ -249,7 +250,7 @@ class AsyncStream(StreamEngine[_T]):
 
     def _restart(self) -> None:
         self._accumulator = ChatCompletionAccumulator()
-        self._unmerged = []
+        self._unmerged = _NO_CHUNKS
         if self._wire is not None:
             self._wire = ChatCompletionAccumulator()
 
@@ -266,7 +267,7 @@ class AsyncStream(StreamEngine[_T]):
         # holds no decoded chunks (10,000 waiting streams, 10,000 batches).
         if self._unmerged and self._seen is None:  # (a loop left inside it: kept as seen)
             _merge(self._accumulator, self._unmerged)
-            self._unmerged = []
+            self._unmerged = _NO_CHUNKS
 
     def _feed(self, data: bytes) -> list[bytes] | list[ServerSentEvent]:
         return self._decoder.feed_payloads(data)
@@ -283,7 +284,7 @@ class AsyncStream(StreamEngine[_T]):
         stats = self.stats
         if stats.time_to_first_chunk is None:
             stats.time_to_first_chunk = now - self._sent
-        decode = self._decode
+        decode = _DECODE
         if self._unmerged:  # the loop asks for more: it saw all of the last batch
             _merge(self._accumulator, self._unmerged)
         out: list[ChatCompletionChunk] = []
@@ -341,7 +342,7 @@ class AsyncStream(StreamEngine[_T]):
         if wire is not None:
             wire.extend(zip(out, raws, strict=False))  # out may end before raws
         # Off when the typed events merge the chunks themselves: nothing kept to merge.
-        self._unmerged = out if self._accumulate else []
+        self._unmerged = out if self._accumulate else _NO_CHUNKS
         if self._wire is not None:
             _merge(self._wire, out)
         if out:

@@ -7,6 +7,9 @@ looks at the deadline in force then, and re-arms, or ends the read that waits.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import threading
 import weakref
 from typing import Any
 
@@ -14,7 +17,7 @@ import aiohttp
 
 from .._transport.errors import READ_ERRORS
 
-__all__ = ["NEVER", "READ_FAILURES", "DeadlinePassed", "deadline_check"]
+__all__ = ["NEVER", "READ_FAILURES", "DeadlinePassed", "arm", "deadline_check"]
 
 NEVER = float("inf")
 
@@ -24,6 +27,24 @@ class DeadlinePassed(Exception):
 
 
 READ_FAILURES = (DeadlinePassed, *READ_ERRORS)  # what a read raises that is not a bug
+
+
+_THREAD = threading.local()  # .context: the one every timer of this thread runs in
+
+
+def arm(
+    loop: asyncio.AbstractEventLoop, when: float, stream: Any, content: Any
+) -> asyncio.TimerHandle:
+    """``stream``'s deadline timer, at ``when`` (loop time), for the read on ``content``.
+
+    It runs in an empty context, one per thread (what it does needs no context
+    variable), so that a timer does not copy the context of the task that armed it:
+    an object less per stream for the garbage collector. (Callbacks of one thread
+    never run nested, so the one context is never entered twice.)"""
+    context = getattr(_THREAD, "context", None)
+    if context is None:
+        context = _THREAD.context = contextvars.Context()
+    return loop.call_at(when, deadline_check, weakref.ref(stream), content, context=context)
 
 
 def deadline_check(ref: weakref.ref[Any], content: aiohttp.StreamReader) -> None:
@@ -42,6 +63,6 @@ def deadline_check(ref: weakref.ref[Any], content: aiohttp.StreamReader) -> None
     if deadline is None:
         return
     if stream._loop.time() < deadline:
-        stream._arm(deadline, content)
+        stream._arm(deadline, content)  # (in this same context: not entered twice)
         return
     content.set_exception(DeadlinePassed())

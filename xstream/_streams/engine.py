@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any, Generic, NoReturn, Self, TypeVar
 
@@ -65,7 +64,7 @@ from .._transport.errors import body_error, decode_body, headers_of, not_streame
 from .._transport.request import Opened, window
 from .._transport.transport import Transport
 from .connection import give_back, received_before_error
-from .deadline import NEVER, READ_FAILURES, DeadlinePassed, deadline_check
+from .deadline import NEVER, READ_FAILURES, DeadlinePassed, arm
 from .iterators import BatchIterator
 from .state import DONE, DRAINING, ENDED, FINISHED, OPEN, READING, STREAMING, next_state
 from .stats import BaseStats
@@ -413,7 +412,7 @@ class StreamEngine(Generic[_T]):
         if timer is not None:
             timer.cancel()
         self._timer_at = deadline
-        self._timer = self._loop.call_at(deadline, deadline_check, weakref.ref(self), content)
+        self._timer = arm(self._loop, deadline, self, content)
 
     def _disarm(self) -> None:
         timer, self._timer = self._timer, None

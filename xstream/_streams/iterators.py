@@ -85,10 +85,9 @@ class _Batches(Protocol[_T]):
 
 
 async def _items(stream: _Batches[_T], place: Place[_T]) -> AsyncGenerator[_T, None]:
-    next_batch = stream.next_batch
     while True:
         try:
-            batch = await next_batch()
+            batch = await stream.next_batch()
         except BaseException as exc:
             if stream._op is not None:  # cancelled, or an error the loop did not raise
                 stream._end_op(exc)

@@ -130,6 +130,13 @@ class _Protocol(ResponseHandler):
     """The connections of xstream's own pool: aiohttp's, failing a body being read
     at once when the connection goes (see :func:`watch`)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # set here, not later: a later new attribute would make the instance a dict
+        self._xstream_watched = False
+        self._xstream_tail = b""
+        self._xstream_body: aiohttp.StreamReader | None = None
+
     def connection_lost(self, exc: BaseException | None) -> None:
         cause = self.exception()  # what the parser stored when it gave up
         super().connection_lost(exc)

@@ -4,8 +4,8 @@ may show; and the deadline arithmetic every wait uses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import aiohttp
 
@@ -16,7 +16,7 @@ from .redact import Redactor
 if TYPE_CHECKING:
     from .._telemetry.telemetry import Operation
 
-__all__ = ["Opened", "Request", "earliest", "head_window", "header_secrets", "window"]
+__all__ = ["Opened", "Request", "Secrets", "earliest", "head_window", "header_secrets", "window"]
 
 _E = TypeVar("_E", bound=BaseException)
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key")
@@ -38,6 +38,21 @@ def header_secrets(headers: Mapping[str, str]) -> list[str]:
             if token:
                 secrets.append(token)
     return secrets
+
+
+class Secrets:
+    """The secrets of a transport's requests: its credentials and its proxies', read
+    when a message needs them (one object per transport, not one per request)."""
+
+    __slots__ = ("auth_headers", "proxies")
+
+    def __init__(self, auth_headers: Mapping[str, str], proxies: Any) -> None:
+        self.auth_headers = auth_headers
+        self.proxies = proxies  # a Proxies: its .secrets
+
+    def __iter__(self) -> Iterator[str]:
+        yield from header_secrets(self.auth_headers)
+        yield from self.proxies.secrets
 
 
 class Request:

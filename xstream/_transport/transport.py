@@ -24,7 +24,7 @@ import contextlib
 import copy
 import logging
 import platform
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -63,7 +63,7 @@ from .errors import (
 from .pool import connector_class, forget_reuse, reuse_flag, slot, stale, watch
 from .proxy import Proxies
 from .raw import note_opened
-from .request import Opened, Request, head_window, header_secrets, window
+from .request import Opened, Request, Secrets, head_window, window
 from .returns import Returns
 
 __all__ = ["USER_AGENT", "Transport"]
@@ -98,12 +98,6 @@ def close_at_loop_end(session: aiohttp.ClientSession) -> AsyncGenerator[None]:
     with contextlib.suppress(StopIteration):
         guard.asend(None).send(None)  # runs to the yield: asyncio now tracks it
     return guard
-
-
-def _secrets(auth_headers: Mapping[str, str], proxies: Proxies) -> Iterator[str]:
-    """The secrets of a request: its credentials and its proxies' (read lazily)."""
-    yield from header_secrets(auth_headers)
-    yield from proxies.secrets
 
 
 class _Pool:
@@ -168,6 +162,7 @@ class Transport:
         self.hints = dict(hints or {})
         proxies = Proxies(proxy, trust_env=trust_env and session is None)
         self._pool = _Pool(session, max_connections, proxies)
+        self._secrets = Secrets(self.auth_headers, proxies)  # every request's, shared
         self._derived = False  # shares another transport's pool, which it never closes
         self._closed = False
 
@@ -212,6 +207,7 @@ class Transport:
         if base_url is not None:
             derived.base_url = base_url.rstrip("/")
         derived.auth_headers = dict(self.auth_headers if auth_headers is None else auth_headers)
+        derived._secrets = Secrets(derived.auth_headers, self._pool.proxies)
         derived.default_headers = dict(
             self.default_headers if default_headers is None else default_headers
         )
@@ -289,7 +285,7 @@ class Transport:
             params=params,
             timeout=resolve_timeout(timeout, self.timeout),
             max_retries=self.max_retries if max_retries is None else max_retries,
-            secrets=_secrets(self.auth_headers, self._pool.proxies),  # read on first use
+            secrets=self._secrets,  # read when a message needs them
             hints=self.hints,
         )
 
