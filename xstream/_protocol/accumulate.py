@@ -97,16 +97,14 @@ class Pieces(list[str]):
             self.blocks = self.runs
 
 
-_NO_TEXT = Pieces()  # never added to (see _ChoiceParts.own_texts)
-_NO_CALLS: list[Any] = []  # never added to (see _ChoiceParts._add_call)
+_NO_TEXT = Pieces()  # never added to (see _ChoiceParts.own_texts), nor these (_add_call):
+_NO_CALLS: list[Any] = []
 _NO_CALLS_BY_INDEX: dict[int, Any] = {}
 
 
 def _join(pieces: list[str]) -> str | None:
-    """The pieces joined, or ``None`` when there were none.
-
-    The list is collapsed to its join, so calling ``result()`` again costs
-    nothing for the text already joined.
+    """The pieces joined, or ``None`` when there were none. The list is collapsed to
+    its join, so calling ``result()`` again costs nothing for the text already joined.
     """
     if not pieces:
         return None
@@ -439,7 +437,6 @@ class ChatCompletionAccumulator:
         ``usage`` and ``system_fingerprint`` (the last seen wins) are taken once
         per batch, from its end.
         """
-        add = self.add
         slow = 0
         parts = self._fast
         for chunk in chunks:
@@ -468,7 +465,7 @@ class ChatCompletionAccumulator:
                     if tier is not None:
                         self.service_tier = tier
                     continue
-            add(chunk)
+            self.add(chunk)
             slow += 1
             parts = self._fast
         self.chunks_added += len(chunks) - slow
@@ -480,7 +477,10 @@ class ChatCompletionAccumulator:
             if chunk.system_fingerprint is not None:
                 self.system_fingerprint = chunk.system_fingerprint
                 break
-        self.compact()
+        if slow:
+            self.compact()
+        elif parts is not None and len(parts.content) - parts.content.blocks >= _BLOCK:
+            parts.content.compact()  # only the fast path's choice grew: compact() in short
 
     def compact(self) -> None:
         """Keep what was merged at about the size of its text (once per read: the

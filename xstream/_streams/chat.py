@@ -184,7 +184,7 @@ class AsyncStream(StreamEngine[_T]):
         unmerged, self._unmerged = self._unmerged, _NO_CHUNKS
         if unmerged:
             seen = self._seen
-            _merge(self._accumulator, unmerged if seen is None else unmerged[:seen])
+            self._accumulator.add_all(unmerged if seen is None else unmerged[:seen])
         return self._accumulator.result()
 
     def reader_left(self, batch: list[Any], index: int) -> None:
@@ -266,7 +266,7 @@ class AsyncStream(StreamEngine[_T]):
         # Merged now, not after the next read: a stream waiting for its next chunk
         # holds no decoded chunks (10,000 waiting streams, 10,000 batches).
         if self._unmerged and self._seen is None:  # (a loop left inside it: kept as seen)
-            _merge(self._accumulator, self._unmerged)
+            self._accumulator.add_all(self._unmerged)
             self._unmerged = _NO_CHUNKS
 
     def _feed(self, data: bytes) -> list[bytes] | list[ServerSentEvent]:
@@ -286,7 +286,7 @@ class AsyncStream(StreamEngine[_T]):
             stats.time_to_first_chunk = now - self._sent
         decode = _DECODE
         if self._unmerged:  # the loop asks for more: it saw all of the last batch
-            _merge(self._accumulator, self._unmerged)
+            self._accumulator.add_all(self._unmerged)
         out: list[ChatCompletionChunk] = []
         wire = self._wire_bytes
         raws = _NO_RAWS  # the data of each chunk in out, while relayed (then a list of its own)
@@ -344,7 +344,7 @@ class AsyncStream(StreamEngine[_T]):
         # Off when the typed events merge the chunks themselves: nothing kept to merge.
         self._unmerged = out if self._accumulate else _NO_CHUNKS
         if self._wire is not None:
-            _merge(self._wire, out)
+            self._wire.add_all(out)
         if out:
             # The wire's last usage: xAI sends it in every chunk, OpenAI in the last.
             usage = out[-1].usage
@@ -406,10 +406,6 @@ class _ChunkIterator(BatchIterator[_T]):
     def __del__(self) -> None:
         cast("AsyncStream[_T]", self._stream).reader_left(self._batch, self._index)
         super().__del__()
-
-
-def _merge(accumulator: ChatCompletionAccumulator, chunks: list[ChatCompletionChunk]) -> None:
-    accumulator.add_all(chunks)
 
 
 def _usage(chunks: list[ChatCompletionChunk], usage: Usage | None) -> Usage | None:
