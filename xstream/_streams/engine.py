@@ -106,14 +106,16 @@ class StreamEngine(Generic[_T]):
         request = opened.request
         self.response = opened.response
         self.stats = stats
-        # At most this much per read. The sync facade reads more at once (each read's bytes
-        self.read_bytes = _READ_BYTES  # cross threads: ~0.2 ms a hop, however small the read)
+        # At most this much per read. The sync facade reads more at once: each read's
+        # bytes cross threads, a hop that costs ~0.2 ms here however small the read.
+        self.read_bytes = _READ_BYTES
         self._transport = transport
         self._request = request
         self._timeout = request.timeout
         self._loop = asyncio.get_running_loop()
-        # Loop times: the call began (``total``: its wait for a free connection included),
-        # it went out (the stats), this connection's request went out (``first_event``).
+        # Loop times: the call began (``total`` counts from it, its wait for a free
+        # connection included), it went out (the stats), and this connection's request
+        # went out (``first_event``).
         self._started, self._sent, self._connected = opened.started, request.sent, request.sent
         self._last_event: float | None = None  # on this connection
         # The deadline timer (see _read): when it fires, and the read it may end.
