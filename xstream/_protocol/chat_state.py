@@ -97,8 +97,9 @@ class _ChoiceState:
         self.parts = parts
         self.content = parts.content  # parts' own list, one attribute away on the fast path
         self.content_text = _Text(parts.content)
-        self.refusal_text = _Text(parts.own_texts().refusal)
-        self.reasoning_text = _Text(parts.reasoning)
+        texts = parts.own_texts()  # lists of their own, which the _Text views follow
+        self.refusal_text = _Text(texts.refusal)
+        self.reasoning_text = _Text(texts.reasoning)
         self.content_length = self.refusal_length = self.reasoning_length = 0
         self.content_done = self.refusal_done = self.reasoning_done = False
         self.logprobs_content_done = self.logprobs_refusal_done = False
