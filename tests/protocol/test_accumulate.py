@@ -31,6 +31,7 @@ from xstream._models.chat import (
     encode_request,
 )
 from xstream._protocol.accumulate import (
+    _BLOCK,
     ChatCompletionAccumulator,
     ToolArgumentsError,
     parse_tool_arguments,
@@ -442,7 +443,7 @@ def join_calls() -> Iterator[list[int]]:
 
 
 def test_add_joins_in_blocks_never_per_chunk(join_calls: list[int]) -> None:
-    # linear: the pieces are joined a block of 64 at a time (so that a long answer
+    # linear: the pieces are joined a block of _BLOCK at a time (so that a long answer
     # costs about its text: tests/streams/test_memory.py), never the whole text per add
     chunks = [
         delta_chunk(content="x", reasoning_content="y", tool_calls=(call_delta(0, "z"),))
@@ -451,7 +452,7 @@ def test_add_joins_in_blocks_never_per_chunk(join_calls: list[int]) -> None:
     acc = ChatCompletionAccumulator()
     for c in chunks:
         acc.add(c)
-    assert 0 < join_calls[0] <= 3 * (500 // 64)
+    assert 0 < join_calls[0] <= 3 * (500 // _BLOCK + 500 // _BLOCK**2)
     joined = join_calls[0]
     completion = acc.result()
     assert join_calls[0] - joined == 3  # each text field joined once more, in result()

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import xstream
 from tests.conftest import KEY, RawServe
-from xstream._protocol.accumulate import Pieces
+from xstream._protocol.accumulate import _BLOCK, Pieces
 
 CHUNKS = 1_000_000
 TEXT = "ab"  # each chunk's content: 2 bytes of text kept per chunk, at most
@@ -90,5 +90,5 @@ def test_pieces_keep_the_text_whatever_the_compactions(pieces: list[str], every:
         kept.append(piece)
         if index % every == 0:
             kept.compact()
-            assert len(kept) <= 2 * 64 + len(pieces) // 4096 + 1
+            assert len(kept) <= 2 * _BLOCK + len(pieces) // _BLOCK**2 + 1
     assert "".join(kept) == "".join(pieces)

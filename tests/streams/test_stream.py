@@ -419,13 +419,14 @@ async def test_the_deadline_is_one_timer_a_stream_not_one_a_read(
     from xstream._streams import deadline
 
     loop = asyncio.get_running_loop()
-    armed: list[float] = []
+    armed: list[asyncio.TimerHandle] = []
     call_at = loop.call_at
 
     def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        handle = call_at(when, callback, *args, **kwargs)
         if callback is deadline.deadline_check:
-            armed.append(when)
-        return call_at(when, callback, *args, **kwargs)
+            armed.append(handle)
+        return handle
 
     monkeypatch.setattr(loop, "call_at", counting)
     server.enqueue(Reply(chunks=60, chunk_size=2, delay=0.005))
@@ -434,8 +435,21 @@ async def test_the_deadline_is_one_timer_a_stream_not_one_a_read(
     async for _ in stream:
         reads += 1
     assert reads >= 60
-    assert len(armed) <= 3  # first_event, then the (earlier) idle deadline, re-armed rarely
+    assert len(armed) <= 3  # armed once, re-armed only when it fired
+    # The first event did not move it earlier: armed no later than idle from the start,
+    # none was cancelled before the end (a cancelled handle stays in the loop's heap
+    # until its time: 10 minutes for the default first_event).
+    assert not any(handle.cancelled() for handle in armed[:-1])
     assert stream._timer is None  # ended: nothing left on the loop
+
+
+async def test_a_first_event_later_than_idle_is_within_first_event(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    # the timer is armed at idle from the start (see above): firing then ends nothing
+    server.enqueue(Reply(chunks=3, first_delay=0.5))
+    stream = await open_stream(client, timeout=xstream.Timeout(idle=0.15, first_event=5))
+    assert len([chunk async for chunk in stream]) >= 3
 
 
 async def test_a_pending_deadline_timer_does_not_keep_a_dropped_stream_alive(

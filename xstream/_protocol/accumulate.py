@@ -64,7 +64,7 @@ def plain_choice(chunk: ChatCompletionChunk, choice: ChunkChoice) -> bool:
     )
 
 
-_BLOCK = 64  # pieces joined into one block; blocks joined into one run
+_BLOCK = 16  # pieces per block, blocks per run: few, each a reference every full GC visits
 
 
 class Pieces(list[str]):
@@ -73,7 +73,7 @@ class Pieces(list[str]):
     A delta's text is appended as it comes (the hot path appends to the list
     itself); :meth:`compact`, called once per network read, joins every
     ``_BLOCK`` new pieces into one block, and every ``_BLOCK`` blocks into one
-    run. So a long answer costs its text plus a few objects per 4,096 deltas,
+    run. So a long answer costs its text plus a few objects per 256 deltas,
     not an object and a list slot per delta, and each character is copied at
     most twice on the way (linear, whatever the length).
     """

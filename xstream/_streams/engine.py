@@ -409,10 +409,16 @@ class StreamEngine(Generic[_T]):
         return self._after_read(data)
 
     def _arm(self, deadline: float, content: aiohttp.StreamReader) -> None:
-        """The deadline timer, at ``deadline`` (earlier than where it was)."""
+        """The deadline timer, at ``deadline`` (earlier than where it was); before the
+        first event, no later than ``idle`` from now, where the idle deadline can start
+        the earliest: the first event then never moves the timer earlier (a cancelled
+        handle would sit in the loop's timer heap until its time, ten minutes on)."""
         timer = self._timer
         if timer is not None:
             timer.cancel()
+        idle = self._timeout.idle
+        if self._last_event is None and idle is not None:
+            deadline = min(deadline, self._loop.time() + idle)
         self._timer_at = deadline
         self._timer = arm(self._loop, deadline, self, content)
 
