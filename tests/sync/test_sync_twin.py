@@ -14,6 +14,7 @@ import importlib.util
 import inspect
 import re
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,13 @@ def test_every_async_method_has_a_twin_with_the_same_parameters(
 
 
 def _user_api(cls: type) -> set[str]:
-    names = {n for c in cls.__mro__ if c.__module__.startswith("xstream") for n in vars(c)}
+    names = {
+        n
+        for c in cls.__mro__
+        if c.__module__.startswith("xstream")
+        for n, v in vars(c).items()
+        if not isinstance(v, types.MemberDescriptorType)  # instance attributes (slots)
+    }
     return {n for n in names if not n.startswith("_")} - PLUMBING - ASYNC_ONLY
 
 

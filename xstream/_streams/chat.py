@@ -93,6 +93,10 @@ class AsyncStream(StreamEngine[_T]):
     ``it = aiter(stream)`` and ``await anext(it)``.
     """
 
+    __slots__ = (
+        "_accumulate", "_accumulator", "_left_early", "_reader", "_seen", "_unmerged",
+        "_wire", "_wire_bytes",
+    )  # fmt: skip
     stats: StreamStats
     _noun = "chunks"
     _expected = "a valid chunk"

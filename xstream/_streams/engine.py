@@ -97,6 +97,13 @@ class StreamEngine(Generic[_T]):
     ``it = aiter(stream)`` and ``await anext(it)``.
     """
 
+    __slots__ = (  # no instance dict: one object less per stream for the GC
+        "__weakref__", "_body_started", "_broken", "_connected", "_decoder",
+        "_events_seen", "_last_event", "_loop", "_max_event_bytes", "_op", "_pending",
+        "_request", "_retries_left", "_sent", "_settled", "_started", "_timeout",
+        "_timer", "_timer_at", "_transport", "_waiting", "read_bytes", "response",
+        "state", "stats",
+    )  # fmt: skip
     response: aiohttp.ClientResponse
     stats: BaseStats
     _noun = "events"  # what the items are called in messages
