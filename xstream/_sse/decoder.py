@@ -41,6 +41,9 @@ _AFTER_DATA = itemgetter(slice(6, None))  # line[6:]: the value of a "data: " li
 _UNIFORM_LINES = 8
 _BOM = b"\xef\xbb\xbf"  # stripped once, at the very start of the stream (WHATWG: "UTF-8 decode")
 _LF = 10
+# No pieces or data lines pending: one shared empty tuple, not a list per decoder (an
+# object less for the garbage collector per waiting stream; appending to it fails loudly).
+_NONE: tuple[()] = ()
 
 
 class ServerSentEvent(msgspec.Struct, frozen=True, gc=False):
@@ -122,7 +125,7 @@ class SSEDecoder:
         self.reconnection_time: int | None = None
         self.discarded = False
         # The unterminated line so far, as the pieces that brought it.
-        self._parts: list[bytes] = []
+        self._parts: list[bytes] | tuple[()] = _NONE
         self._parts_len = 0
         self._payloads = False  # feed_payloads is feeding
         # A piece ended in CR: an LF opening the next piece belongs to it.
@@ -131,7 +134,7 @@ class SSEDecoder:
         self._closed = False
         self._error: EventTooLargeError | None = None
         # The block being read: data lines, event type, id buffer, retry.
-        self._data: list[bytes] = []
+        self._data: list[bytes] | tuple[()] = _NONE
         self._data_bytes = 0
         self._event = b""
         self._id: str | None = None  # the standard's "last event ID buffer"; None = never set
@@ -194,7 +197,10 @@ class SSEDecoder:
         if cr > end:
             end = cr
         if end < 0:  # no line ends in this piece: park it
-            self._parts.append(data)
+            if isinstance(self._parts, list):
+                self._parts.append(data)
+            else:
+                self._parts = [data]
             self._parts_len += len(data)
             if self._parts_len + self._data_bytes > self.max_event_bytes:
                 self._fail(self._parts_len + self._data_bytes, [])
@@ -206,9 +212,8 @@ class SSEDecoder:
         else:
             head, tail = data[:end], data[end:]
         if self._parts:
-            self._parts.append(head)
-            head = b"".join(self._parts)
-            self._parts = []
+            head = b"".join([*self._parts, head])
+            self._parts = _NONE
         # bytes.splitlines() splits on CR, LF and CRLF only (unlike str.splitlines),
         # exactly the standard's line ends; split(b"\n") is faster when there is no CR.
         if cr >= 0:
@@ -225,7 +230,7 @@ class SSEDecoder:
             self._check_events(self._as_events(events))
         self._parts_len = len(tail)
         if tail:
-            self._parts.append(tail)
+            self._parts = [tail]  # (none pending here: joined above)
         if self._parts_len + self._data_bytes > self.max_event_bytes:
             self._fail(self._parts_len + self._data_bytes, self._as_events(events))
         # bytes only from feed_payloads (no cast(): a call per feed)
@@ -240,9 +245,9 @@ class SSEDecoder:
             if pending and not self._started and b"".join(self._parts) == _BOM:
                 pending = 0  # a body that is only a BOM ends no event
             self.discarded = self.discarded or bool(pending or self._data)
-            self._parts = []
+            self._parts = _NONE
             self._parts_len = 0
-            self._data = []
+            self._data = _NONE
         return []
 
     def unterminated(self) -> ServerSentEvent | None:
@@ -276,11 +281,12 @@ class SSEDecoder:
         The hottest loop of xstream: state lives in locals, and attributes are
         written only when they change.
         """
-        data = first = self._data
-        if len(lines) >= _UNIFORM_LINES and not data and not self._event and self._retry is None:
+        first = self._data
+        if len(lines) >= _UNIFORM_LINES and not first and not self._event and self._retry is None:
             shaped = self._uniform(lines)
             if shaped is not None:
                 return shaped
+        data = first if isinstance(first, list) else []  # (never appended to: _NONE)
         events: list[ServerSentEvent] = []
         append = events.append
         known = len(data)
@@ -310,7 +316,7 @@ class SSEDecoder:
             if len(data) > known:
                 self._data_bytes += sum(map(len, data[known:])) + len(data) - known
         else:
-            self._data = data
+            self._data = data or _NONE
             self._data_bytes = sum(map(len, data)) + len(data)
         return events
 
@@ -389,9 +395,9 @@ class SSEDecoder:
         raise EventTooLargeError(str(self._error), limit=self.max_event_bytes)
 
     def _fail(self, buffered: int, events: list[ServerSentEvent]) -> None:
-        self._parts = []
+        self._parts = _NONE
         self._parts_len = 0
-        self._data = []
+        self._data = _NONE
         self._data_bytes = 0
         self.discarded = True
         self._error = EventTooLargeError(
