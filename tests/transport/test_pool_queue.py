@@ -69,6 +69,39 @@ async def test_calls_beyond_the_pool_wait_unbuilt_and_go_out_in_the_order_they_c
     assert server.connections == 2
 
 
+async def test_a_waiting_call_holds_no_telemetry_record_yet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # what telemetry records of a call is made when its request is built (and only
+    # when telemetry is on): a call waiting its turn holds what it sends, no more
+    from xstream._resources import calls
+
+    made: list[str] = []
+    real = calls._chat_trace
+
+    def counting(*args: object) -> dict[str, object]:
+        made.append("trace")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(calls, "_chat_trace", counting)
+    async with (
+        holding(0.3) as server,
+        xstream.AsyncClient(KEY, base_url=server.base_url, max_connections=2) as client,
+    ):
+        tasks = [asyncio.create_task(read(client, n)) for n in range(6)]
+        await asyncio.sleep(0.1)  # two are streaming, four wait
+        assert len(made) == 2
+        assert await asyncio.gather(*tasks) == ["ab"] * 6
+        assert len(made) == 6
+    made.clear()
+    async with (
+        holding(0.0) as server,
+        xstream.AsyncClient(KEY, base_url=server.base_url, telemetry=False) as client,
+    ):
+        assert await read(client, 0) == "ab"
+    assert made == []
+
+
 async def test_the_wait_for_a_free_connection_is_not_the_servers_response_deadline() -> None:
     # One connection; each stream holds it 0.5 s. The second call waits 0.5 s for it,
     # longer than its response and first-event deadlines (0.3 s): the server was fast.

@@ -49,8 +49,9 @@ class AsyncAPI:
             timeout=call.timeout,
             max_retries=call.max_retries,
         )
-        if call.trace is not None and transport.telemetry is not None:
-            transport.trace(request, **call.trace)
+        trace = call.trace
+        if trace is not None and transport.telemetry is not None:
+            transport.trace(request, **(trace() if callable(trace) else trace))
         return request
 
     def responses_session(self, *, max_event_bytes: int | None = None) -> ResponsesSession:

@@ -10,8 +10,10 @@ decides what goes on the wire for a call lives here, once for both clients.
 from __future__ import annotations
 
 import contextlib
+import functools
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import aiohttp
@@ -66,7 +68,7 @@ class Call:
     ``body``, whether it ``stream``s, ``headers``, query ``params``, ``timeout``,
     ``max_retries``), what reads the answer (``answer`` for one read whole,
     ``stream_cls(transport, opened, **stream_options)`` for a stream), and what
-    telemetry records (``trace``: the GenAI call's model and parameters)."""
+    telemetry records (``trace``: the GenAI call's model and parameters, or what makes them)."""
 
     __slots__ = (
         "answer",
@@ -97,7 +99,7 @@ class Call:
         answer: Answer | None = None,
         stream_cls: Any = None,
         stream_options: Mapping[str, Any] = {},
-        trace: dict[str, Any] | None = None,
+        trace: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
         last_event_id: str = "",
     ) -> None:
         self.method = method
@@ -152,16 +154,33 @@ def chat_call(
         headers={"x-grok-conv-id": conversation} if conversation else None,
         answer=_deferred_id if deferred and not stream else _completion,
         stream_cls=AsyncStream,
-        stream_options={
-            "accumulate": params.get("accumulate", True) if accumulate is None else accumulate
-        },
-        trace={
-            "model": model,
-            "params": {**sent, **extra_body} if extra_body else sent,
-            "stream": stream,
-            "conversation_id": conversation,
-        },
+        stream_options=_ACCUMULATE
+        if (params.get("accumulate", True) if accumulate is None else accumulate)
+        else _NO_ACCUMULATE,
+        # made when the request is built, and only when traced: a call waiting its turn
+        # for a connection holds what it sends, not also what telemetry would record
+        trace=functools.partial(_chat_trace, params, stream, deferred, conversation),
     )
+
+
+_ACCUMULATE: Mapping[str, Any] = MappingProxyType({"accumulate": True})
+_NO_ACCUMULATE: Mapping[str, Any] = MappingProxyType({"accumulate": False})
+
+
+def _chat_trace(
+    params: Mapping[str, Any], stream: bool, deferred: bool, conversation: str | None
+) -> dict[str, Any]:
+    """What telemetry records of a chat call: its model and the parameters sent."""
+    sent = {k: v for k, v in params.items() if k not in NOT_SENT and k not in ("model", "messages")}
+    if deferred:
+        sent["deferred"] = True
+    extra_body = params.get("extra_body")
+    return {
+        "model": params["model"],
+        "params": {**sent, **extra_body} if extra_body else sent,
+        "stream": stream,
+        "conversation_id": conversation,
+    }
 
 
 def chat_stream_call(
