@@ -208,7 +208,7 @@ class _ChoiceParts:
 
     def add(self, choice: ChunkChoice) -> None:
         self.added += 1
-        if self.added >= _BLOCK:  # a chunk at a time (no read to compact at): every so often
+        if self.added >= 4 * _BLOCK:  # a chunk at a time (no read to compact at): now and then
             self.compact()
         delta = choice.delta
         if delta.role is not None and self.role is None:
