@@ -104,8 +104,7 @@ _NO_CALLS_BY_INDEX: dict[int, Any] = {}
 
 def _join(pieces: list[str]) -> str | None:
     """The pieces joined, or ``None`` when there were none. The list is collapsed to
-    its join, so calling ``result()`` again costs nothing for the text already joined.
-    """
+    its join, so calling ``result()`` again costs nothing for the text already joined."""
     if not pieces:
         return None
     if len(pieces) > 1:
@@ -215,18 +214,20 @@ class _ChoiceParts:
             self.role = delta.role
         if delta.content:
             self.content.append(delta.content)
+        if delta.reasoning_content or delta.reasoning is not None or delta.refusal:
+            self.own_texts()  # once per chunk, before any of those texts grows
         if delta.reasoning_content:
-            self.own_texts().reasoning.append(delta.reasoning_content)
+            self.reasoning.append(delta.reasoning_content)
         elif delta.reasoning:
-            self.own_texts().reasoning.append(delta.reasoning)
+            self.reasoning.append(delta.reasoning)
         if delta.reasoning is not None:
-            self.own_texts().reasoning_named.append(delta.reasoning)
+            self.reasoning_named.append(delta.reasoning)
         if delta.reasoning_details:
             if self.reasoning_details is None:
                 self.reasoning_details = []
             self.reasoning_details.extend(delta.reasoning_details)
         if delta.refusal:
-            self.own_texts().refusal.append(delta.refusal)
+            self.refusal.append(delta.refusal)
         if delta.tool_calls:
             for call in delta.tool_calls:
                 self._add_call(call)
