@@ -51,7 +51,8 @@ class AsyncAPI:
         )
         trace = call.trace
         if trace is not None and transport.telemetry is not None:
-            transport.trace(request, **(trace() if callable(trace) else trace))
+            made: dict[str, Any] = trace[0](*trace[1:]) if isinstance(trace, tuple) else trace
+            transport.trace(request, **made)
         return request
 
     def responses_session(self, *, max_event_bytes: int | None = None) -> ResponsesSession:

@@ -10,7 +10,6 @@ decides what goes on the wire for a call lives here, once for both clients.
 from __future__ import annotations
 
 import contextlib
-import functools
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -68,7 +67,9 @@ class Call:
     ``body``, whether it ``stream``s, ``headers``, query ``params``, ``timeout``,
     ``max_retries``), what reads the answer (``answer`` for one read whole,
     ``stream_cls(transport, opened, **stream_options)`` for a stream), and what
-    telemetry records (``trace``: the GenAI call's model and parameters, or what makes them)."""
+    telemetry records (``trace``: the GenAI call's model and parameters, or what makes
+    them: a tuple ``(function, *arguments)``, called when the request is built; one
+    object, where a ``functools.partial`` is three, per call waiting its turn)."""
 
     __slots__ = (
         "answer",
@@ -99,7 +100,7 @@ class Call:
         answer: Answer | None = None,
         stream_cls: Any = None,
         stream_options: Mapping[str, Any] = {},
-        trace: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+        trace: dict[str, Any] | tuple[Any, ...] | None = None,
         last_event_id: str = "",
     ) -> None:
         self.method = method
@@ -159,7 +160,7 @@ def chat_call(
         else _NO_ACCUMULATE,
         # made when the request is built, and only when traced: a call waiting its turn
         # for a connection holds what it sends, not also what telemetry would record
-        trace=functools.partial(_chat_trace, params, stream, deferred, conversation),
+        trace=(_chat_trace, params, stream, deferred, conversation),
     )
 
 
