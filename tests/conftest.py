@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Protocol
 
@@ -13,6 +14,20 @@ import xstream
 from xstream.testing import MockServer
 
 KEY = "test-key-not-a-secret"
+
+# XSTREAM_TEST_LOOP=uvloop: every loop of this run is uvloop's, the tests' and the sync
+# client's private one (tests/transport/test_uvloop.py runs part of the suite so).
+LOOP = os.environ.get("XSTREAM_TEST_LOOP", "asyncio")
+if LOOP == "uvloop":
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def pytest_report_header() -> str:
+    return f"event loop: {LOOP}"
+
+
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 

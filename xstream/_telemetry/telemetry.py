@@ -30,6 +30,7 @@ What the attributes say is read from the request and the result in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -286,6 +287,7 @@ class Operation:
     """
 
     __slots__ = (
+        "_clock",
         "_common",
         "_instruments",
         "_redact",
@@ -312,7 +314,13 @@ class Operation:
         self._instruments = instruments
         self._common = common
         self._redact = redact
-        self._started = time.perf_counter()
+        # The clock of the stream's stats (the loop's): a time to first chunk is then
+        # never longer than the whole call (uvloop's clock ticks in milliseconds).
+        try:
+            self._clock = asyncio.get_running_loop().time
+        except RuntimeError:
+            self._clock = time.monotonic
+        self._started = self._clock()
         self.stream = stream
         self.capture = capture  # SPAN | EVENT bits
         self.inputs: dict[str, Any] = {}  # the input content, for the event (EVENT)
@@ -364,7 +372,7 @@ class Operation:
             return
         self.ended = True
         try:  # recording must never break the call it records
-            self._record(time.perf_counter() - self._started, result, error, time_to_first_chunk)
+            self._record(self._clock() - self._started, result, error, time_to_first_chunk)
         except Exception:
             log.warning("could not record the OpenTelemetry span or metrics", exc_info=True)
 

@@ -127,16 +127,31 @@ def _body_lost(protocol: Any, cause: BaseException | None) -> None:
         body.set_exception(aiohttp.ClientPayloadError("Response payload is not completed"))
 
 
+_RECEIVED = ResponseHandler.data_received
+
+
 class _Protocol(ResponseHandler):
     """The connections of xstream's own pool: aiohttp's, failing a body being read
-    at once when the connection goes (see :func:`watch`)."""
+    at once when the connection goes (see :func:`watch`), and parsing a response's
+    head apart when asked (see :func:`head_first`).
+
+    Both are methods of the class, not attributes set on the connection: uvloop's
+    transports look ``data_received`` up once, when the connection is made, and
+    would never see a method set on the instance later."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # what watch() and head_first() keep on a connection, declared up front
         self._xstream_watched = False
+        self._xstream_head = False  # the next read may hold a response's head
         self._xstream_tail = b""
         self._xstream_body: aiohttp.StreamReader | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._xstream_head:
+            _head_received(self, data, _RECEIVED.__get__(self))
+        else:
+            _RECEIVED(self, data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         cause = self.exception()  # what the parser stored when it gave up
@@ -164,29 +179,41 @@ def head_first(protocol: Any) -> None:
     protocol._xstream_tail = b""  # the head's last bytes so far (its end may span reads)
     protocol._xstream_body = None  # the new response's body, once its head is parsed
     _watch(protocol)  # in place before any body byte can break
+    if isinstance(protocol, _Protocol):
+        protocol._xstream_head = True  # its data_received() looks (xstream's own pool)
+        return
+    # Another session's connection: a method on the instance, which CPython's
+    # transports look up on every read (uvloop's do not: there, reads are parsed whole).
     if "data_received" in vars(protocol):
         return  # still waiting for the last request's head (it was never answered)
     received = protocol.data_received
 
     def data_received(data: bytes) -> None:
-        tail = protocol._xstream_tail
-        end = (tail + data).find(_HEAD_END)
-        if end < 0:  # the head goes on in the next read
-            protocol._xstream_tail = (tail + data)[-3:]
-            received(data)
-            return
-        # the head is in: aiohttp's own method takes every read after it (no extra call)
-        del protocol.data_received
-        cut = end + len(_HEAD_END) - len(tail)
-        head, body = data[:cut], data[cut:]
-        if not tail:
-            head = _one_framing(protocol, head)
-        received(head)
-        protocol._xstream_body = getattr(protocol, "_payload", None)
-        if body and protocol.exception() is None:
-            received(body)
+        if _head_received(protocol, data, received):
+            del protocol.data_received  # aiohttp's own method takes every read after it
 
     protocol.data_received = data_received
+
+
+def _head_received(protocol: Any, data: bytes, received: Any) -> bool:
+    """One read while ``protocol`` waits for a response's head: fed to aiohttp's
+    ``received`` as the head, then the body bytes after it; whether the head is in."""
+    tail = protocol._xstream_tail
+    end = (tail + data).find(_HEAD_END)
+    if end < 0:  # the head goes on in the next read
+        protocol._xstream_tail = (tail + data)[-3:]
+        received(data)
+        return False
+    protocol._xstream_head = False  # the head is in: every read after it is the body's
+    cut = end + len(_HEAD_END) - len(tail)
+    head, body = data[:cut], data[cut:]
+    if not tail:
+        head = _one_framing(protocol, head)
+    received(head)
+    protocol._xstream_body = getattr(protocol, "_payload", None)
+    if body and protocol.exception() is None:
+        received(body)
+    return True
 
 
 def _one_framing(protocol: Any, head: bytes) -> bytes:
