@@ -22,7 +22,9 @@ count, as they do in a service that relays model answers. Measured per client:
 * **peak RSS** of the worker.
 
 The floor is plain aiohttp reads split on blank lines with one msgspec decode per chunk.
-Clients take turns, repeated; medians. Run ``python -m benchmarks.bench_paced --help``.
+Clients take turns, repeated; medians. Then the floor and xstream again with uvloop as
+the event loop (when it is installed: the test extra has it), held to no target: the
+default loop is the one the targets are for. Run ``python -m benchmarks.bench_paced --help``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import json
 import random
 import resource
@@ -336,9 +339,10 @@ async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- the parent
 
 
-def run_worker(kind: str, port: int, streams: int) -> dict[str, Any]:
+def run_worker(kind: str, port: int, streams: int, loop: str = "asyncio") -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.bench_paced", "--worker", kind,
-               "--url", f"http://127.0.0.1:{port}/v1", "--streams", str(streams)]  # fmt: skip
+               "--url", f"http://127.0.0.1:{port}/v1", "--streams", str(streams),
+               "--loop", loop]  # fmt: skip
     done = subprocess.run(
         command, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=900, check=False
     )
@@ -349,7 +353,12 @@ def run_worker(kind: str, port: int, streams: int) -> dict[str, Any]:
 
 
 def measure(
-    streams: int, chunks: int, interval: float, repeats: int, clients: tuple[str, ...]
+    streams: int,
+    chunks: int,
+    interval: float,
+    repeats: int,
+    clients: tuple[str, ...],
+    loop: str = "asyncio",
 ) -> dict[str, list[dict[str, Any]]]:
     server = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_paced", "--serve",
@@ -362,11 +371,11 @@ def measure(
         runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
         for _ in range(repeats):
             for kind in clients:  # taking turns, so noise spreads over all of them
-                run = run_worker(kind, port, streams)
+                run = run_worker(kind, port, streams, loop)
                 if run["chunks"] != streams * chunks:
                     raise AssertionError(f"{kind}: {run['chunks']} chunks of {streams * chunks}")
                 runs[kind].append(run)
-                print(f"{NAME}: {streams} streams, {kind}: {_brief(run)}", file=sys.stderr)
+                print(f"{NAME}: {streams} streams, {kind} ({loop}): {_brief(run)}", file=sys.stderr)
         return runs
     finally:
         assert server.stdin is not None
@@ -385,6 +394,7 @@ def _brief(run: dict[str, Any]) -> str:
 
 
 HEADER = [
+    "loop",
     "streams",
     "client",
     "CPU µs/chunk, steady",
@@ -408,6 +418,36 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(float(r[key]) for r in runs)
 
 
+def _ratios(what: str, runs: dict[str, list[dict[str, Any]]]) -> list[tuple[Ratio, str]]:
+    """The paced targets at one stream count, each with how it is shown."""
+    floor, ours = runs["floor"], runs["xstream"]
+    cpu = _median(floor, "cpu_per_chunk") / _median(ours, "cpu_per_chunk")
+    p99 = _median(floor, "lag_p99") / _median(ours, "lag_p99")
+    p50 = _median(ours, "lag_p50") - _median(floor, "lag_p50")
+    # "lag p50 within 1 ms of the floor's": (the floor's p50 + 1 ms) / xstream's >= 1
+    near = (_median(floor, "lag_p50") + 1.0) / max(_median(ours, "lag_p50"), 0.1)
+    pause, floor_pause = _median(ours, "gc_max"), _median(floor, "gc_max")
+    # "no stall over 10 ms caused by xstream": the pause beyond the floor's, whose
+    # process holds the same aiohttp and asyncio objects, at most 10 ms
+    beyond = (floor_pause + 10) / max(pause, 0.1)
+    return [
+        (Ratio(f"{what}: floor / xstream CPU per chunk", cpu, 1.0), f"{cpu:.2f}x"),
+        (Ratio(f"{what}: floor / xstream lag p99", p99, 1 / 1.5), f"{p99:.2f}x"),
+        (
+            Ratio(f"{what}: (floor lag p50 + 1 ms) / xstream's", near, 1.0),
+            f"{near:.2f}x (xstream {p50:+.1f} ms vs the floor)",
+        ),
+        (
+            Ratio(f"{what}: 10 ms / xstream's longest GC pause", 10 / max(pause, 0.1), 1.0),
+            f"{10 / max(pause, 0.1):.2f}x ({pause:.1f} ms; the floor's {floor_pause:.1f} ms)",
+        ),
+        (
+            Ratio(f"{what}: (floor's longest GC pause + 10 ms) / xstream's", beyond, 1.0),
+            f"{beyond:.2f}x (xstream {pause - floor_pause:+.1f} ms vs the floor)",
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="200 streams, 1 repeat")
@@ -416,6 +456,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.05)
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument(
+        "--loops",
+        default="asyncio,uvloop",
+        help="the clients' event loops; uvloop (when installed) is measured for the floor "
+        "and xstream, with no targets: the default loop is the one held to them",
+    )
+    parser.add_argument("--loop", default="asyncio", help=argparse.SUPPRESS)  # a worker's
     parser.add_argument("--results", type=Path)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--chunks", type=int, help=argparse.SUPPRESS)
@@ -426,7 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(args.interval, args.chunks))
         return 0
     if args.worker:
-        print(json.dumps(asyncio.run(_worker(args.worker, args.url, args.streams[0]))))
+        run = asyncio.run
+        if args.loop == "uvloop":
+            import uvloop
+
+            run = uvloop.run
+        print(json.dumps(run(_worker(args.worker, args.url, args.streams[0]))))
         return 0
     counts = args.streams or ([200] if args.quick else [1000, 4000])
     seconds = 3.0 if args.quick else args.seconds
@@ -438,59 +490,45 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[list[str]] = []
     ratios: list[Ratio] = []
     shown: list[str] = []
-    for streams in counts:
-        # the OpenAI SDK saturates long before 4,000 streams: measured at the first count only
-        present = tuple(c for c in clients if c != "openai" or streams == counts[0])
-        runs = measure(streams, chunks, args.interval, repeats, present)
-        for kind in present:
-            r = runs[kind]
-            rows.append([
-                f"{streams:,}", kind, f"{_median(r, 'cpu_per_chunk'):.1f}",
-                f"{_median(r, 'setup_cpu_per_chunk'):.1f}",
-                f"{_median(r, 'cpu') / _median(r, 'wall') * 100:.0f} %",
-                f"{_median(r, 'lag_p50'):.1f}", f"{_median(r, 'lag_p99'):.1f}",
-                f"{_median(r, 'stall_max'):.1f}", f"{_median(r, 'stalls_10ms'):.0f}",
-                f"{_median(r, 'gc_max'):.1f}", f"{_median(r, 'gc_10ms'):.0f}",
-                f"{_median(r, 'rss_peak_mib'):.0f}",
-            ])  # fmt: skip
-        if "floor" in runs and "xstream" in runs:
-            floor, ours = runs["floor"], runs["xstream"]
-            cpu = _median(floor, "cpu_per_chunk") / _median(ours, "cpu_per_chunk")
-            p99 = _median(floor, "lag_p99") / _median(ours, "lag_p99")
-            ratios.append(Ratio(f"paced {streams:,}: floor / xstream CPU per chunk", cpu, 1.0))
-            ratios.append(Ratio(f"paced {streams:,}: floor / xstream lag p99", p99, 1 / 1.5))
-            p50 = _median(ours, "lag_p50") - _median(floor, "lag_p50")
-            # "lag p50 within 1 ms of the floor's": (the floor's p50 + 1 ms) / xstream's >= 1
-            near = (_median(floor, "lag_p50") + 1.0) / max(_median(ours, "lag_p50"), 0.1)
-            ratios.append(
-                Ratio(f"paced {streams:,}: (floor lag p50 + 1 ms) / xstream's", near, 1.0)
+    loops = [x for x in args.loops.split(",") if x]
+    if "uvloop" in loops and importlib.util.find_spec("uvloop") is None:
+        loops.remove("uvloop")
+        print(f"{NAME}: uvloop is not installed: the default loop only", file=sys.stderr)
+    steady: dict[tuple[str, int], float] = {}  # xstream's CPU per chunk, by loop and count
+    for loop in loops:
+        for streams in counts:
+            # the OpenAI SDK saturates long before 4,000 streams: measured at the first
+            # count only, and on the default loop only
+            present = tuple(
+                c for c in clients if c != "openai" or (streams == counts[0] and loop == "asyncio")
             )
-            pause = _median(ours, "gc_max")
+            runs = measure(streams, chunks, args.interval, repeats, present, loop)
+            for kind in present:
+                r = runs[kind]
+                rows.append([
+                    loop, f"{streams:,}", kind, f"{_median(r, 'cpu_per_chunk'):.1f}",
+                    f"{_median(r, 'setup_cpu_per_chunk'):.1f}",
+                    f"{_median(r, 'cpu') / _median(r, 'wall') * 100:.0f} %",
+                    f"{_median(r, 'lag_p50'):.1f}", f"{_median(r, 'lag_p99'):.1f}",
+                    f"{_median(r, 'stall_max'):.1f}", f"{_median(r, 'stalls_10ms'):.0f}",
+                    f"{_median(r, 'gc_max'):.1f}", f"{_median(r, 'gc_10ms'):.0f}",
+                    f"{_median(r, 'rss_peak_mib'):.0f}",
+                ])  # fmt: skip
+            if "xstream" in runs:
+                steady[loop, streams] = _median(runs["xstream"], "cpu_per_chunk")
+            if "floor" in runs and "xstream" in runs:
+                got = _ratios(f"paced {streams:,}", runs)
+                if loop != "asyncio":  # shown, held to no target
+                    got = [(Ratio(f"{r.label} ({loop})", r.value, None), t) for r, t in got]
+                ratios += [r for r, _ in got]
+                shown += [t for _, t in got]
+    for streams in counts:  # what uvloop changes for xstream
+        if ("asyncio", streams) in steady and ("uvloop", streams) in steady:
+            change = steady["asyncio", streams] / steady["uvloop", streams]
             ratios.append(
-                Ratio(
-                    f"paced {streams:,}: 10 ms / xstream's longest GC pause",
-                    10 / max(pause, 0.1),
-                    1.0,
-                )
+                Ratio(f"paced {streams:,}: xstream CPU per chunk, asyncio / uvloop", change, None)
             )
-            # "no stall over 10 ms caused by xstream": the pause beyond the floor's, whose
-            # process holds the same aiohttp and asyncio objects, at most 10 ms
-            floor_pause = _median(floor, "gc_max")
-            beyond = (floor_pause + 10) / max(pause, 0.1)
-            ratios.append(
-                Ratio(
-                    f"paced {streams:,}: (floor's longest GC pause + 10 ms) / xstream's",
-                    beyond,
-                    1.0,
-                )
-            )
-            shown += [
-                f"{cpu:.2f}x",
-                f"{p99:.2f}x",
-                f"{near:.2f}x (xstream {p50:+.1f} ms vs the floor)",
-                f"{10 / max(pause, 0.1):.2f}x ({pause:.1f} ms; the floor's {floor_pause:.1f} ms)",
-                f"{beyond:.2f}x (xstream {pause - floor_pause:+.1f} ms vs the floor)",
-            ]
+            shown.append(f"{change:.2f}x")
     command = " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# A gateway's workload: paced streams",
