@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Sequence
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Protocol
 
 import pytest
@@ -26,6 +28,17 @@ if LOOP == "uvloop":
 
 def pytest_report_header() -> str:
     return f"event loop: {LOOP}"
+
+
+def run_again(
+    *args: str, env: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """pytest run again in a child process whose environment adds ``env``: the same
+    tests under another HTTP parser or event loop."""
+    command = [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider"]
+    return subprocess.run(
+        command, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout
+    )
 
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 
 import xstream
-from tests.conftest import KEY
+from tests.conftest import KEY, run_again
 from tests.transport.rawhttp import Conn, RawServer
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -202,8 +200,6 @@ async def test_a_retryable_status_is_still_sent_again() -> None:
 
 @pytest.mark.skipif(os.environ.get("AIOHTTP_NO_EXTENSIONS") == "1", reason="this is the run")
 def test_the_same_holds_under_the_pure_python_parser() -> None:
-    env = {**os.environ, "AIOHTTP_NO_EXTENSIONS": "1"}
-    command = [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    result = run_again(__file__, env={"AIOHTTP_NO_EXTENSIONS": "1"})
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"{2 * len(CASES) + 1} passed" in result.stdout, result.stdout[-800:]

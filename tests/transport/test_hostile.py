@@ -10,8 +10,6 @@ import asyncio
 import logging
 import os
 import re
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -19,6 +17,7 @@ import aiohttp
 import pytest
 
 import xstream
+from tests.conftest import run_again
 from tests.transport.rawhttp import (
     COMPLETION,
     Conn,
@@ -260,19 +259,8 @@ async def test_protocol_faults_are_typed_for_every_kind(kind: str) -> None:
 
 @pytest.mark.skipif(PARSER == "py", reason="this is the run under the pure-Python parser")
 def test_the_protocol_cases_pass_under_the_pure_python_parser() -> None:
-    env = {**os.environ, "AIOHTTP_NO_EXTENSIONS": "1", "XSTREAM_TEST_PARSER": "py"}
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        __file__,
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-k",
-        "protocol or parser",
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    env = {"AIOHTTP_NO_EXTENSIONS": "1", "XSTREAM_TEST_PARSER": "py"}
+    result = run_again(__file__, "-k", "protocol or parser", env=env)
     assert result.returncode == 0, result.stdout[-3000:]
     passed = int(re.findall(r"(\d+) passed", result.stdout)[0])
     known_gaps = 1 if AIOHTTP < (3, 11) else 0  # see the skip above

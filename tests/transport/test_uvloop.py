@@ -11,15 +11,12 @@ every event loop is uvloop's (the sync client's private one included).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LOOP
+from tests.conftest import LOOP, run_again
 
 uvloop = pytest.importorskip("uvloop", reason="uvloop does not run on this platform")
 
@@ -36,18 +33,8 @@ SUITES = [
 if LOOP != "uvloop":
 
     def test_the_transport_cases_pass_under_uvloop() -> None:
-        env = {**os.environ, "XSTREAM_TEST_LOOP": "uvloop"}
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            *map(str, SUITES),
-            "-q",
-            "-rA",
-            "-p",
-            "no:cacheprovider",
-        ]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+        env = {"XSTREAM_TEST_LOOP": "uvloop"}
+        result = run_again(*map(str, SUITES), "-rA", env=env, timeout=240)
         assert result.returncode == 0, result.stdout[-3000:]
         assert "PASSED tests/transport/test_uvloop.py::test_this_run_is_on_uvloop" in result.stdout
         assert not re.search(r"\d+ (failed|skipped|error)", result.stdout), result.stdout[-800:]
