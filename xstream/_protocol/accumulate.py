@@ -153,57 +153,39 @@ class _ToolCallParts:
         return with_kept(call, self.extra)
 
 
-class _ChoiceParts:
-    """The pieces of one choice seen so far."""
+class _ChoiceParts(msgspec.Struct, gc=False):
+    """The pieces of one choice seen so far.
 
-    __slots__ = (
-        "added",
-        "annotations",
-        "calls",
-        "calls_by_index",
-        "choice_extra",
-        "content",
-        "content_filter_results",
-        "content_parts",
-        "extra",
-        "finish_reason",
-        "index",
-        "logprobs_content",
-        "logprobs_refusal",
-        "native_finish_reason",
-        "reasoning",
-        "reasoning_details",
-        "reasoning_named",
-        "refusal",
-        "role",
-        "stop_reason",
+    Untracked by the garbage collector (it refers to its texts and lists, never back
+    to the accumulator), so neither it nor the accumulator's dict of choices is an
+    object that every full collection visits, per stream."""
+
+    index: int
+    role: str | None = None
+    finish_reason: str | None = None
+    content: Pieces = msgspec.field(default_factory=Pieces)
+    # The texts and calls few answers have start as shared empties, made their own
+    # when the first piece comes (fewer objects for the collector per stream).
+    reasoning: Pieces = msgspec.field(default_factory=lambda: _NO_TEXT)  # whichever field
+    reasoning_named: Pieces = msgspec.field(default_factory=lambda: _NO_TEXT)  # "reasoning"
+    reasoning_details: list[Any] | None = None
+    refusal: Pieces = msgspec.field(default_factory=lambda: _NO_TEXT)
+    logprobs_content: list[tuple[TokenLogprob, ...]] | None = None
+    logprobs_refusal: list[tuple[TokenLogprob, ...]] | None = None
+    calls: list[_ToolCallParts] = msgspec.field(default_factory=lambda: _NO_CALLS)
+    calls_by_index: dict[int, _ToolCallParts] = msgspec.field(
+        default_factory=lambda: _NO_CALLS_BY_INDEX
     )
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.role: str | None = None
-        self.finish_reason: str | None = None
-        self.content = Pieces()
-        # The texts and calls few answers have start as shared empties, made their own
-        # when the first piece comes (fewer objects for the collector per stream).
-        self.reasoning = _NO_TEXT  # whichever field it came in
-        self.reasoning_named = _NO_TEXT  # the servers that call it "reasoning"
-        self.reasoning_details: list[Any] | None = None
-        self.refusal = _NO_TEXT
-        self.logprobs_content: list[tuple[TokenLogprob, ...]] | None = None
-        self.logprobs_refusal: list[tuple[TokenLogprob, ...]] | None = None
-        self.calls: list[_ToolCallParts] = _NO_CALLS
-        self.calls_by_index: dict[int, _ToolCallParts] = _NO_CALLS_BY_INDEX
-        self.added = 0  # deltas added one by one since the last compact()
-        self.annotations: list[Annotation] | None = None
-        self.content_parts: list[Any] | None = None  # once a delta sent content as parts
-        self.extra: dict[str, Any] | None = None  # the deltas' keys no Struct declares
-        self.choice_extra: dict[str, Any] | None = None  # ... and the choices'
-        # Providers' choice fields, from the chunks that take the general path (the first
-        # and the finishing one: where providers put them).
-        self.native_finish_reason: str | None = None
-        self.stop_reason: Any = None
-        self.content_filter_results: Any = None
+    added: int = 0  # deltas added one by one since the last compact()
+    annotations: list[Annotation] | None = None
+    content_parts: list[Any] | None = None  # once a delta sent content as parts
+    extra: dict[str, Any] | None = None  # the deltas' keys no Struct declares
+    choice_extra: dict[str, Any] | None = None  # ... and the choices'
+    # Providers' choice fields, from the chunks that take the general path (the first
+    # and the finishing one: where providers put them).
+    native_finish_reason: str | None = None
+    stop_reason: Any = None
+    content_filter_results: Any = None
 
     def add(self, choice: ChunkChoice) -> None:
         self.added += 1

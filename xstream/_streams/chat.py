@@ -11,7 +11,6 @@ was left early, holds exactly the chunks it saw.
 
 from __future__ import annotations
 
-import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from operator import attrgetter
@@ -34,7 +33,7 @@ from .._transport.errors import error_event
 from .._transport.request import Opened
 from .._transport.transport import Transport
 from .engine import StreamEngine
-from .iterators import BatchIterator
+from .iterators import BatchIterator, Place
 from .relay import DONE_EVENT, aiohttp_response, event_block, relay
 from .state import ENDED
 from .stats import BaseStats
@@ -94,7 +93,7 @@ class AsyncStream(StreamEngine[_T]):
     """
 
     __slots__ = (
-        "_accumulate", "_accumulator", "_left_early", "_reader", "_seen", "_unmerged",
+        "_accumulate", "_accumulator", "_left_early", "_place", "_seen", "_unmerged",
         "_wire", "_wire_bytes",
     )  # fmt: skip
     stats: StreamStats
@@ -114,7 +113,7 @@ class AsyncStream(StreamEngine[_T]):
         self._unmerged: list[ChatCompletionChunk] = _NO_CHUNKS  # (never added to)
         self._seen: int | None = None
         self._left_early = False
-        self._reader: weakref.ref[_Reader] | None = None
+        self._place: Place[Any] | None = None  # where its loop is (see watch())
         # While relayed: each chunk with the bytes it was decoded from, until relayed.
         self._wire_bytes: deque[tuple[ChatCompletionChunk, bytes]] | None = None
 
@@ -125,14 +124,17 @@ class AsyncStream(StreamEngine[_T]):
 
     def watch(self, reader: _Reader) -> None:
         """Follow ``reader``, the loop over this stream (the sync facade's too): where
-        it stopped tells what :meth:`get_final_completion` merges after it is left."""
-        self._reader = weakref.ref(reader)
+        it stopped tells what :meth:`get_final_completion` merges after it is left.
+
+        The stream keeps the loop's :class:`Place`, not the loop: the loop is dropped
+        as usual, and telling where it stopped again is harmless (``reader_left``)."""
+        self._place = reader._place
 
     async def aclose(self) -> None:
         """Stop reading and release the connection (idempotent)."""
-        reader = self._reader() if self._reader is not None else None
-        if reader is not None:
-            self.reader_left(reader._batch, reader._index)
+        place = self._place
+        if place is not None:
+            self.reader_left(place.batch, place.index)
         elif not self.finished:
             self._left_early = True
         self._close()
@@ -394,18 +396,15 @@ class AsyncStream(StreamEngine[_T]):
 
 
 class _Reader(Protocol):
-    """What a loop over the stream holds: the batch it is in, and its place in it."""
+    """What a loop over the stream holds: where it is (the batch, its place in it)."""
 
-    @property
-    def _batch(self) -> list[Any]: ...
-    @property
-    def _index(self) -> int: ...
+    _place: Place[Any]
 
 
 class _ChunkIterator(BatchIterator[_T]):
     """The engine's iterator, telling the stream where the loop stopped when dropped."""
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ()
 
     def __del__(self) -> None:
         cast("AsyncStream[_T]", self._stream).reader_left(self._batch, self._index)

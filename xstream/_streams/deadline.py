@@ -14,6 +14,7 @@ import weakref
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from .._transport.errors import READ_ERRORS
 
@@ -32,6 +33,15 @@ READ_FAILURES = (DeadlinePassed, *READ_ERRORS)  # what a read raises that is not
 _THREAD = threading.local()  # .context: the one every timer of this thread runs in
 
 
+class _Armed(msgspec.Struct, gc=False):
+    """A timer's argument: the stream (weakly) and the reader of the read it may end.
+    One untracked object, so that the timer's arguments tuple is untracked too: an
+    object less per stream for every full collection to visit."""
+
+    stream: weakref.ref[Any]
+    content: aiohttp.StreamReader
+
+
 def arm(
     loop: asyncio.AbstractEventLoop, when: float, stream: Any, content: Any
 ) -> asyncio.TimerHandle:
@@ -44,16 +54,18 @@ def arm(
     context = getattr(_THREAD, "context", None)
     if context is None:
         context = _THREAD.context = contextvars.Context()
-    return loop.call_at(when, deadline_check, weakref.ref(stream), content, context=context)
+    armed = _Armed(weakref.ref(stream), content)
+    return loop.call_at(when, deadline_check, armed, context=context)
 
 
-def deadline_check(ref: weakref.ref[Any], content: aiohttp.StreamReader) -> None:
-    """The deadline timer fired: end the read waiting on ``content`` if the deadline in
-    force has passed, else move the timer to it. (A weak reference: a pending timer
-    never keeps a dropped stream, and its connection, alive.)"""
-    stream = ref()
+def deadline_check(armed: _Armed) -> None:
+    """The deadline timer fired: end the read waiting on ``armed.content`` if the
+    deadline in force has passed, else move the timer to it. (A weak reference: a
+    pending timer never keeps a dropped stream, and its connection, alive.)"""
+    stream = armed.stream()
     if stream is None:
         return
+    content = armed.content
     stream._timer = None
     stream._timer_at = NEVER
     stream._settled = False

@@ -237,20 +237,25 @@ class StreamEngine(Generic[_T]):
     # ------------------------------------------------------------ the loop
 
     async def next_batch(self) -> list[_T]:
-        """The items completed by the next network read(s); ``[]`` at the end.
-
-        Raises the stream's failure once every item before it was returned.
-        """
+        """The items completed by the next network read(s); ``[]`` at the end. Raises
+        the stream's failure once every item before it was returned."""
         self._seen_all()
         while True:
-            data = await self._next_data()
-            if data is None:
+            batch = self._taken(await self._next_data())
+            if batch is None:
                 return []
-            batch = self._absorb(data)
-            if self.state is ENDED:
-                self._finish()
             if batch:
                 return batch
+
+    def _taken(self, data: bytes | None) -> list[_T] | None:
+        """One read's items, ``None`` after the last read; past the end marker, the
+        connection given back. (The loop's iterator awaits the read itself.)"""
+        if data is None:
+            return None
+        batch = self._absorb(data)
+        if self.state is ENDED:
+            self._finish()
+        return batch
 
     # ------------------------------------------------------------ for the sync facade
 
@@ -360,12 +365,8 @@ class StreamEngine(Generic[_T]):
         return batch
 
     async def _read(self) -> bytes:
-        """One network read, bounded by the deadline in force; errors mapped.
-
-        The deadline costs nothing per read: one timer per stream, armed at the
-        deadline, moved only when it fires (it then re-arms at the deadline in force,
-        or ends the waiting read) or when the deadline moves earlier. Thousands of
-        paced streams do not churn the loop's timer heap with a handle per read."""
+        """One network read, bounded by the deadline in force (one timer per stream, not
+        one per read: see :mod:`.deadline`); errors mapped."""
         content = self._before_read()
         try:
             return self._after_read(await content.read(self.read_bytes))

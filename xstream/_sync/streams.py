@@ -253,7 +253,7 @@ class _ChunkIterator(_BlockingIterator[_T]):
     """Tells the async stream where the loop stopped when it is dropped (the stream
     is only read from this thread while the loop runs, so nothing races)."""
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ()
     _stream: Stream[_T]
 
     def __del__(self) -> None:
