@@ -469,6 +469,40 @@ async def test_a_pending_deadline_timer_does_not_keep_a_dropped_stream_alive(
     await idle(server)
 
 
+async def test_a_waiting_stream_left_mid_read_is_freed_without_the_collector(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    """What a waiting stream keeps out of the garbage collector's sight (its loop's
+    place, its choice's parts, its deadline timer's argument) must never close a
+    reference cycle: the collector would never free one. With the collector off,
+    dropping the stream and its loop frees the stream, and its timer lets go of it."""
+    import weakref
+
+    server.enqueue(Reply(delay=0.02, stall_after=3, stall_seconds=30))  # a read a chunk
+    stream = await open_stream(client, timeout=xstream.Timeout(idle=600))
+    chunks = aiter(stream)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):  # the loop merged what it saw; the timer is armed for 600 s
+            await anext(chunks)
+        timer = stream._timer
+        assert timer is not None
+        armed = getattr(timer, "_args", ())  # CPython's loop (uvloop's hides them)
+        untracked = [stream._place, *stream._accumulator._choices.values(), *armed]
+        assert len(untracked) == (3 if armed else 2)
+        assert not any(map(gc.is_tracked, untracked))
+        assert not gc.is_tracked(stream._accumulator._choices)
+        ref = weakref.ref(stream)
+        response = stream.response
+        del stream, chunks, untracked, armed, timer
+        assert ref() is None  # freed by reference counting alone: no cycle held it
+        assert response.closed
+    finally:
+        gc.enable()
+    await idle(server)
+
+
 async def test_first_event_deadline(server: MockServer) -> None:
     server.enqueue(Reply(first_delay=5))
     async with xstream.AsyncClient(KEY, base_url=server.base_url, max_retries=0) as client:
