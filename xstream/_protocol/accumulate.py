@@ -452,14 +452,22 @@ class ChatCompletionAccumulator:
             slow += 1
             parts = self._fast
         self.chunks_added += len(chunks) - slow
-        for chunk in reversed(chunks):  # the last usage and fingerprint seen win
-            if chunk.usage is not None:
-                self.last_usage = chunk.usage
-                break
-        for chunk in reversed(chunks):
-            if chunk.system_fingerprint is not None:
-                self.system_fingerprint = chunk.system_fingerprint
-                break
+        if not chunks:
+            return
+        last = chunks[-1]  # the last usage and fingerprint seen win (often the last chunk's)
+        usage, fingerprint = last.usage, last.system_fingerprint
+        if (usage is None or fingerprint is None) and len(chunks) > 1:
+            for chunk in reversed(chunks):
+                if usage is None:
+                    usage = chunk.usage
+                if fingerprint is None:
+                    fingerprint = chunk.system_fingerprint
+                if usage is not None and fingerprint is not None:
+                    break
+        if usage is not None:
+            self.last_usage = usage
+        if fingerprint is not None:
+            self.system_fingerprint = fingerprint
         if slow:
             self.compact()
         elif parts is not None and len(parts.content) - parts.content.blocks >= _BLOCK:
