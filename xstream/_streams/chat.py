@@ -47,6 +47,7 @@ _T = TypeVar("_T")
 _DONE = b"[DONE]"
 _ERROR = attrgetter("error")
 _NO_RAWS: list[bytes] = []  # while not relayed: no list per read (never appended to)
+_NO_EVENTS: list[ServerSentEvent] = []  # every event decoded at once (never appended to)
 _NO_CHUNKS: list[Any] = []  # nothing unmerged: no list per stream or read (never added to)
 _DECODE = CHUNK_DECODER.decode
 
@@ -309,15 +310,13 @@ class AsyncStream(StreamEngine[_T]):
                 else list(map(_ERROR, out)).count(None) != len(out)
             ):
                 del out[next(i for i, chunk in enumerate(out) if chunk.error is not None) :]
-            if len(out) == len(events):
-                whole: list[ServerSentEvent] = []
-                rest = whole
+            if len(out) == len(events):  # the common read: no event left for the loop
+                whole = rest = _NO_EVENTS
             else:
                 whole = self._decoder._as_events(events)
                 rest = whole[len(out) :]
         else:
             whole = rest = cast("list[ServerSentEvent]", events)
-        append = out.append
         for event in rest:
             if event.event != "message":
                 if event.event == "error":
@@ -339,7 +338,7 @@ class AsyncStream(StreamEngine[_T]):
             if chunk.error is not None:
                 self._pending = error_event(event, self.response)
                 break
-            append(chunk)
+            out.append(chunk)
             if wire is not None:
                 if raws is _NO_RAWS:
                     raws = []
@@ -360,7 +359,7 @@ class AsyncStream(StreamEngine[_T]):
                 stats.usage = usage
             if stats.time_to_first_content is None and _has_text(out):
                 stats.time_to_first_content = now - self._sent
-        return cast("list[_T]", out)
+        return out  # type: ignore[return-value]  # (cast() would be a call per read)
 
     def _body_ended(self, decoder: SSEDecoder) -> BaseException | None:
         last = decoder.unterminated()
