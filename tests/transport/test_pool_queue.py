@@ -103,6 +103,36 @@ async def test_a_waiting_call_holds_no_telemetry_record_yet(
     assert made == []
 
 
+def awaited_chain(task: asyncio.Task[object]) -> list[str]:
+    """What a suspended task awaits, outermost first: coroutines by name, then the
+    object at the end (a future)."""
+    chain: list[str] = []
+    awaited: object = task.get_coro()
+    while awaited is not None:
+        code = getattr(awaited, "cr_code", None)
+        if code is None:
+            chain.append(type(awaited).__name__)
+            break
+        chain.append(code.co_qualname)
+        awaited = awaited.cr_await  # type: ignore[attr-defined]
+    return chain
+
+
+async def test_a_waiting_call_waits_on_one_future_in_its_own_frame() -> None:
+    # Thousands of calls waiting for a pool of hundreds: each holds what its chain of
+    # coroutines holds. The call awaits its turn's future itself: no coroutine of the
+    # pool's (nor of a context manager's) per waiting call.
+    async with (
+        holding(0.3) as server,
+        xstream.AsyncClient(KEY, base_url=server.base_url, max_connections=1) as client,
+    ):
+        tasks = [asyncio.create_task(read(client, n)) for n in range(3)]
+        await asyncio.sleep(0.1)  # one streams, two wait
+        waiting = [awaited_chain(task) for task in tasks[1:]]
+        assert waiting == [["read", "AsyncCompletions.create", "AsyncAPI.call", "FutureIter"]] * 2
+        assert await asyncio.gather(*tasks) == ["ab"] * 3
+
+
 async def test_the_wait_for_a_free_connection_is_not_the_servers_response_deadline() -> None:
     # One connection; each stream holds it 0.5 s. The second call waits 0.5 s for it,
     # longer than its response and first-event deadlines (0.3 s): the server was fast.

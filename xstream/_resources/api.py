@@ -72,17 +72,25 @@ class AsyncAPI:
     async def call(self, call: Call) -> Any:
         """Send ``call``; its answer decoded, or its stream (``call.stream_cls``)."""
         transport = self.transport
-        # Its turn in the pool first: a request waiting for a connection is not built yet.
-        async with transport.room(resolve_timeout(call.timeout, transport.timeout)) as started:
+        # Its turn in the pool first: a request waiting for a connection is not built yet,
+        # and waits in this frame (on one future: no coroutine of the pool's per call).
+        turn = transport.room(resolve_timeout(call.timeout, transport.timeout))
+        try:
+            started = await turn.enter()
+        except BaseException:
+            turn.abandon()
+            raise
+        try:
             request = self.build(call)
-            try:
-                opened = await transport.open(
-                    request, last_event_id=call.last_event_id, started=started
-                )
-            except NotStreamedError as exc:
-                if call.stream_cls is not None:  # as the stream kind does with such a body
-                    exc.completion = call.stream_cls.salvage(exc.raw)
-                raise
+            opened = await transport.open(
+                request, last_event_id=call.last_event_id, started=started
+            )
+        except NotStreamedError as exc:
+            if call.stream_cls is not None:  # as the stream kind does with such a body
+                exc.completion = call.stream_cls.salvage(exc.raw)
+            raise
+        finally:
+            turn.leave()
         if call.stream:
             return call.stream_cls(transport, opened, **call.stream_options)
         return await transport.read_json(opened, call.answer)

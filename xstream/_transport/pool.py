@@ -32,6 +32,7 @@ both ends are tested.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -244,7 +245,7 @@ class _HeadFirst(aiohttp.TCPConnector):
         super().__init__(*args, **kwargs)
         self._factory = functools.partial(_Protocol, loop=self._loop)  # type: ignore[assignment, unused-ignore]
         self._passing = 0  # let through the gate, their connection not taken yet
-        self._queue: deque[asyncio.Future[None]] = deque()
+        self._queue: deque[slot] = deque()
         # By task (a request's connection is taken in the task that sends it; not a
         # context variable: every callback scheduled meanwhile would keep a copy):
         self._passes: dict[asyncio.Task[Any] | None, slot] = {}  # let through, not connected
@@ -257,10 +258,9 @@ class _HeadFirst(aiohttp.TCPConnector):
         super()._release_waiter()
         queue = self._queue
         while queue and (self._room() or self._closed):
-            waiter = queue.popleft()
-            if not waiter.done():
-                self._passing += 1
-                waiter.set_result(None)
+            turn = queue.popleft()
+            if not turn._waiter.done():  # type: ignore[union-attr]  # (else: cancelled)
+                turn._let_through(self)
 
     def _close(self, *args: Any, **kwargs: Any) -> Any:
         closed = super()._close(*args, **kwargs)
@@ -277,15 +277,19 @@ class _HeadFirst(aiohttp.TCPConnector):
         return connection
 
 
-class slot:  # used as a function: ``async with slot(...) as queued:``
-    """Wait in turn for room in ``session``'s pool (a connection in use, being opened,
-    or about to be, counts) before building a request on it, at most ``within``
-    seconds (then the request's own ``total`` deadline fails it); the loop time the
-    wait began. Let through, the request counts until its connection is taken.
-    (Only xstream's pool queues here: another session's requests queue in aiohttp,
-    once built.)"""
+class slot:
+    """A call's turn for room in ``session``'s pool (a connection in use, being opened,
+    or about to be, counts), taken before its request is built: at most ``within``
+    seconds (then the request's own ``total`` deadline fails it). Let through, the
+    request counts until its connection is taken. (Only xstream's pool queues here:
+    another session's requests queue in aiohttp, once built.)
 
-    __slots__ = ("_connector", "_counted", "_task", "_within")
+    ``started = await turn.enter()``, then :meth:`leave` once the request is sent
+    or failed; :meth:`abandon` if that await raised. No coroutine of its own: a call
+    waiting its turn holds only its caller's frame and one future (thousands of
+    calls waiting for a pool of hundreds: the memory is what each one holds)."""
+
+    __slots__ = ("_connector", "_counted", "_queued", "_task", "_timer", "_waiter", "_within")
 
     def __init__(self, session: aiohttp.ClientSession, within: float | None) -> None:
         connector = session.connector
@@ -293,36 +297,62 @@ class slot:  # used as a function: ``async with slot(...) as queued:``
         self._within = within
         self._counted = False
         self._task: asyncio.Task[Any] | None = None
+        self._waiter: asyncio.Future[float] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._queued = 0.0
 
-    async def __aenter__(self) -> float:
+    def enter(self) -> asyncio.Future[float]:
+        """The turn: a future of the loop time the wait began, done once let through
+        (at once when there is room and nobody queues before it)."""
+        loop = asyncio.get_running_loop()
+        self._queued = loop.time()
+        waiter = self._waiter = loop.create_future()
         connector = self._connector
-        queued = asyncio.get_running_loop().time()
         if connector is None:
-            return queued
-        if connector._queue or not connector._room():
-            waiter = connector._loop.create_future()
-            connector._queue.append(waiter)
-            try:
-                if self._within is None:
-                    await waiter
-                else:
-                    async with asyncio.timeout(self._within):
-                        await waiter
-            except BaseException as exc:
-                if waiter.done() and not waiter.cancelled():  # let through, then cancelled
-                    connector._passing -= 1
-                    connector._release_waiter()
-                else:
-                    connector._queue.remove(waiter)
-                if isinstance(exc, TimeoutError):
-                    return queued
-                raise
+            waiter.set_result(self._queued)
+        elif connector._queue or not connector._room():
+            self._task = asyncio.current_task()
+            connector._queue.append(self)
+            if self._within is not None:
+                self._timer = loop.call_later(self._within, self._expire)
         else:
-            connector._passing += 1
+            self._task = asyncio.current_task()
+            self._let_through(connector)
+        return waiter
+
+    def _let_through(self, connector: _HeadFirst) -> None:
+        connector._passing += 1
         self._counted = True
-        self._task = asyncio.current_task()
         connector._passes[self._task] = self
-        return queued
+        self._stop_timer()
+        assert self._waiter is not None
+        self._waiter.set_result(self._queued)
+
+    def _expire(self) -> None:
+        """``within`` passed in the queue: go on uncounted (the request's ``total``
+        deadline, passed too, fails it before it is sent)."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._connector._queue.remove(self)  # type: ignore[union-attr]
+            waiter.set_result(self._queued)
+
+    def _stop_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def abandon(self) -> None:
+        """The await of :meth:`enter` raised (the caller was cancelled): out of the
+        queue; or, let through already, the turn passes to the next."""
+        self._stop_timer()
+        if self._counted:
+            self.leave()
+            return
+        connector = self._connector
+        if connector is not None:
+            with contextlib.suppress(ValueError):  # (not queued: expired, or never)
+                connector._queue.remove(self)
 
     def take(self) -> None:
         """Its connection is taken (or it never will be): stop counting it."""
@@ -330,9 +360,11 @@ class slot:  # used as a function: ``async with slot(...) as queued:``
             self._counted = False
             self._connector._passing -= 1  # type: ignore[union-attr]
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    def leave(self) -> None:
+        """The request is sent or failed: if it never reached the pool (an error),
+        its turn passes to the next."""
         connector = self._connector
-        if connector is not None and self._counted:  # it never reached the pool (an error)
+        if connector is not None and self._counted:
             connector._passes.pop(self._task, None)
             self.take()
             connector._release_waiter()

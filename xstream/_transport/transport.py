@@ -330,8 +330,8 @@ class Transport:
     # ------------------------------------------------------------ sending
 
     def room(self, timeout: Timeout) -> slot:
-        """``async with transport.room(timeout) as started:``: a call's turn for a free
-        connection (at most ``timeout.total``), taken before its request is built."""
+        """A call's turn for a free connection (at most ``timeout.total``), taken before
+        its request is built: ``started = await turn.enter()`` (see :class:`slot`)."""
         return slot(self.session, timeout.total)
 
     async def open(
