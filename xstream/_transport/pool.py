@@ -259,7 +259,7 @@ class _HeadFirst(aiohttp.TCPConnector):
         queue = self._queue
         while queue and (self._room() or self._closed):
             turn = queue.popleft()
-            if not turn._waiter.done():  # type: ignore[union-attr]  # (else: cancelled)
+            if not turn._waiter.done():  # (else cancelled: its caller gives up)
                 turn._let_through(self)
 
     def _close(self, *args: Any, **kwargs: Any) -> Any:
@@ -297,7 +297,7 @@ class slot:
         self._within = within
         self._counted = False
         self._task: asyncio.Task[Any] | None = None
-        self._waiter: asyncio.Future[float] | None = None
+        self._waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._timer: asyncio.TimerHandle | None = None
         self._queued = 0.0
 
@@ -306,7 +306,7 @@ class slot:
         (at once when there is room and nobody queues before it)."""
         loop = asyncio.get_running_loop()
         self._queued = loop.time()
-        waiter = self._waiter = loop.create_future()
+        waiter = self._waiter
         connector = self._connector
         if connector is None:
             waiter.set_result(self._queued)
@@ -325,17 +325,15 @@ class slot:
         self._counted = True
         connector._passes[self._task] = self
         self._stop_timer()
-        assert self._waiter is not None
         self._waiter.set_result(self._queued)
 
     def _expire(self) -> None:
         """``within`` passed in the queue: go on uncounted (the request's ``total``
         deadline, passed too, fails it before it is sent)."""
         self._timer = None
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if not self._waiter.done():
             self._connector._queue.remove(self)  # type: ignore[union-attr]
-            waiter.set_result(self._queued)
+            self._waiter.set_result(self._queued)
 
     def _stop_timer(self) -> None:
         timer, self._timer = self._timer, None
