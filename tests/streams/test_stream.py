@@ -238,6 +238,63 @@ async def test_one_iterator_reads_a_stream_in_parts(client: xstream.AsyncClient)
     assert text_of(first + rest) == DEFAULT_TEXT
 
 
+async def test_a_second_reader_at_the_same_time_is_refused_and_the_first_reads_on(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    server.enqueue(Reply(chunks=6, chunk_size=3, delay=0.05))  # a read a chunk
+    stream = await open_stream(client)
+    it = aiter(stream)
+    first = [await anext(it)]
+    waiting = asyncio.ensure_future(anext(it))
+    await asyncio.sleep(0.01)  # it waits for the next read
+    assert not waiting.done()
+    with pytest.raises(RuntimeError, match="already being read"):
+        await anext(it)
+    first.append(await waiting)
+    rest = [c async for c in it]
+    assert "".join(c.choices[0].delta.content or "" for c in first + rest if c.choices)
+    assert stream.done and not stream.left_early
+    final = await stream.get_final_completion()
+    assert final.choices[0].message.content == text_of(first + rest)
+    await idle(server)
+
+
+async def test_a_waiting_loop_awaits_its_read_in_one_coroutine(
+    client: xstream.AsyncClient, server: MockServer
+) -> None:
+    """Between two chunks a loop holds one coroutine of the iterator's, which awaits
+    the read: no async generator (with its ``asend``, bound step and the weak
+    reference asyncio keeps of each), that many objects fewer per waiting stream."""
+    server.enqueue(Reply(delay=0.02, stall_after=2, stall_seconds=30))
+    stream = await open_stream(client, timeout=xstream.Timeout(idle=600))
+
+    async def loop() -> None:
+        async for _ in stream:
+            pass
+
+    task = asyncio.ensure_future(loop())
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if stream.stats.chunks == 2:
+            break
+    await asyncio.sleep(0.05)
+    chain = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and hasattr(awaited, "cr_await"):
+        chain.append(awaited.cr_code.co_qualname)
+        awaited = awaited.cr_await
+    assert chain[:3] == [
+        "test_a_waiting_loop_awaits_its_read_in_one_coroutine.<locals>.loop",
+        "BatchIterator.__anext__",
+        "StreamEngine._next_data",
+    ], chain
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert stream.response.closed
+    await idle(server)
+
+
 async def test_two_streams_in_a_row_reuse_one_connection(
     client: xstream.AsyncClient, server: MockServer
 ) -> None:

@@ -165,7 +165,7 @@ class _BlockingIterator(PlacedIterator[_T]):
     so no Python frame runs per item except the generator's. Dropping the
     iterator (leaving the loop) closes the stream at once."""
 
-    __slots__ = ("_generator", "_stream")
+    __slots__ = ("_generator", "_next", "_stream")
 
     def __init__(self, stream: BlockingStream[_T]) -> None:
         self._stream = stream
