@@ -364,6 +364,37 @@ async def test_a_stream_never_read_ends_its_span_when_collected(otel: Otel) -> N
     assert span.status.status_code is StatusCode.UNSET
 
 
+async def test_a_traced_stream_dropped_mid_read_frees_its_record_without_the_collector(
+    otel: Otel,
+) -> None:
+    """The request (untracked by the collector) and its telemetry record must not refer
+    to each other: the collector would never free such a cycle. With the collector
+    off, dropping a stream left mid-read frees its record and ends its span."""
+    from xstream._telemetry.telemetry import Operation
+
+    def records() -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is Operation)
+
+    async with serve(otel) as (_srv, c):
+        gc.collect()
+        before = records()
+        gc.disable()
+        try:
+            stream = await c.chat.completions.create(
+                model="grok-test", messages=MESSAGES, stream=True
+            )
+            chunks = aiter(stream)
+            await anext(chunks)
+            assert records() == before + 1
+            assert not gc.is_tracked(stream._request)
+            del stream, chunks
+            assert records() == before  # freed by reference counting alone
+        finally:
+            gc.enable()
+        span = otel.only_span()
+    assert span.name == "chat grok-test"
+
+
 async def test_a_cancelled_stream_ends_its_span(otel: Otel) -> None:
     async with MockServer(strict=False) as srv:
         srv.enqueue(Reply(text=TEXT, stall_after=1, stall_seconds=30))

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import aiohttp
+import msgspec
 
 from .._config.timeouts import DEFAULT_TIMEOUT, Timeout
 from .._exceptions import APIError, APITimeoutError
@@ -55,59 +56,59 @@ class Secrets:
         yield from self.proxies.secrets
 
 
-class Request:
-    """Everything needed to send one request again: method, URL, headers, body,
-    query, deadlines, and the secrets no message may show."""
+class _Redacts:
+    """A request's ``redact``, made from its secrets and headers alone."""
 
-    __slots__ = (
-        "_redactor",
-        "_secrets",
-        "attempts",
-        "body",
-        "headers",
-        "hints",
-        "max_retries",
-        "method",
-        "operation",
-        "params",
-        "sent",
-        "started",
-        "stream",
-        "timeout",
-        "url",
-    )
+    __slots__ = ("_headers", "_redactor", "_secrets")
 
-    def __init__(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: dict[str, str],
-        body: bytes | None = None,
-        stream: bool = False,
-        params: Mapping[str, str] | None = None,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
-        secrets: Iterable[str] = (),
-        hints: Mapping[int, str] | None = None,
-    ) -> None:
-        self.method = method.upper()
-        self.url = url
-        self.headers = headers
-        self.body = body
-        self.stream = stream  # the answer is an event stream (checked as one; Accept says so)
-        # loop times: its call began (its turn in the pool included: ``total`` counts
-        # from it), and its first attempt went out (``first_event`` counts from it)
-        self.started: float | None = None
-        self.sent = 0.0
-        self.attempts = 0  # how many times it was sent since open()
-        self.params = params
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.hints = hints or {}
+    def __init__(self, secrets: Iterable[str], headers: Mapping[str, str]) -> None:
         self._secrets = secrets
-        self._redactor: Redactor | None = None  # built when a message needs it (rarely)
-        self.operation: Operation | None = None  # recorded by OpenTelemetry, when on
+        self._headers = headers
+        self._redactor: Redactor | None = None
+
+    def __call__(self, text: str) -> str:
+        redactor = self._redactor
+        if redactor is None:
+            redactor = self._redactor = _redactor(self._secrets, self._headers)
+        return redactor.redact(text)
+
+
+def _redactor(secrets: Iterable[str], headers: Mapping[str, str]) -> Redactor:
+    """What blanks ``secrets`` and the credentials in ``headers`` out of a text."""
+    return Redactor([*secrets, *header_secrets(headers)])
+
+
+class Request(msgspec.Struct, gc=False):
+    """Everything needed to send one request again: method, URL, headers, body,
+    query, deadlines, and the secrets no message may show.
+
+    Untracked by the garbage collector: a stream holds its request while it waits for
+    its next chunk, so thousands of waiting streams are that many objects fewer for
+    every full collection. What it refers to never refers back to it: its
+    telemetry record redacts with :meth:`redacts` (the secrets, not the request)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None
+    stream: bool = False  # the answer is an event stream (checked as one; Accept says so)
+    params: Mapping[str, str] | None = None
+    timeout: Timeout = DEFAULT_TIMEOUT
+    max_retries: int = 2
+    secrets: Iterable[str] = ()  # read when a message needs them
+    hints: Mapping[int, str] = msgspec.field(default_factory=dict)
+    # loop times: its call began (its turn in the pool included: ``total`` counts
+    # from it), and its first attempt went out (``first_event`` counts from it)
+    started: float | None = None
+    sent: float = 0.0
+    attempts: int = 0  # how many times it was sent since open()
+    _redactor: Redactor | None = None  # built when a message needs it (rarely)
+    operation: Operation | None = None  # recorded by OpenTelemetry, when on
+
+    def redacts(self) -> _Redacts:
+        """What blanks this request's secrets out of a text, holding the secrets and
+        not the request (what its telemetry record keeps: no cycle through it)."""
+        return _Redacts(self.secrets, self.headers)
 
     @property
     def redactor(self) -> Redactor:
@@ -115,8 +116,7 @@ class Request:
         its headers) out of a text; built on first use: most requests show nothing."""
         redactor = self._redactor
         if redactor is None:
-            secrets = [*self._secrets, *header_secrets(self.headers)]
-            redactor = self._redactor = Redactor(secrets)
+            redactor = self._redactor = _redactor(self.secrets, self.headers)
         return redactor
 
     def redact(self, text: str) -> str:

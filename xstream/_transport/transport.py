@@ -277,7 +277,7 @@ class Transport:
         if max_retries is not None and max_retries < 0:
             raise ConfigurationError("max_retries must be >= 0")
         return Request(
-            method,
+            method.upper(),
             full,
             headers=sent,
             body=body,
@@ -285,7 +285,7 @@ class Transport:
             params=params,
             timeout=resolve_timeout(timeout, self.timeout),
             max_retries=self.max_retries if max_retries is None else max_retries,
-            secrets=self._secrets,  # read when a message needs them
+            secrets=self._secrets,
             hints=self.hints,
         )
 
@@ -323,7 +323,7 @@ class Transport:
                 params=params,
                 stream=stream,
                 body=request.body,
-                redact=request.redact,
+                redact=request.redacts(),  # (not request.redact: no cycle through it)
                 conversation_id=conversation_id,
             )
 
