@@ -259,6 +259,36 @@ async def test_a_second_reader_at_the_same_time_is_refused_and_the_first_reads_o
     await idle(server)
 
 
+async def test_a_slow_loop_pauses_the_socket_and_every_chunk_still_arrives(
+    raw_server: RawServe,
+) -> None:
+    """Flow control stays aiohttp's (xstream's connections resume reading only when
+    something is paused): a body that comes faster than the loop reads it pauses the
+    socket once the reader holds too much, and the loop's reads resume it."""
+    n = 20_000
+    body = b"".join(
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":"' + str(i).encode() + b' "}}]}\n\n'
+        for i in range(n)
+    )
+    base_url = await raw_server([body + b"data: [DONE]\n\n"])
+    async with xstream.AsyncClient(api_key=KEY, base_url=base_url, max_retries=0) as client:
+        stream = await open_stream(client)
+        connection = stream.response.connection
+        assert connection is not None and connection.protocol is not None
+        protocol = connection.protocol
+        paused = count = 0
+        async with asyncio.timeout(30):
+            async for chunk in stream:
+                assert chunk.choices[0].delta.content == f"{count} "
+                count += 1
+                if count % 2_000 == 0:
+                    await asyncio.sleep(0.01)  # a slow loop: the server gets ahead
+                    paused += protocol._reading_paused
+        assert count == n and stream.done
+        assert paused  # the reader held too much, at least once: reading was paused
+
+
 async def test_a_waiting_loop_awaits_its_read_in_one_coroutine(
     client: xstream.AsyncClient, server: MockServer
 ) -> None:

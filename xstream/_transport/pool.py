@@ -154,6 +154,15 @@ class _Protocol(ResponseHandler):
         else:
             _RECEIVED(self, data)
 
+    def resume_reading(self, *args: Any, **kwargs: Any) -> None:  # (3.14: resume_parser)
+        """Resume only what is paused. aiohttp 3.14's body reader calls this after
+        every read that leaves its buffer low, paused or not, and each call re-enters
+        ``data_received`` with no bytes and the transport's own ``resume_reading``:
+        about 4 % of a paced stream's CPU, for nothing. When reading is paused (flow
+        control, or a buffer the protocol holds), it resumes as aiohttp's does."""
+        if self._reading_paused or getattr(self, "_buffer_paused", False):
+            super().resume_reading(*args, **kwargs)
+
     def connection_lost(self, exc: BaseException | None) -> None:
         cause = self.exception()  # what the parser stored when it gave up
         super().connection_lost(exc)
