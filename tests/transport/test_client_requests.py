@@ -15,6 +15,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 import xstream
+from xstream._resources.calls import chat_call
 from xstream._transport import transport as _transport
 
 BASE = "http://127.0.0.1:9/v1"
@@ -199,6 +200,19 @@ async def test_key_never_in_repr_or_error_messages(mocked: aioresponses) -> None
             await create(client)
     assert KEY not in str(info.value)
     assert KEY not in repr(info.value)
+
+
+async def test_key_never_in_a_requests_repr(mocked: aioresponses) -> None:
+    """A request is a Struct: its repr, str and rich's repr (a Struct's lists every
+    field by default) name the method and URL, never the headers."""
+    async with xstream.AsyncClient(KEY, base_url=BASE) as client:
+        request = client.chat.completions._api.build(
+            chat_call({"model": "m", "messages": []}, stream=True)
+        )
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    shown = [repr(request), str(request), repr(request.__rich_repr__())]
+    assert shown[0] == f"<Request POST {BASE}/chat/completions>", shown
+    assert not any(KEY in text for text in shown)
 
 
 async def test_retries_5xx_then_succeeds(mocked: aioresponses, no_sleep: list[float]) -> None:

@@ -149,6 +149,11 @@ class Request(msgspec.Struct, gc=False):
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.where}>"
 
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        """What rich shows: the method and the URL as ``repr`` does (a Struct's own
+        would show every field, the headers and their API key included)."""
+        return [("method", self.method), ("url", self.where)]
+
 
 class Opened(NamedTuple):
     """A request whose answer is a 2xx response, as a stream starts from it."""
