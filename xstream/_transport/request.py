@@ -78,9 +78,10 @@ def _redactor(secrets: Iterable[str], headers: Mapping[str, str]) -> Redactor:
     return Redactor([*secrets, *header_secrets(headers)])
 
 
-class Request(msgspec.Struct, gc=False):
+class Request(msgspec.Struct, gc=False, eq=False):
     """Everything needed to send one request again: method, URL, headers, body,
-    query, deadlines, and the secrets no message may show.
+    query, deadlines, and the secrets no message may show. Equal only to itself
+    (and hashable), as each request is one sending.
 
     Untracked by the garbage collector: a stream holds its request while it waits for
     its next chunk, so thousands of waiting streams are that many objects fewer for
