@@ -58,7 +58,8 @@ from benchmarks.report import (
 from benchmarks.server import ROOT, ServerProcess, child_env, running_server
 
 NAME = "bench_concurrent"
-CLIENTS = ("xstream", "openai", "floor")
+CLIENTS = ("xstream", "openai", "floor", "floor-pool")
+POOL = 1000  # xstream's default pool, given to openai and to the floor-pool
 WORKER_TIMEOUT = 900.0  # openai at 10,000 streams takes minutes
 
 # per stream: (chunks, seconds to first chunk, seconds to last chunk, longest gap)
@@ -153,7 +154,7 @@ async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
         # The same pool size as xstream's default (1,000): with 10,000 streams both queue.
         # (A pool as large as the streams has openai open 10,000 connections at once,
         # and the connects time out: httpx's 5 s connect timeout, ConnectTimeout.)
-        pool = min(streams, 1000)
+        pool = min(streams, POOL)
         limits = http_lib.Limits(max_connections=pool, max_keepalive_connections=pool)
         client = openai.AsyncOpenAI(
             api_key=API_KEY,
@@ -176,8 +177,11 @@ async def _worker(kind: str, base_url: str, streams: int) -> dict[str, Any]:
         import aiohttp
 
         _FLOOR_DECODE.append(chunk_decoder())
+        # the floor opens a connection per stream; the floor-pool shares xstream's pool size
+        # (aiohttp then queues built requests for a connection: what its memory costs)
+        limit = streams if kind == "floor" else min(streams, POOL)
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=streams),
+            connector=aiohttp.TCPConnector(limit=limit),
             timeout=aiohttp.ClientTimeout(total=None),
         )
         url = f"{base_url}/chat/completions"
@@ -334,6 +338,18 @@ def headline(measured: dict[str, list[WorkerRun]], streams: int) -> list[Ratio]:
         ),
         # issue 28's target: 100 MB (95.4 MiB) at 10,000 streams
         Ratio(f"{streams:,} streams: 100 MB / xstream peak RSS", 1e8 / 2**20 / rss["xstream"], 1.0),
+        *(
+            # plain aiohttp at the same pool size: what the transport itself costs
+            [
+                Ratio(
+                    f"{streams:,} streams: floor-pool / xstream peak RSS",
+                    rss["floor-pool"] / rss["xstream"],
+                    None,
+                )
+            ]
+            if "floor-pool" in rss
+            else []
+        ),
     ]
 
 
@@ -390,9 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{chunks}). The server is the separate `benchmarks/server.py` process. xstream uses its "
         f"default pool (aiohttp, limit 1,000 connections); openai gets the same pool size, "
         f"`http_client=openai.DefaultAsyncHttpxClient(limits=Limits(max_connections="
-        f"{min(streams, 1000)}, ...), timeout=Timeout(None))` (with its default 5 s connect "
+        f"{min(streams, POOL)}, ...), timeout=Timeout(None))` (with its default 5 s connect "
         "timeout its connects time out under 10,000 streams); "
-        "the floor is raw aiohttp (limit = streams) with `bytes.find` framing and msgspec. "
+        "the floor is raw aiohttp (limit = streams) with `bytes.find` framing and msgspec; "
+        f"*floor-pool* is the same loop over a pool of {min(streams, POOL):,} connections, as "
+        "xstream's: plain aiohttp's own memory for this workload at xstream's pool size. "
         "Times are from the instant all streams were launched; *longest gap* is, per stream, "
         "the longest wait between two chunks, p99 over the streams. *RSS before* is taken "
         "after imports, the client and one warm-up stream; *peak RSS* is `ru_maxrss`. "
