@@ -92,3 +92,48 @@ def test_pieces_keep_the_text_whatever_the_compactions(pieces: list[str], every:
             kept.compact()
             assert len(kept) <= 2 * _BLOCK + len(pieces) // _BLOCK**2 + 1
     assert "".join(kept) == "".join(pieces)
+
+
+SLOW_STREAMS = 8
+SLOW_CHUNKS = 40_000
+SLOW_BODY = HEAD + CHUNK * SLOW_CHUNKS + b"data: [DONE]\n\n"  # 3.9 MiB each
+
+
+@pytest.mark.timeout(120)
+async def test_slow_consumers_side_by_side_hold_a_bounded_buffer_each(raw_server: RawServe) -> None:
+    """Many slow consumers on one client, each behind a server that writes its whole
+    body as fast as it can: what the client holds is bounded per connection (flow
+    control pauses each socket once its reader holds enough), not the bodies'
+    size; every chunk still arrives, in order, on every stream."""
+    view = memoryview(SLOW_BODY)
+    pieces = [view[i : i + (1 << 16)] for i in range(0, len(view), 1 << 16)]
+    base_url = await raw_server(pieces)  # type: ignore[arg-type]  # memoryviews, written as bytes
+    async with xstream.AsyncClient(
+        KEY, base_url=base_url, telemetry=False, max_retries=0
+    ) as client:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+
+            async def slow() -> int:
+                stream = await client.chat.completions.create(
+                    model="m", messages=[], stream=True, accumulate=False
+                )
+                count = 0
+                async for chunk in stream:
+                    assert chunk.choices[0].delta.content == ("" if count == 0 else TEXT)
+                    count += 1
+                    if count % 200 == 0:
+                        await asyncio.sleep(0.005)  # far slower than the server writes
+                return count
+
+            counts = await asyncio.gather(*(slow() for _ in range(SLOW_STREAMS)))
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+    assert counts == [SLOW_CHUNKS + 1] * SLOW_STREAMS
+    # at worst a stream holds aiohttp's buffer, a read's bytes and their chunks being
+    # decoded (measured: 1.3 MiB a stream, the same for bodies twice as long); with
+    # the socket never paused, each body piles up whole (measured: 5.1 MiB a stream)
+    assert peak < SLOW_STREAMS * 2_000_000, f"{peak / SLOW_STREAMS / 1024:.0f} KiB per stream"
