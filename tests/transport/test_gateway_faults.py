@@ -237,7 +237,7 @@ async def test_many_streams_under_random_faults_and_cancellations_all_end_cleanl
         assert not wrong, "\n".join(wrong[:5])
         # each fault happened, and showed as what it is
         assert all(server.faults[f] > 0 for f in FAULTS), server.faults
-        assert outcomes["read"] > STREAMS // 5, outcomes
+        assert outcomes["read"] > STREAMS // 8, outcomes  # most streams meet a fault, or leave
         for error in (
             "IdleTimeoutError",
             "StreamDisconnectedError",
