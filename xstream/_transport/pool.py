@@ -147,6 +147,8 @@ class _Protocol(ResponseHandler):
         self._xstream_head = False  # the next read may hold a response's head
         self._xstream_tail = b""
         self._xstream_body: aiohttp.StreamReader | None = None
+        if not hasattr(self, "_buffer_paused"):  # (aiohttp 3.10 has no such flag)
+            self._buffer_paused = False
 
     def data_received(self, data: bytes) -> None:
         if self._xstream_head:
@@ -160,7 +162,7 @@ class _Protocol(ResponseHandler):
         ``data_received`` with no bytes and the transport's own ``resume_reading``:
         about 4 % of a paced stream's CPU, for nothing. When reading is paused (flow
         control, or a buffer the protocol holds), it resumes as aiohttp's does."""
-        if self._reading_paused or getattr(self, "_buffer_paused", False):
+        if self._reading_paused or self._buffer_paused:
             super().resume_reading(*args, **kwargs)
 
     def connection_lost(self, exc: BaseException | None) -> None:

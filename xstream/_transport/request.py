@@ -57,7 +57,10 @@ class Secrets:
 
 
 class _Redacts:
-    """A request's ``redact``, made from its secrets and headers alone."""
+    """What blanks a request's secrets (the ones given, and the credentials in its
+    headers) out of a text, made from those alone: what a request's telemetry record
+    keeps, with no reference back to the request. Its :class:`Redactor` is built on
+    first use: most requests show nothing."""
 
     __slots__ = ("_headers", "_redactor", "_secrets")
 
@@ -66,16 +69,16 @@ class _Redacts:
         self._headers = headers
         self._redactor: Redactor | None = None
 
-    def __call__(self, text: str) -> str:
+    @property
+    def redactor(self) -> Redactor:
         redactor = self._redactor
         if redactor is None:
-            redactor = self._redactor = _redactor(self._secrets, self._headers)
-        return redactor.redact(text)
+            secrets = [*self._secrets, *header_secrets(self._headers)]
+            redactor = self._redactor = Redactor(secrets)
+        return redactor
 
-
-def _redactor(secrets: Iterable[str], headers: Mapping[str, str]) -> Redactor:
-    """What blanks ``secrets`` and the credentials in ``headers`` out of a text."""
-    return Redactor([*secrets, *header_secrets(headers)])
+    def __call__(self, text: str) -> str:
+        return self.redactor.redact(text)
 
 
 class Request(msgspec.Struct, gc=False, eq=False):
@@ -103,22 +106,22 @@ class Request(msgspec.Struct, gc=False, eq=False):
     started: float | None = None
     sent: float = 0.0
     attempts: int = 0  # how many times it was sent since open()
-    _redactor: Redactor | None = None  # built when a message needs it (rarely)
+    _redacts: _Redacts | None = None  # made when a message needs it (rarely)
     operation: Operation | None = None  # recorded by OpenTelemetry, when on
 
     def redacts(self) -> _Redacts:
         """What blanks this request's secrets out of a text, holding the secrets and
-        not the request (what its telemetry record keeps: no cycle through it)."""
-        return _Redacts(self.secrets, self.headers)
+        headers, not the request (what its telemetry record keeps: no cycle through it)."""
+        redacts = self._redacts
+        if redacts is None:
+            redacts = self._redacts = _Redacts(self.secrets, self.headers)
+        return redacts
 
     @property
     def redactor(self) -> Redactor:
         """What blanks this request's secrets (the ones given, and the credentials in
         its headers) out of a text; built on first use: most requests show nothing."""
-        redactor = self._redactor
-        if redactor is None:
-            redactor = self._redactor = _redactor(self.secrets, self.headers)
-        return redactor
+        return self.redacts().redactor
 
     def redact(self, text: str) -> str:
         """``text`` with every secret of this request replaced by ``***``."""
